@@ -1,0 +1,110 @@
+/**
+ * The content-addressed store under `$GRADDROP_HOME`: entries are written to a temporary
+ * directory and renamed into place only on success, so no partial output is ever reused.
+ * @module
+ */
+import { sha256, sha256File } from "./hash.ts";
+
+/** Provenance and identity of one cache entry. */
+export interface Manifest {
+  key: string;
+  id: string;
+  stage: string;
+  type: string;
+  pipeline: string;
+  params: Record<string, unknown>;
+  /** Upstream instance id -> its output hash. */
+  inputs: Record<string, string>;
+  code: { hash: string; parts: Record<string, string> };
+  outputHash: string;
+  files: number;
+  bytes: number;
+  deno: string;
+  git?: string;
+  provenance?: Record<string, unknown>;
+  started: string;
+  finished: string;
+  seconds: number;
+}
+
+/** Where things live under the store root. */
+export class Store {
+  constructor(readonly home: string) {
+    for (const d of ["store", "tmp", "work", "locks", "runs"]) {
+      Deno.mkdirSync(`${home}/${d}`, { recursive: true });
+    }
+  }
+
+  /** Directory of a finished entry. */
+  entry(key: string): string {
+    return `${this.home}/store/${key}`;
+  }
+
+  /** The finished entry's manifest, or undefined when not cached. */
+  manifest(key: string): Manifest | undefined {
+    try {
+      return JSON.parse(Deno.readTextFileSync(`${this.entry(key)}/manifest.json`));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** A fresh temporary entry directory, private to this process. */
+  tmp(key: string): string {
+    const dir = `${this.home}/tmp/${key}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}`;
+    Deno.mkdirSync(`${dir}/out`, { recursive: true });
+    return dir;
+  }
+
+  /** The persistent work directory a stage may checkpoint into. */
+  work(key: string): string {
+    const dir = `${this.home}/work/${key}`;
+    Deno.mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
+  /** Atomically publishes a finished temporary entry; the first writer wins. */
+  commit(tmp: string, manifest: Manifest): void {
+    Deno.writeTextFileSync(`${tmp}/manifest.json`, JSON.stringify(manifest, null, 2));
+    try {
+      Deno.renameSync(tmp, this.entry(manifest.key));
+    } catch (e) {
+      if (!this.manifest(manifest.key)) throw e;
+      Deno.removeSync(tmp, { recursive: true });
+    }
+    Deno.removeSync(`${this.home}/work/${manifest.key}`, { recursive: true });
+  }
+
+  /** Every key with a finished entry. */
+  keys(): string[] {
+    return [...Deno.readDirSync(`${this.home}/store`)].map((e) => e.name);
+  }
+}
+
+/** Hash over a directory's sorted file paths and contents; also counts files and bytes. */
+export async function hashTree(dir: string): Promise<{ hash: string; files: number; bytes: number }> {
+  const rows: string[] = [];
+  let bytes = 0;
+  const walk = async (sub: string) => {
+    const entries = [...Deno.readDirSync(`${dir}${sub}`)].sort((a, b) => a.name < b.name ? -1 : 1);
+    for (const e of entries) {
+      const rel = `${sub}/${e.name}`;
+      if (e.isDirectory) await walk(rel);
+      else {
+        bytes += Deno.statSync(`${dir}${rel}`).size;
+        rows.push(`${rel}\t${await sha256File(`${dir}${rel}`)}`);
+      }
+    }
+  };
+  await walk("");
+  return { hash: sha256(rows.join("\n")), files: rows.length, bytes };
+}
+
+/** Total bytes under a path. */
+export function du(path: string): number {
+  const st = Deno.statSync(path);
+  if (!st.isDirectory) return st.size;
+  let n = 0;
+  for (const e of Deno.readDirSync(path)) n += du(`${path}/${e.name}`);
+  return n;
+}

@@ -1,0 +1,54 @@
+/**
+ * Subprocess entry point that runs one stage instance from a spec file. The same entry
+ * lets another scheduler run a single stage later.
+ *
+ * Usage: `deno run -A pipeline/worker.ts SPEC.json`
+ * @module
+ */
+import { loadStageType } from "../stages/registry.ts";
+import type { InputRef, StageContext } from "../stages/types.ts";
+
+/** What the engine hands a worker. */
+export interface WorkerSpec {
+  id: string;
+  type: string;
+  modulePath: string;
+  params: Record<string, unknown>;
+  matrix: Record<string, string | number | boolean>;
+  inputs: InputRef[];
+  out: string;
+  work: string;
+}
+
+/** Marks a progress line on stderr for the engine to parse. */
+export const PROGRESS_PREFIX = "@@progress ";
+
+if (import.meta.main) {
+  const spec: WorkerSpec = JSON.parse(await Deno.readTextFile(Deno.args[0]));
+  const enc = new TextEncoder();
+  const ctx: StageContext<Record<string, unknown>> = {
+    id: spec.id,
+    params: spec.params,
+    matrix: spec.matrix,
+    inputs: spec.inputs,
+    out: spec.out,
+    work: spec.work,
+    log: (m) => Deno.stderr.writeSync(enc.encode(`${m}\n`)),
+    progress: (f, note) =>
+      Deno.stderr.writeSync(
+        enc.encode(`${PROGRESS_PREFIX}${Math.max(0, Math.min(1, f)).toFixed(4)} ${note ?? ""}\n`),
+      ),
+  };
+  try {
+    const stage = await loadStageType(spec.type, spec.modulePath);
+    await stage.run(ctx);
+    Deno.exit(0);
+  } catch (e) {
+    const err = e as Error;
+    Deno.stderr.writeSync(enc.encode(`error: ${err.message}\n`));
+    if (err.stack && !(err.name === "UserInputError")) {
+      Deno.stderr.writeSync(enc.encode(`${err.stack.split("\n").slice(1, 6).join("\n")}\n`));
+    }
+    Deno.exit(1);
+  }
+}

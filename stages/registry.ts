@@ -1,0 +1,36 @@
+/**
+ * Built-in stage types: name -> module. Modules are imported on demand and import their
+ * heavy libraries (tfjs, onnxruntime) only inside `run`, so planning stays fast.
+ * @module
+ */
+import { fileURLToPath as fromFileUrl } from "node:url";
+import type { StageType } from "./types.ts";
+
+const here = (name: string) => fromFileUrl(new URL(`./${name}`, import.meta.url));
+
+/** Built-in stage type names and their module files. */
+export const builtinStageTypes: Record<string, string> = {
+  "corpus/udhr": here("corpus_udhr.ts"),
+  "tokenizer/train": here("tokenizer_train.ts"),
+  "tokenizer/load": here("tokenizer_load.ts"),
+  "data/udhr-articles": here("data_udhr_articles.ts"),
+  "data/sib200": here("data_sib200.ts"),
+  "data/xnli": here("data_xnli.ts"),
+  "data/pawsx": here("data_pawsx.ts"),
+  "model/pretrain": here("model_pretrain.ts"),
+  "model/load": here("model_load.ts"),
+  "train/finetune": here("train_finetune.ts"),
+  "model/export-onnx": here("model_export_onnx.ts"),
+  "eval/classify": here("eval_classify.ts"),
+  "analysis/compare": here("analysis_compare.ts"),
+};
+
+/** Imports a stage type module and checks that it exports `stage` with the given name. */
+export async function loadStageType(name: string, modulePath: string): Promise<StageType> {
+  const mod = await import(`file://${modulePath}`);
+  const stage = mod.stage as StageType | undefined;
+  if (!stage || stage.type !== name) {
+    throw new Error(`${modulePath}: expected an export 'stage' with type '${name}'`);
+  }
+  return stage;
+}

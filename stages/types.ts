@@ -1,0 +1,84 @@
+/**
+ * The contract between the engine and a stage type.
+ *
+ * A stage type module exports `stage: StageType`. The engine validates `with` by `schema`,
+ * runs `run` in its own subprocess with a fresh output directory, and caches what it wrote.
+ * A stage knows nothing of caching, the CLI or other stages: it reads `ctx.inputs` and
+ * `ctx.params` and writes files under `ctx.out`.
+ * @module
+ */
+import type { z } from "zod";
+
+/** One upstream stage instance's output, as a stage sees it. */
+export interface InputRef {
+  /** Upstream stage id as named in `needs`. */
+  stage: string;
+  /** Upstream stage type, e.g. `data/sib200`. */
+  type: string;
+  /** Instance id, e.g. `finetune[method=full,seed=1]`. */
+  id: string;
+  /** The matrix values that instance carries. */
+  matrix: Record<string, string | number | boolean>;
+  /** Its parameters after defaults. */
+  params: Record<string, unknown>;
+  /** Directory holding its outputs (read-only). */
+  dir: string;
+}
+
+/** What a running stage gets from the engine. */
+export interface StageContext<P> {
+  /** This instance's id. */
+  id: string;
+  /** Validated parameters, defaults applied, matrix values merged. */
+  params: P;
+  /** Matrix values of this instance (empty for a plain stage). */
+  matrix: Record<string, string | number | boolean>;
+  /** Upstream outputs: one per needed instance (several for a fan-in over a matrix stage). */
+  inputs: InputRef[];
+  /** Empty directory for outputs; renamed into the cache only if `run` succeeds. */
+  out: string;
+  /** Persistent scratch directory for checkpoints; survives a crash, removed on success. */
+  work: string;
+  /** Log a line (goes to the stage's log and the user's terminal). */
+  log(message: string): void;
+  /** Report progress as a fraction in [0, 1] with an optional short note. */
+  progress(fraction: number, note?: string): void;
+}
+
+/** A stage type: its name, parameter schema and run function. */
+export interface StageType<S extends z.ZodType = z.ZodType> {
+  /** Registered name, e.g. `tokenizer/train`. */
+  type: string;
+  /** One-line description shown by `dag` and the README. */
+  description: string;
+  /** zod schema for `with`: strict, with defaults. */
+  schema: S;
+  /** Output files copied to `results/<pipeline>/` after a run (people read them). */
+  publish?: string[];
+  /** Does the work. Heavy libraries are imported inside so the CLI stays fast. */
+  run(ctx: StageContext<z.infer<S>>): Promise<void>;
+}
+
+/**
+ * The inputs whose stage type starts with one of `prefixes` (e.g. `data/` for any task).
+ *
+ * @example
+ * ```ts
+ * const runs = inputsOfType(ctx, ["train/"]); // every fine-tuning instance of a fan-in
+ * ```
+ */
+export function inputsOfType(ctx: { inputs: InputRef[] }, prefixes: string[]): InputRef[] {
+  return ctx.inputs.filter((r) => prefixes.some((p) => r.type.startsWith(p)));
+}
+
+/** The one input whose type starts with one of `prefixes`; throws naming what was found. */
+export function inputOfType(ctx: { inputs: InputRef[] }, prefixes: string[]): InputRef {
+  const found = inputsOfType(ctx, prefixes);
+  if (found.length !== 1) {
+    const have = ctx.inputs.map((r) => `${r.id} (${r.type})`).join(", ") || "none";
+    throw new Error(
+      `expected exactly one input of type ${prefixes.join(" or ")}*, found ${found.length}; inputs: ${have}`,
+    );
+  }
+  return found[0];
+}
