@@ -97,7 +97,10 @@ export function fusedAdamW(
   if (!pipeline) {
     pipeline = device.createComputePipeline({
       layout: "auto",
-      compute: { module: device.createShaderModule({ code: FUSED_ADAMW_WGSL, label: "fusedAdamW" }), entryPoint: "main" },
+      compute: {
+        module: device.createShaderModule({ code: FUSED_ADAMW_WGSL, label: "fusedAdamW" }),
+        entryPoint: "main",
+      },
     });
     pipelines.set(device, pipeline);
   }

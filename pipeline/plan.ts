@@ -155,7 +155,8 @@ export async function makePlan(cfg: LoadedConfig, name: string): Promise<Plan> {
           return { stage: need, ids };
         },
       );
-      const merged = { ...s.with, ...matrix };
+      // A foreach stage carries its cell's matrix values as identity; only a stage's own matrix feeds `with`.
+      const merged = s.foreach ? { ...s.with } : { ...s.with, ...matrix };
       const parsed = definition.schema.safeParse(merged);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];

@@ -1,0 +1,99 @@
+/**
+ * Encoding through `@huggingface/tokenizers`, for our trained tokenizers and a user's own
+ * `tokenizer.json` alike: special tokens, truncation and per-language statistics.
+ * @module
+ */
+import { Tokenizer } from "@huggingface/tokenizers";
+
+/** A loaded tokenizer with the ids the model needs. */
+export interface LoadedTokenizer {
+  tok: Tokenizer;
+  vocabSize: number;
+  bos: number;
+  eos: number;
+  pad: number;
+  unk: number;
+  mask: number;
+}
+
+/** Loads `tokenizer.json` (and `tokenizer_config.json` when present) from a directory or file path. */
+export async function loadTokenizer(path: string): Promise<LoadedTokenizer> {
+  const file = path.endsWith(".json") ? path : `${path}/tokenizer.json`;
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(await Deno.readTextFile(file));
+  } catch (e) {
+    throw new Error(`${file}: cannot read tokenizer: ${(e as Error).message}`);
+  }
+  let config: Record<string, unknown> = {};
+  try {
+    config = JSON.parse(await Deno.readTextFile(file.replace(/tokenizer\.json$/, "tokenizer_config.json")));
+  } catch {
+    config = {};
+  }
+  const tok = new Tokenizer(json, config);
+  const model = json.model as { vocab: Record<string, number> | [string, number][] };
+  const vocabList: string[] = Array.isArray(model.vocab)
+    ? model.vocab.map((v) => v[0])
+    : Object.keys(model.vocab);
+  const added = (json.added_tokens as { id: number; content: string }[] | undefined) ?? [];
+  const idOf = (t: string) => {
+    const a = added.find((x) => x.content === t);
+    if (a) return a.id;
+    const v = Array.isArray(model.vocab) ? vocabList.indexOf(t) : (model.vocab as Record<string, number>)[t];
+    if (v === undefined || v < 0) throw new Error(`${file}: special token '${t}' is missing`);
+    return v;
+  };
+  const maxId = Math.max(
+    ...added.map((a) => a.id),
+    Array.isArray(model.vocab)
+      ? vocabList.length - 1
+      : Math.max(...Object.values(model.vocab as Record<string, number>)),
+  );
+  return {
+    tok,
+    vocabSize: maxId + 1,
+    bos: idOf("<s>"),
+    eos: idOf("</s>"),
+    pad: idOf("<pad>"),
+    unk: idOf("<unk>"),
+    mask: idOf("<mask>"),
+  };
+}
+
+/** Subword ids of a text without special tokens. */
+export function pieces(t: LoadedTokenizer, text: string): number[] {
+  return t.tok.encode(text, { add_special_tokens: false }).ids;
+}
+
+/**
+ * `<s> A </s>` or `<s> A </s></s> B </s>`, truncated longest-first to `maxLength`.
+ *
+ * @example
+ * ```ts
+ * const ids = encodeExample(tok, "premise", "hypothesis", 128);
+ * ```
+ */
+export function encodeExample(t: LoadedTokenizer, a: string, b: string | null, maxLength: number): number[] {
+  const pa = pieces(t, a);
+  if (b === null) return [t.bos, ...pa.slice(0, maxLength - 2), t.eos];
+  const pb = pieces(t, b);
+  const budget = maxLength - 4;
+  while (pa.length + pb.length > budget) (pa.length >= pb.length ? pa : pb).pop();
+  return [t.bos, ...pa, t.eos, t.eos, ...pb, t.eos];
+}
+
+/** Tokenizer fertility (subwords per whitespace word) and unknown-token rate over texts. */
+export function tokenStats(
+  t: LoadedTokenizer,
+  texts: string[],
+): { fertility: number; unk_rate: number; tokens: number } {
+  let words = 0, toks = 0, unk = 0;
+  for (const text of texts) {
+    words += text.split(/\s+/).filter(Boolean).length;
+    const ids = pieces(t, text);
+    toks += ids.length;
+    for (const id of ids) if (id === t.unk) unk++;
+  }
+  return { fertility: words ? toks / words : 0, unk_rate: toks ? unk / toks : 0, tokens: toks };
+}

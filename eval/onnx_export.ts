@@ -1,0 +1,176 @@
+/**
+ * Exports the sequence classifier as a standard ONNX graph (opset 17) built with
+ * `npm:onnx-proto`: inputs `input_ids`, `attention_mask` (int64 [batch, seq]); output
+ * `logits`; initializers carry the HF parameter names (matrices stored as HF's [out, in]
+ * and transposed in-graph).
+ * @module
+ */
+import onnxProto from "onnx-proto";
+import type { EncoderConfig } from "../model/config.ts";
+import type { NamedTensor } from "../model/safetensors.ts";
+
+const { onnx } = onnxProto;
+const F32 = onnx.TensorProto.DataType.FLOAT;
+const I64 = onnx.TensorProto.DataType.INT64;
+
+/**
+ * Builds the ONNX model bytes for a classifier.
+ *
+ * @example
+ * ```ts
+ * const bytes = exportClassifier(cfg, await readSafetensors("checkpoint/model.safetensors"), 6);
+ * await Deno.writeFile("model.onnx", bytes);
+ * ```
+ */
+export function exportClassifier(
+  cfg: EncoderConfig,
+  weights: Map<string, NamedTensor>,
+  numLabels: number,
+): Uint8Array {
+  const nodes: InstanceType<typeof onnx.NodeProto>[] = [];
+  const inits: InstanceType<typeof onnx.TensorProto>[] = [];
+  let k = 0;
+  const tmp = (hint: string) => `${hint}_${k++}`;
+  const node = (op: string, inputs: string[], attrs: Record<string, number | number[]> = {}, hint = op) => {
+    const out = tmp(hint);
+    nodes.push(onnx.NodeProto.create({
+      opType: op,
+      input: inputs,
+      output: [out],
+      name: out,
+      attribute: Object.entries(attrs).map(([name, v]) =>
+        Array.isArray(v)
+          ? onnx.AttributeProto.create({ name, ints: v, type: onnx.AttributeProto.AttributeType.INTS })
+          : Number.isInteger(v) && name !== "epsilon"
+          ? onnx.AttributeProto.create({ name, i: v, type: onnx.AttributeProto.AttributeType.INT })
+          : onnx.AttributeProto.create({ name, f: v, type: onnx.AttributeProto.AttributeType.FLOAT })
+      ),
+    }));
+    return out;
+  };
+  const named = new Set<string>();
+  const constF = (name: string, values: number[], dims: number[] = []) => {
+    if (named.has(name)) return name;
+    named.add(name);
+    inits.push(onnx.TensorProto.create({ name, dataType: F32, dims, floatData: values }));
+    return name;
+  };
+  const constI = (name: string, values: number[], dims: number[]) => {
+    if (named.has(name)) return name;
+    named.add(name);
+    inits.push(onnx.TensorProto.create({ name, dataType: I64, dims, int64Data: values }));
+    return name;
+  };
+  const weight = (name: string) => {
+    const t = weights.get(name);
+    if (!t) throw new Error(`export: missing tensor '${name}'`);
+    inits.push(onnx.TensorProto.create({
+      name,
+      dataType: F32,
+      dims: t.shape,
+      rawData: new Uint8Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength)),
+    }));
+    return name;
+  };
+  const linear = (x: string, prefix: string) => {
+    const wt = node("Transpose", [weight(`${prefix}.weight`)], { perm: [1, 0] }, `${prefix}.wT`);
+    return node("Add", [node("MatMul", [x, wt]), weight(`${prefix}.bias`)], {}, prefix);
+  };
+  const layerNorm = (x: string, prefix: string) =>
+    node("LayerNormalization", [x, weight(`${prefix}.weight`), weight(`${prefix}.bias`)], {
+      axis: -1,
+      epsilon: cfg.layer_norm_eps,
+    }, prefix);
+  const gelu = (x: string) => {
+    const erf = node("Erf", [node("Div", [x, constF("sqrt2", [Math.SQRT2])])]);
+    return node(
+      "Mul",
+      [node("Mul", [x, node("Add", [erf, constF("one", [1])])]), constF("half", [0.5])],
+      {},
+      "gelu",
+    );
+  };
+  const D = cfg.hidden_size, H = cfg.num_attention_heads, dh = D / H;
+  // RoBERTa positions: cumsum over non-pad tokens, offset by the pad id.
+  const padI = constI("pad_id", [cfg.pad_token_id], []);
+  const notPad = node("Cast", [node("Not", [node("Equal", ["input_ids", padI])])], { to: I64 });
+  const pos = node(
+    "Add",
+    [node("Mul", [node("CumSum", [notPad, constI("axis1", [1], [])]), notPad]), padI],
+    {},
+    "positions",
+  );
+  let x = node("Add", [
+    node("Add", [
+      node("Gather", [weight("roberta.embeddings.word_embeddings.weight"), "input_ids"]),
+      node("Gather", [weight("roberta.embeddings.position_embeddings.weight"), pos]),
+    ]),
+    node("Gather", [weight("roberta.embeddings.token_type_embeddings.weight"), constI("zero", [0], [])]),
+  ]);
+  x = layerNorm(x, "roberta.embeddings.LayerNorm");
+  const maskF = node("Cast", ["attention_mask"], { to: F32 });
+  const bias = node(
+    "Unsqueeze",
+    [
+      node("Mul", [node("Sub", [constF("one_m", [1]), maskF]), constF("neg", [-1e9])]),
+      constI("axes12", [1, 2], [2]),
+    ],
+    {},
+    "mask_bias",
+  );
+  const headsShape = constI("heads_shape", [0, 0, H, dh], [4]);
+  const mergeShape = constI("merge_shape", [0, 0, D], [3]);
+  for (let i = 0; i < cfg.num_hidden_layers; i++) {
+    const l = `roberta.encoder.layer.${i}`;
+    const split = (name: string, perm: number[]) =>
+      node("Transpose", [node("Reshape", [linear(x, `${l}.attention.self.${name}`), headsShape])], { perm });
+    const q = split("query", [0, 2, 1, 3]), kT = split("key", [0, 2, 3, 1]), v = split("value", [0, 2, 1, 3]);
+    const scores = node("Add", [
+      node("Mul", [node("MatMul", [q, kT]), constF(`scale${i}`, [1 / Math.sqrt(dh)])]),
+      bias,
+    ]);
+    const ctx = node("MatMul", [node("Softmax", [scores], { axis: -1 }), v]);
+    const merged = node("Reshape", [node("Transpose", [ctx], { perm: [0, 2, 1, 3] }), mergeShape]);
+    x = layerNorm(
+      node("Add", [x, linear(merged, `${l}.attention.output.dense`)]),
+      `${l}.attention.output.LayerNorm`,
+    );
+    const ff = linear(gelu(linear(x, `${l}.intermediate.dense`)), `${l}.output.dense`);
+    x = layerNorm(node("Add", [x, ff]), `${l}.output.LayerNorm`);
+  }
+  const first = node("Gather", [x, constI("zero_idx", [0], [])], { axis: 1 }, "cls");
+  const h = node("Tanh", [linear(first, "classifier.dense")]);
+  const logits = linear(h, "classifier.out_proj");
+  nodes.push(
+    onnx.NodeProto.create({ opType: "Identity", input: [logits], output: ["logits"], name: "logits" }),
+  );
+  const io = (name: string, type: number, dims: (string | number)[]) =>
+    onnx.ValueInfoProto.create({
+      name,
+      type: onnx.TypeProto.create({
+        tensorType: onnx.TypeProto.Tensor.create({
+          elemType: type,
+          shape: onnx.TensorShapeProto.create({
+            dim: dims.map((d) =>
+              typeof d === "string"
+                ? onnx.TensorShapeProto.Dimension.create({ dimParam: d })
+                : onnx.TensorShapeProto.Dimension.create({ dimValue: d })
+            ),
+          }),
+        }),
+      }),
+    });
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    producerName: "graddrop",
+    opsetImport: [onnx.OperatorSetIdProto.create({ domain: "", version: 17 })],
+    graph: onnx.GraphProto.create({
+      name: "xlm_roberta_classifier",
+      node: nodes,
+      initializer: inits,
+      input: [io("input_ids", I64, ["batch", "sequence"]), io("attention_mask", I64, ["batch", "sequence"])],
+      output: [io("logits", F32, ["batch", numLabels])],
+    }),
+  });
+  return onnx.ModelProto.encode(model).finish();
+}

@@ -1,0 +1,95 @@
+/**
+ * Checkpoints in Hugging Face layout: `config.json` + `model.safetensors`, parameters by HF
+ * name. Loading checks every expected tensor's presence and shape and names the offender.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { type EncoderConfig, fromHfConfig, toHfConfig } from "./config.ts";
+import { type Heads, initValue, mulberry32, ownedVariable, type Params, paramShapes } from "./encoder.ts";
+import { type NamedTensor, readSafetensors, writeSafetensors } from "./safetensors.ts";
+
+/** Writes params to `dir/model.safetensors` and the config to `dir/config.json`. */
+export async function saveCheckpoint(
+  dir: string,
+  cfg: EncoderConfig,
+  params: Params,
+  labels?: string[],
+): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  const tensors = new Map<string, NamedTensor>();
+  for (const [name, v] of params) {
+    tensors.set(name, { shape: v.shape, data: (await v.data()) as Float32Array });
+  }
+  await writeSafetensors(`${dir}/model.safetensors`, tensors);
+  await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(toHfConfig(cfg, labels), null, 2));
+}
+
+/** Reads `config.json` of a checkpoint directory. */
+export async function readConfig(dir: string): Promise<EncoderConfig> {
+  const file = `${dir}/config.json`;
+  let obj: Record<string, unknown>;
+  try {
+    obj = JSON.parse(await Deno.readTextFile(file));
+  } catch (e) {
+    throw new Error(`${file}: ${(e as Error).message}`);
+  }
+  return fromHfConfig(obj, file);
+}
+
+/**
+ * Loads a checkpoint for the given heads. Encoder tensors must all be present with the
+ * right shapes; head tensors absent from the file (a new classification head on a
+ * pretrained encoder) are initialised from `seed`. `XLMRobertaModel` files without the
+ * `roberta.` prefix load too.
+ *
+ * @example
+ * ```ts
+ * const { cfg, params } = await loadCheckpoint("ckpt", { mlm: false, numLabels: 6 }, 1);
+ * ```
+ */
+export async function loadCheckpoint(
+  dir: string,
+  heads: Heads,
+  seed: number,
+  cfgOverride?: Partial<EncoderConfig>,
+): Promise<{ cfg: EncoderConfig; params: Params; fresh: string[] }> {
+  const cfg = { ...(await readConfig(dir)), ...cfgOverride };
+  const file = `${dir}/model.safetensors`;
+  const tensors = await readSafetensors(file);
+  const rand = mulberry32(seed);
+  const params: Params = new Map();
+  const fresh: string[] = [];
+  try {
+    for (const [name, shape] of paramShapes(cfg, heads)) {
+      const t = tensors.get(name) ?? tensors.get(name.replace(/^roberta\./, ""));
+      const isHead = name.startsWith("classifier.") || name.startsWith("lm_head.");
+      if (!t) {
+        if (!isHead) throw new Error(`${file}: missing tensor '${name}' (expected shape [${shape}])`);
+        params.set(name, ownedVariable(initValue(name, shape, rand), shape, name));
+        fresh.push(name);
+        continue;
+      }
+      if (t.shape.join(",") !== shape.join(",")) {
+        throw new Error(`${file}: tensor '${name}' has shape [${t.shape}], expected [${shape}]`);
+      }
+      params.set(name, ownedVariable(t.data, shape, name));
+    }
+  } catch (e) {
+    for (const v of params.values()) v.dispose();
+    throw e;
+  }
+  return { cfg, params, fresh };
+}
+
+/** Disposes every variable of a parameter map. */
+export function disposeParams(params: Params): void {
+  for (const v of params.values()) v.dispose();
+  params.clear();
+}
+
+/** Copies parameter values out to host memory (for resume checkpoints of optimizer state). */
+export async function snapshot(vars: Map<string, tf.Variable>): Promise<Map<string, NamedTensor>> {
+  const out = new Map<string, NamedTensor>();
+  for (const [name, v] of vars) out.set(name, { shape: v.shape, data: (await v.data()) as Float32Array });
+  return out;
+}

@@ -1,0 +1,251 @@
+/**
+ * The XLM-R / RoBERTa encoder in tfjs, written from the architecture: embeddings (word,
+ * position with RoBERTa's padding offset, token type) + LayerNorm; post-LayerNorm blocks of
+ * multi-head self-attention and a GELU feed-forward; an MLM head tied to the word
+ * embeddings; and RoBERTa's sequence-classification head on `<s>`.
+ * Parameters are named exactly as Hugging Face names them, so checkpoints load by name.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { EncoderConfig } from "./config.ts";
+
+/** Model parameters by HF name. */
+export type Params = Map<string, tf.Variable>;
+
+/** Which heads a parameter set carries. */
+export interface Heads {
+  mlm: boolean;
+  numLabels: number;
+}
+
+/** HF names and shapes of every parameter for a config and heads. */
+export function paramShapes(cfg: EncoderConfig, heads: Heads): [string, number[]][] {
+  const D = cfg.hidden_size, F = cfg.intermediate_size;
+  const out: [string, number[]][] = [
+    ["roberta.embeddings.word_embeddings.weight", [cfg.vocab_size, D]],
+    ["roberta.embeddings.position_embeddings.weight", [cfg.max_position_embeddings, D]],
+    ["roberta.embeddings.token_type_embeddings.weight", [cfg.type_vocab_size, D]],
+    ["roberta.embeddings.LayerNorm.weight", [D]],
+    ["roberta.embeddings.LayerNorm.bias", [D]],
+  ];
+  for (let i = 0; i < cfg.num_hidden_layers; i++) {
+    const p = `roberta.encoder.layer.${i}`;
+    for (const n of ["query", "key", "value"]) {
+      out.push([`${p}.attention.self.${n}.weight`, [D, D]], [`${p}.attention.self.${n}.bias`, [D]]);
+    }
+    out.push(
+      [`${p}.attention.output.dense.weight`, [D, D]],
+      [`${p}.attention.output.dense.bias`, [D]],
+      [`${p}.attention.output.LayerNorm.weight`, [D]],
+      [`${p}.attention.output.LayerNorm.bias`, [D]],
+      [`${p}.intermediate.dense.weight`, [F, D]],
+      [`${p}.intermediate.dense.bias`, [F]],
+      [`${p}.output.dense.weight`, [D, F]],
+      [`${p}.output.dense.bias`, [D]],
+      [`${p}.output.LayerNorm.weight`, [D]],
+      [`${p}.output.LayerNorm.bias`, [D]],
+    );
+  }
+  if (heads.mlm) {
+    out.push(
+      ["lm_head.dense.weight", [D, D]],
+      ["lm_head.dense.bias", [D]],
+      ["lm_head.layer_norm.weight", [D]],
+      ["lm_head.layer_norm.bias", [D]],
+      ["lm_head.bias", [cfg.vocab_size]],
+    );
+  }
+  if (heads.numLabels > 0) {
+    out.push(
+      ["classifier.dense.weight", [D, D]],
+      ["classifier.dense.bias", [D]],
+      ["classifier.out_proj.weight", [heads.numLabels, D]],
+      ["classifier.out_proj.bias", [heads.numLabels]],
+    );
+  }
+  return out;
+}
+
+/** Seeded PRNG (mulberry32) so initial weights are identical on every backend. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Initial value for a parameter: N(0, 0.02) for matrices, ones for LayerNorm weights, zeros for biases. */
+export function initValue(name: string, shape: number[], rand: () => number): Float32Array {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  if (/LayerNorm\.weight$|layer_norm\.weight$/.test(name)) data.fill(1);
+  else if (shape.length === 2) {
+    for (let i = 0; i < n; i++) {
+      const u = Math.max(rand(), 1e-12), v = rand();
+      data[i] = 0.02 * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+    }
+  }
+  return data;
+}
+
+/**
+ * Fresh parameters for a config, as tfjs variables (each owns its buffer, which the fused
+ * optimizer relies on).
+ *
+ * @example
+ * ```ts
+ * const params = initParams(namedConfig("tiny", 1000), { mlm: true, numLabels: 0 }, 42);
+ * ```
+ */
+export function initParams(cfg: EncoderConfig, heads: Heads, seed: number): Params {
+  const rand = mulberry32(seed);
+  const params: Params = new Map();
+  for (const [name, shape] of paramShapes(cfg, heads)) {
+    params.set(name, ownedVariable(initValue(name, shape, rand), shape, name));
+  }
+  return params;
+}
+
+/** A variable built from host data that shares its buffer with no other tensor. */
+export function ownedVariable(
+  data: Float32Array,
+  shape: number[],
+  name: string,
+  trainable = true,
+): tf.Variable {
+  const t = tf.tensor(data, shape, "float32");
+  const v = tf.variable(t, trainable, `${name}#${crypto.randomUUID().slice(0, 8)}`);
+  t.dispose();
+  return v;
+}
+
+/** A batch on the host: token ids `[B, T]` row-major, padded with `pad_token_id`. */
+export interface HostBatch {
+  ids: Int32Array;
+  B: number;
+  T: number;
+}
+
+/** RoBERTa position ids: pad positions get `pad`, others count from `pad + 1`. */
+export function positionIds(b: HostBatch, pad: number): Int32Array {
+  const out = new Int32Array(b.ids.length);
+  for (let r = 0; r < b.B; r++) {
+    let c = 0;
+    for (let t = 0; t < b.T; t++) {
+      const i = r * b.T + t;
+      if (b.ids[i] !== pad) out[i] = pad + ++c;
+      else out[i] = pad;
+    }
+  }
+  return out;
+}
+
+/** Dropout settings for a training forward pass; null in evaluation. */
+export interface DropoutCtx {
+  rate: number;
+  seed: number;
+  counter: number;
+}
+
+function dropout(x: tf.Tensor, d: DropoutCtx | null): tf.Tensor {
+  if (!d || d.rate <= 0) return x;
+  return tf.dropout(x, d.rate, undefined, d.seed * 7919 + d.counter++);
+}
+
+function linear(x: tf.Tensor, p: Params, name: string): tf.Tensor {
+  const w = p.get(`${name}.weight`)!;
+  const shape = x.shape;
+  const flat = x.reshape([-1, shape[shape.length - 1]]);
+  const y = tf.matMul(flat, w, false, true).add(p.get(`${name}.bias`)!);
+  return y.reshape([...shape.slice(0, -1), w.shape[0]]);
+}
+
+function layerNorm(x: tf.Tensor, p: Params, name: string, eps: number): tf.Tensor {
+  const mean = x.mean(-1, true);
+  const centered = x.sub(mean);
+  const variance = centered.square().mean(-1, true);
+  return centered.mul(variance.add(eps).rsqrt()).mul(p.get(`${name}.weight`)!).add(p.get(`${name}.bias`)!);
+}
+
+/** Exact GELU, `x * Φ(x)`, as HF's "gelu". */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  return x.mul(0.5).mul(tf.erf(x.mul(Math.SQRT1_2)).add(1));
+}
+
+/**
+ * Encoder forward pass: returns hidden states `[B, T, D]`.
+ * Attention ignores padded keys (mask bias of -1e9 before the softmax).
+ */
+export function encode(
+  p: Params,
+  cfg: EncoderConfig,
+  batch: HostBatch,
+  drop: DropoutCtx | null,
+): tf.Tensor3D {
+  const { B, T } = batch;
+  const D = cfg.hidden_size, H = cfg.num_attention_heads, dh = D / H;
+  const ids = tf.tensor2d(batch.ids, [B, T], "int32");
+  const pos = tf.tensor2d(positionIds(batch, cfg.pad_token_id), [B, T], "int32");
+  const keyMask = tf.tensor(Float32Array.from(batch.ids, (v) => (v === cfg.pad_token_id ? -1e9 : 0)), [
+    B,
+    1,
+    1,
+    T,
+  ]);
+  let x = tf.gather(p.get("roberta.embeddings.word_embeddings.weight")!, ids)
+    .add(tf.gather(p.get("roberta.embeddings.position_embeddings.weight")!, pos))
+    .add(p.get("roberta.embeddings.token_type_embeddings.weight")!.slice([0, 0], [1, D]));
+  x = dropout(layerNorm(x, p, "roberta.embeddings.LayerNorm", cfg.layer_norm_eps), drop);
+  const heads = (t: tf.Tensor) => t.reshape([B, T, H, dh]).transpose([0, 2, 1, 3]);
+  for (let i = 0; i < cfg.num_hidden_layers; i++) {
+    const l = `roberta.encoder.layer.${i}`;
+    const q = heads(linear(x, p, `${l}.attention.self.query`));
+    const k = heads(linear(x, p, `${l}.attention.self.key`));
+    const v = heads(linear(x, p, `${l}.attention.self.value`));
+    const scores = tf.matMul(q, k, false, true).mul(1 / Math.sqrt(dh)).add(keyMask);
+    const probs = dropout(tf.softmax(scores, -1), drop);
+    const ctx = tf.matMul(probs, v).transpose([0, 2, 1, 3]).reshape([B, T, D]);
+    const attn = dropout(linear(ctx, p, `${l}.attention.output.dense`), drop);
+    x = layerNorm(x.add(attn), p, `${l}.attention.output.LayerNorm`, cfg.layer_norm_eps);
+    const ff = dropout(linear(gelu(linear(x, p, `${l}.intermediate.dense`)), p, `${l}.output.dense`), drop);
+    x = layerNorm(x.add(ff), p, `${l}.output.LayerNorm`, cfg.layer_norm_eps);
+  }
+  return x as tf.Tensor3D;
+}
+
+/** MLM logits `[N, V]` at the flat positions `at` of the hidden states (masked tokens only). */
+export function mlmLogits(p: Params, cfg: EncoderConfig, hidden: tf.Tensor3D, at: Int32Array): tf.Tensor2D {
+  const flat = hidden.reshape([-1, cfg.hidden_size]);
+  const h = tf.gather(flat, tf.tensor1d(at, "int32"));
+  const t = layerNorm(gelu(linear(h, p, "lm_head.dense")), p, "lm_head.layer_norm", cfg.layer_norm_eps);
+  return tf.matMul(t, p.get("roberta.embeddings.word_embeddings.weight")!, false, true).add(
+    p.get("lm_head.bias")!,
+  );
+}
+
+/** Classification logits `[B, C]` from the `<s>` position, as RoBERTa's head. */
+export function classifierLogits(p: Params, hidden: tf.Tensor3D, drop: DropoutCtx | null): tf.Tensor2D {
+  const [B, , D] = hidden.shape;
+  const first = hidden.slice([0, 0, 0], [B, 1, D]).reshape([B, D]);
+  const h = dropout(tf.tanh(linear(dropout(first, drop), p, "classifier.dense")), drop);
+  return linear(h, p, "classifier.out_proj") as tf.Tensor2D;
+}
+
+/** Mean cross-entropy of logits `[N, C]` against integer labels. */
+export function crossEntropy(logits: tf.Tensor2D, labels: Int32Array): tf.Scalar {
+  const logp = tf.logSoftmax(logits);
+  const onehot = tf.oneHot(tf.tensor1d(labels, "int32"), logits.shape[1]);
+  return logp.mul(onehot).sum().neg().div(labels.length) as tf.Scalar;
+}
+
+/** Encoder layer a parameter belongs to: -1 embeddings, 0..L-1 blocks, L heads. */
+export function layerOf(name: string, numLayers: number): number {
+  const m = /encoder\.layer\.(\d+)\./.exec(name);
+  if (m) return Number(m[1]);
+  if (name.startsWith("roberta.embeddings.")) return -1;
+  return numLayers;
+}

@@ -1,0 +1,31 @@
+/**
+ * `model/export-onnx`: the fine-tuned classifier as a standard ONNX model.
+ * @module
+ */
+import { z } from "zod";
+import { inputOfType, type StageType } from "./types.ts";
+
+const schema = z.strictObject({});
+
+/** Writes `model.onnx` and copies `tokenizer.json` and `config.json` beside it. */
+export const stage: StageType<typeof schema> = {
+  type: "model/export-onnx",
+  description: "export the fine-tuned classifier to ONNX (opset 17, HF initializer names)",
+  schema,
+  async run(ctx) {
+    const { readConfig } = await import("../model/checkpoint.ts");
+    const { readSafetensors } = await import("../model/safetensors.ts");
+    const { exportClassifier } = await import("../eval/onnx_export.ts");
+    const dir = `${inputOfType(ctx, ["train/"]).dir}/checkpoint`;
+    const cfg = await readConfig(dir);
+    const weights = await readSafetensors(`${dir}/model.safetensors`);
+    const bytes = exportClassifier(
+      cfg,
+      weights,
+      cfg.num_labels ?? weights.get("classifier.out_proj.bias")!.shape[0],
+    );
+    await Deno.writeFile(`${ctx.out}/model.onnx`, bytes);
+    for (const f of ["config.json", "tokenizer.json"]) await Deno.copyFile(`${dir}/${f}`, `${ctx.out}/${f}`);
+    ctx.log(`model.onnx: ${(bytes.length / 1e6).toFixed(2)} MB`);
+  },
+};

@@ -1,0 +1,117 @@
+/**
+ * `train/finetune`: fine-tunes a pretrained checkpoint on a task with one method.
+ * @module
+ */
+import { z } from "zod";
+import { inputOfType, type StageType } from "./types.ts";
+import { GradDropOptions, METHODS } from "../train/methods.ts";
+
+const schema = z.strictObject({
+  method: z.enum(METHODS).default("full"),
+  graddrop: GradDropOptions.default({}),
+  unfreeze_every: z.union([z.number().int().min(1), z.literal("epoch")]).default("epoch"),
+  childtuning_pf: z.number().min(0.01).max(1).default(0.3),
+  childtuning_pd: z.number().min(0.01).max(1).default(0.3),
+  lr: z.number().positive().default(5e-4),
+  epochs: z.number().int().min(1).default(4),
+  batch_size: z.number().int().min(1).default(16),
+  warmup: z.number().int().min(0).default(10),
+  weight_decay: z.number().min(0).default(0.01),
+  clip_norm: z.number().min(0).default(1.0),
+  dropout: z.number().min(0).max(0.5).default(0.1),
+  seed: z.number().int().default(1),
+  select: z.enum(["last", "best-dev"]).default("last"),
+  log_kept_every: z.number().int().min(0).default(5),
+  backend: z.enum(["auto", "webgpu", "wasm", "cpu"]).default("auto"),
+  fused: z.boolean().default(true),
+});
+
+/** Writes `checkpoint/` (classifier, HF layout), `train_log.jsonl`, `dev_metrics.json`. */
+export const stage: StageType<typeof schema> = {
+  type: "train/finetune",
+  description:
+    "fine-tune a checkpoint on a task with full / frozen / gradual-unfreezing / GradDrop / Child-Tuning",
+  schema,
+  async run(ctx) {
+    const { initBackend } = await import("../model/backend.ts");
+    const { loadCheckpoint, saveCheckpoint } = await import("../model/checkpoint.ts");
+    const { readShard } = await import("../data/shards.ts");
+    const { finetune } = await import("../train/finetune.ts");
+    const { resolveGradDrop } = await import("../train/methods.ts");
+    const p = ctx.params;
+    const backend = await initBackend(p.backend);
+    const modelDir = `${inputOfType(ctx, ["model/"]).dir}/checkpoint`;
+    const taskDir = inputOfType(ctx, ["data/"]).dir;
+    const task = JSON.parse(await Deno.readTextFile(`${taskDir}/task.json`));
+    const [train, dev] = [await readShard(taskDir, "train"), await readShard(taskDir, "dev")];
+    const { cfg, params } = await loadCheckpoint(
+      modelDir,
+      { mlm: false, numLabels: task.labels.length },
+      p.seed,
+    );
+    const graddrop = resolveGradDrop(p.method, p.graddrop);
+    ctx.log(`${p.method} on ${backend.backend}: ${train.index.n} train / ${dev.index.n} dev examples`);
+    const t0 = performance.now();
+    const { log, dev: devAcc, selected } = await finetune(
+      params,
+      cfg,
+      {
+        method: p.method,
+        graddrop,
+        unfreeze_every: p.unfreeze_every,
+        childtuning_pf: p.childtuning_pf,
+        childtuning_pd: p.childtuning_pd,
+      },
+      train,
+      dev,
+      {
+        lr: p.lr,
+        epochs: p.epochs,
+        batchSize: p.batch_size,
+        warmup: p.warmup,
+        weightDecay: p.weight_decay,
+        clipNorm: p.clip_norm,
+        seed: p.seed,
+        dropout: p.dropout,
+        select: p.select,
+        logKeptEvery: p.log_kept_every,
+        fused: p.fused,
+      },
+      (row, total) => {
+        if (row.step % 10 === 0 || row.dev_accuracy !== undefined) {
+          ctx.progress(
+            row.step / total,
+            `step ${row.step}/${total} loss ${row.loss.toFixed(3)}${
+              row.dev_accuracy !== undefined ? ` dev ${row.dev_accuracy.toFixed(3)}` : ""
+            }`,
+          );
+        }
+      },
+    );
+    await saveCheckpoint(`${ctx.out}/checkpoint`, cfg, params, task.labels);
+    await Deno.copyFile(`${taskDir}/tokenizer.json`, `${ctx.out}/checkpoint/tokenizer.json`);
+    await Deno.writeTextFile(
+      `${ctx.out}/train_log.jsonl`,
+      log.map((r) => JSON.stringify(r)).join("\n") + "\n",
+    );
+    await Deno.writeTextFile(
+      `${ctx.out}/dev_metrics.json`,
+      JSON.stringify(
+        {
+          method: p.method,
+          seed: p.seed,
+          dev_accuracy: devAcc,
+          selected_epoch: selected,
+          graddrop: p.method.startsWith("graddrop") ? graddrop : undefined,
+          seconds: (performance.now() - t0) / 1000,
+        },
+        null,
+        2,
+      ),
+    );
+    await Deno.writeTextFile(`${ctx.out}/provenance.json`, JSON.stringify(backend));
+    ctx.log(
+      `dev accuracy by epoch: ${devAcc.map((a) => a.toFixed(3)).join(", ")} (selected epoch ${selected})`,
+    );
+  },
+};

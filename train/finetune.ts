@@ -1,0 +1,240 @@
+/**
+ * The fine-tuning loop shared by every method: the method decides, per step and tensor,
+ * frozen / updated / masked ({@link fateOf}); this loop computes gradients, clips, applies
+ * AdamW with the masks, logs kept fractions per layer, and selects the last or best-dev epoch.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { EncoderConfig } from "../model/config.ts";
+import { classifierLogits, crossEntropy, encode, layerOf, type Params } from "../model/encoder.ts";
+import { maskTensor } from "../kernels/graddrop_mask.ts";
+import { batchRows, type Shard } from "../data/shards.ts";
+import { AdamW, lrAt, type TensorUpdate } from "./optimizer.ts";
+import { epochOrder, trainStep } from "./step.ts";
+import { fateOf, type MethodConfig, type StepCtx } from "./methods.ts";
+
+/** Fine-tuning hyper-parameters. */
+export interface FinetuneOptions {
+  lr: number;
+  epochs: number;
+  batchSize: number;
+  warmup: number;
+  weightDecay: number;
+  clipNorm: number;
+  seed: number;
+  dropout: number;
+  select: "last" | "best-dev";
+  logKeptEvery: number;
+  fused: boolean;
+}
+
+/** One line of the training log. */
+export interface LogRow {
+  step: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  grad_norm: number;
+  /** Fraction of gradient elements kept per layer ("emb", "0".."L-1", "head"); frozen counts as 0. */
+  kept?: Record<string, number>;
+  dev_accuracy?: number;
+}
+
+/** Accuracy of the classifier on a shard (no dropout). */
+export async function accuracy(
+  params: Params,
+  cfg: EncoderConfig,
+  s: Shard,
+  batchSize = 64,
+): Promise<number> {
+  let correct = 0;
+  for (let i = 0; i < s.index.n; i += batchSize) {
+    const rows = Array.from({ length: Math.min(batchSize, s.index.n - i) }, (_, k) => i + k);
+    const b = batchRows(s, rows);
+    const pred = tf.tidy(() => classifierLogits(params, encode(params, cfg, b, null), null).argMax(-1));
+    const p = await pred.data();
+    pred.dispose();
+    for (let k = 0; k < rows.length; k++) if (p[k] === b.labels[k]) correct++;
+  }
+  return s.index.n ? correct / s.index.n : 0;
+}
+
+function layerKey(layer: number, L: number): string {
+  return layer < 0 ? "emb" : layer >= L ? "head" : String(layer);
+}
+
+/** Child-Tuning-D's mask: keep the top `pd` of encoder parameters by Fisher information over the training set. */
+export async function fisherMasks(
+  params: Params,
+  cfg: EncoderConfig,
+  train: Shard,
+  pd: number,
+  batchSize: number,
+): Promise<Map<string, tf.Tensor>> {
+  const names = [...params.keys()].filter((n) => layerOf(n, cfg.num_hidden_layers) < cfg.num_hidden_layers);
+  const fisher = new Map<string, tf.Tensor>(names.map((n) => [n, tf.zerosLike(params.get(n)!)]));
+  for (let i = 0; i < train.index.n; i += batchSize) {
+    const rows = Array.from({ length: Math.min(batchSize, train.index.n - i) }, (_, k) => i + k);
+    const b = batchRows(train, rows);
+    const { grads } = tf.variableGrads(
+      () => crossEntropy(classifierLogits(params, encode(params, cfg, b, null), null), b.labels),
+      names.map((n) => params.get(n)!),
+    );
+    for (const n of names) {
+      const g = grads[params.get(n)!.name];
+      const next = fisher.get(n)!.add(g.square());
+      fisher.get(n)!.dispose();
+      fisher.set(n, next);
+    }
+    tf.dispose(Object.values(grads));
+  }
+  const all = new Float32Array(names.reduce((a, n) => a + params.get(n)!.size, 0));
+  let o = 0;
+  for (const n of names) {
+    const d = await fisher.get(n)!.data();
+    all.set(d, o);
+    o += d.length;
+  }
+  const sorted = all.slice().sort();
+  const threshold = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * (1 - pd)))];
+  const masks = new Map<string, tf.Tensor>();
+  for (const n of names) {
+    // Strictly above when the threshold is 0, so zero-information parameters are not all kept.
+    masks.set(
+      n,
+      tf.tidy(() =>
+        (threshold > 0 ? fisher.get(n)!.greaterEqual(threshold) : fisher.get(n)!.greater(0)).cast("float32")
+      ),
+    );
+    fisher.get(n)!.dispose();
+  }
+  return masks;
+}
+
+/**
+ * Fine-tunes `params` in place on `train`, evaluating `dev` each epoch.
+ * Returns the log, dev accuracy per epoch and the selected epoch (params hold its weights).
+ */
+export async function finetune(
+  params: Params,
+  cfg: EncoderConfig,
+  method: MethodConfig,
+  train: Shard,
+  dev: Shard,
+  o: FinetuneOptions,
+  report: (row: LogRow, total: number) => void,
+): Promise<{ log: LogRow[]; dev: number[]; selected: number }> {
+  const L = cfg.num_hidden_layers;
+  const names = [...params.keys()];
+  const layers = new Map(names.map((n) => [n, layerOf(n, L)]));
+  const opt = new AdamW(params, {
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    weightDecay: o.weightDecay,
+    fused: o.fused,
+  });
+  const fixed = method.method === "childtuning-d"
+    ? await fisherMasks(params, cfg, train, method.childtuning_pd, o.batchSize)
+    : new Map<string, tf.Tensor>();
+  const perEpoch = Math.ceil(train.index.n / o.batchSize);
+  const total = perEpoch * o.epochs;
+  const log: LogRow[] = [];
+  const devAcc: number[] = [];
+  let best = -1, bestEpoch = -1;
+  let bestSnapshot: Map<string, Float32Array> | null = null;
+  for (let epoch = 0; epoch < o.epochs; epoch++) {
+    const order = epochOrder(train.index.n, o.seed, epoch);
+    for (let k = 0; k < perEpoch; k++) {
+      const step = epoch * perEpoch + k;
+      const s: StepCtx = {
+        step,
+        epoch,
+        totalSteps: total,
+        epochs: o.epochs,
+        stepsPerEpoch: perEpoch,
+        seed: o.seed,
+      };
+      const updates = new Map<string, TensorUpdate>();
+      const rates = new Map<string, number>();
+      names.forEach((n, i) => {
+        const fate = fateOf(method, n, layers.get(n)!, L, params.get(n)!.shape, i, s);
+        if (!fate) return;
+        updates.set(n, { mode: fate.mode, mask: fate.mask, fixedMask: fixed.get(n) });
+        rates.set(n, fate.rate);
+      });
+      const b = batchRows(train, order.slice(k * o.batchSize, (k + 1) * o.batchSize));
+      const drop = o.dropout > 0 ? { rate: o.dropout, seed: o.seed * 100003 + step, counter: 0 } : null;
+      const lr = lrAt(step, total, o.warmup, o.lr);
+      const r = await trainStep(
+        params,
+        () => crossEntropy(classifierLogits(params, encode(params, cfg, b, drop), drop), b.labels),
+        opt,
+        updates,
+        lr,
+        o.clipNorm,
+      );
+      const row: LogRow = {
+        step: step + 1,
+        epoch,
+        loss: Number(r.loss.toFixed(5)),
+        lr,
+        grad_norm: Number(r.gradNorm.toFixed(4)),
+      };
+      if (o.logKeptEvery > 0 && step % o.logKeptEvery === 0) {
+        row.kept = await keptByLayer(params, updates, layers, L);
+      }
+      log.push(row);
+      report(row, total);
+    }
+    const acc = await accuracy(params, cfg, dev);
+    devAcc.push(acc);
+    log[log.length - 1].dev_accuracy = acc;
+    report(log[log.length - 1], total);
+    if (o.select === "best-dev" && acc > best) {
+      best = acc;
+      bestEpoch = epoch;
+      bestSnapshot = new Map();
+      for (const [n, v] of params) bestSnapshot.set(n, (await v.data()) as Float32Array);
+    }
+  }
+  if (o.select === "best-dev" && bestSnapshot) {
+    for (const [n, data] of bestSnapshot) {
+      const t = tf.tensor(data, params.get(n)!.shape);
+      params.get(n)!.assign(t);
+      t.dispose();
+    }
+  }
+  opt.dispose();
+  tf.dispose([...fixed.values()]);
+  return { log, dev: devAcc, selected: o.select === "best-dev" ? bestEpoch : o.epochs - 1 };
+}
+
+/** Kept fraction of gradient elements per layer, counted from the masks the kernels apply. */
+async function keptByLayer(
+  params: Params,
+  updates: Map<string, TensorUpdate>,
+  layers: Map<string, number>,
+  L: number,
+): Promise<Record<string, number>> {
+  const kept = new Map<string, number>(), total = new Map<string, number>();
+  const pending: [string, tf.Tensor][] = [];
+  for (const [n, v] of params) {
+    const key = layerKey(layers.get(n)!, L);
+    total.set(key, (total.get(key) ?? 0) + v.size);
+    const u = updates.get(n);
+    if (!u) continue;
+    if (u.fixedMask) pending.push([key, u.fixedMask.sum()]);
+    else if (u.mode !== "none" && u.mask) {
+      pending.push([
+        key,
+        tf.tidy(() => maskTensor(v.shape, u.mask!).sum()),
+      ]);
+    } else kept.set(key, (kept.get(key) ?? 0) + v.size);
+  }
+  for (const [key, t] of pending) {
+    kept.set(key, (kept.get(key) ?? 0) + (await t.data())[0]);
+    t.dispose();
+  }
+  return Object.fromEntries([...total].map(([k, n]) => [k, Number(((kept.get(k) ?? 0) / n).toFixed(5))]));
+}

@@ -1,0 +1,128 @@
+/**
+ * AdamW (decoupled weight decay) with GradDrop masks applied inside the update.
+ * On WebGPU with `fused`, one WGSL pass per tensor ({@link fusedAdamW}); otherwise the
+ * same math composed from tfjs ops, with the mask from the WGSL mask program (WebGPU) or
+ * the TypeScript reference (cpu/wasm).
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { fusedAdamW, type MaskMode } from "../kernels/fused_adamw.ts";
+import { maskTensor } from "../kernels/graddrop_mask.ts";
+import type { MaskSpec } from "../kernels/mask_spec.ts";
+import { ownedVariable, type Params } from "../model/encoder.ts";
+
+/** What happens to one tensor this step. */
+export interface TensorUpdate {
+  mode: MaskMode;
+  mask?: MaskSpec;
+  /** A stored 0/1 mask (Child-Tuning-D), multiplied into the gradient before the update. */
+  fixedMask?: tf.Tensor;
+}
+
+/** AdamW hyper-parameters. */
+export interface AdamWOptions {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  fused: boolean;
+}
+
+/** Biases and LayerNorm weights get no weight decay, as in HF fine-tuning scripts. */
+export function decays(name: string): boolean {
+  return !/(\.bias$|LayerNorm\.weight$|layer_norm\.weight$)/.test(name);
+}
+
+/** AdamW state and step. */
+export class AdamW {
+  readonly m = new Map<string, tf.Variable>();
+  readonly v = new Map<string, tf.Variable>();
+  /** Updates applied per tensor (bias correction counts a tensor's own updates). */
+  readonly steps = new Map<string, number>();
+
+  constructor(readonly params: Params, readonly opts: AdamWOptions) {
+    for (const [name, p] of params) {
+      this.m.set(name, ownedVariable(new Float32Array(p.size), p.shape, `${name}.m`, false));
+      this.v.set(name, ownedVariable(new Float32Array(p.size), p.shape, `${name}.v`, false));
+      this.steps.set(name, 0);
+    }
+  }
+
+  /**
+   * Applies one step to the tensors in `updates` (others are frozen: no update at all).
+   * `clip` is the global-norm clip scale as a scalar tensor (no GPU->CPU sync needed).
+   */
+  apply(
+    grads: Map<string, tf.Tensor>,
+    clip: tf.Tensor,
+    lr: number,
+    updates: Map<string, TensorUpdate>,
+  ): void {
+    const useFused = this.opts.fused && tf.getBackend() === "webgpu";
+    const clip1 = clip.reshape([1]);
+    for (const [name, u] of updates) {
+      const g0 = grads.get(name);
+      if (!g0) continue;
+      const t = this.steps.get(name)! + 1;
+      this.steps.set(name, t);
+      const step = {
+        lr,
+        beta1: this.opts.beta1,
+        beta2: this.opts.beta2,
+        eps: this.opts.eps,
+        weightDecay: decays(name) ? this.opts.weightDecay : 0,
+        bc1: 1 - this.opts.beta1 ** t,
+        bc2: 1 - this.opts.beta2 ** t,
+        mode: u.mode,
+        mask: u.mask,
+      };
+      const g = u.fixedMask ? g0.mul(u.fixedMask) : g0;
+      const w = this.params.get(name)!, m = this.m.get(name)!, v = this.v.get(name)!;
+      if (useFused) fusedAdamW(w, m, v, g, clip1, step);
+      else {
+        tf.tidy(() => {
+          let gg = g.mul(clip1);
+          const keep = u.mode !== "none" && u.mask ? maskTensor(g.shape, u.mask) : null;
+          if (keep) gg = gg.mul(keep).mul(u.mask!.scale);
+          let mNew = m.mul(step.beta1).add(gg.mul(1 - step.beta1));
+          let vNew = v.mul(step.beta2).add(gg.square().mul(1 - step.beta2));
+          const upd = mNew.div(step.bc1).div(vNew.div(step.bc2).sqrt().add(step.eps)).add(
+            w.mul(step.weightDecay),
+          );
+          let wNew = w.sub(upd.mul(lr));
+          if (keep && u.mode === "update") {
+            const k = keep.cast("bool");
+            wNew = tf.where(k, wNew, w);
+            mNew = tf.where(k, mNew, m);
+            vNew = tf.where(k, vNew, v);
+          }
+          m.assign(mNew);
+          v.assign(vNew);
+          w.assign(wNew);
+        });
+      }
+      if (g !== g0) g.dispose();
+    }
+    clip1.dispose();
+  }
+
+  /** Disposes the moment variables. */
+  dispose(): void {
+    for (const x of [...this.m.values(), ...this.v.values()]) x.dispose();
+  }
+}
+
+/** Global-norm clip scale `min(1, maxNorm / (norm + 1e-6))` and the norm, as tensors. */
+export function clipScale(grads: tf.Tensor[], maxNorm: number): { scale: tf.Scalar; norm: tf.Scalar } {
+  return tf.tidy(() => {
+    const norm = tf.addN(grads.map((g) => g.square().sum())).sqrt() as tf.Scalar;
+    const scale = maxNorm > 0 ? tf.minimum(1, tf.div(maxNorm, norm.add(1e-6))) as tf.Scalar : tf.scalar(1);
+    return { scale, norm };
+  });
+}
+
+/** Linear warmup then linear decay to zero, as HF's default scheduler. */
+export function lrAt(step: number, total: number, warmup: number, peak: number): number {
+  if (warmup > 0 && step < warmup) return peak * (step + 1) / warmup;
+  return peak * Math.max(0, (total - step) / Math.max(1, total - warmup));
+}
