@@ -54,6 +54,7 @@ export async function initBackend(choice: BackendChoice): Promise<BackendInfo> {
   }
   if (choice === "wasm") {
     await import("@tensorflow/tfjs-backend-wasm");
+    registerWasmSegmentSum();
     const dir = new URL("../node_modules/@tensorflow/tfjs-backend-wasm/dist/", import.meta.url);
     setWasmPaths(dir.href);
     if (!(await tf.setBackend("wasm"))) throw new Error("tfjs wasm backend failed to initialise");
@@ -63,4 +64,37 @@ export async function initBackend(choice: BackendChoice): Promise<BackendInfo> {
   await tf.setBackend("cpu");
   await tf.ready();
   return { backend: "cpu" };
+}
+
+let segmentSumRegistered = false;
+
+/**
+ * tfjs-backend-wasm 4.22 has no `UnsortedSegmentSum`, which the gradient of `gather` (the
+ * embedding lookup) needs; this JS kernel on the wasm heap fills the gap.
+ */
+function registerWasmSegmentSum(): void {
+  if (segmentSumRegistered) return;
+  segmentSumRegistered = true;
+  tf.registerKernel({
+    kernelName: "UnsortedSegmentSum",
+    backendName: "wasm",
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x, segmentIds } = inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
+      const numSegments = (attrs as { numSegments: number }).numSegments;
+      // deno-lint-ignore no-explicit-any
+      const b = backend as any;
+      const xv = b.typedArrayFromHeap(x) as Float32Array;
+      const ids = b.typedArrayFromHeap(segmentIds) as Int32Array;
+      const inner = x.shape.slice(1).reduce((a, c) => a * c, 1);
+      const out = b.makeOutput([numSegments, ...x.shape.slice(1)], "float32");
+      const ov = b.typedArrayFromHeap(out) as Float32Array;
+      ov.fill(0);
+      for (let i = 0; i < ids.length; i++) {
+        const s = ids[i];
+        if (s < 0 || s >= numSegments) continue;
+        for (let j = 0; j < inner; j++) ov[s * inner + j] += xv[i * inner + j];
+      }
+      return out;
+    },
+  });
 }

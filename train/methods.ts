@@ -110,7 +110,7 @@ export function unfrozenCount(c: MethodConfig, s: StepCtx): number {
 }
 
 /** Whether a tensor trains at all this step under the method. */
-export function trainable(c: MethodConfig, name: string, layer: number, L: number, s: StepCtx): boolean {
+export function trainable(c: MethodConfig, layer: number, L: number, s: StepCtx): boolean {
   const isHead = layer >= L;
   switch (c.method) {
     case "frozen":
@@ -156,7 +156,7 @@ export function fateOf(
   stream: number,
   s: StepCtx,
 ): Fate | undefined {
-  if (!trainable(c, name, layer, L, s)) return undefined;
+  if (!trainable(c, layer, L, s)) return undefined;
   const isGradDrop = c.method.startsWith("graddrop");
   if (c.method === "childtuning-f") {
     if (layer >= L) return { mode: "none", rate: 0 };

@@ -115,7 +115,8 @@ export class AdamW {
 /** Global-norm clip scale `min(1, maxNorm / (norm + 1e-6))` and the norm, as tensors. */
 export function clipScale(grads: tf.Tensor[], maxNorm: number): { scale: tf.Scalar; norm: tf.Scalar } {
   return tf.tidy(() => {
-    const norm = tf.addN(grads.map((g) => g.square().sum())).sqrt() as tf.Scalar;
+    // Pairwise adds, not tf.addN: tfjs-backend-webgpu 4.22's AddN returns 0 for many inputs.
+    const norm = grads.map((g) => g.square().sum()).reduce((a, b) => a.add(b)).sqrt() as tf.Scalar;
     const scale = maxNorm > 0 ? tf.minimum(1, tf.div(maxNorm, norm.add(1e-6))) as tf.Scalar : tf.scalar(1);
     return { scale, norm };
   });
