@@ -1,0 +1,21 @@
+/**
+ * Test helper: initialise the WebGPU backend the way stages do (Vulkan preferred, shader
+ * cache under a temp store), or report why it is unavailable.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { gpuEnv } from "../pipeline/gpu_env.ts";
+import { type BackendChoice, initBackend } from "../model/backend.ts";
+
+/** Sets the GPU environment variables for this process before the first adapter request. */
+export function prepareGpuEnv(): void {
+  const home = Deno.env.get("GRADDROP_HOME") ?? `${Deno.cwd()}/.graddrop`;
+  for (const [k, v] of Object.entries(gpuEnv(home))) if (!Deno.env.get(k)) Deno.env.set(k, v);
+}
+
+/** Switches tfjs to a backend (tests run several in one process). */
+export async function useBackend(b: Exclude<BackendChoice, "auto">): Promise<void> {
+  prepareGpuEnv();
+  await initBackend(b);
+  if (tf.getBackend() !== b) throw new Error(`backend ${b} did not initialise (got ${tf.getBackend()})`);
+}

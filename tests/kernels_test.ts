@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { keepThreshold, kept, pcg, streamKey } from "../kernels/rng.ts";
+import { maskSpec, referenceMask } from "../kernels/mask_spec.ts";
+import { applyMask, maskTensor } from "../kernels/graddrop_mask.ts";
+import { fusedAdamW, referenceAdamW } from "../kernels/fused_adamw.ts";
+import { ownedVariable } from "../model/encoder.ts";
+import { useBackend } from "./gpu.ts";
+import { mulberry32 } from "../model/encoder.ts";
+
+Deno.test("rng: pcg is a fixed u32 function (pinned values)", () => {
+  assert.equal(pcg(0), 129708002);
+  assert.equal(pcg(1), 2831084092);
+  assert.equal(pcg(0xffffffff), pcg(-1));
+  assert.equal(keepThreshold(0.5), 8388608);
+  assert.equal(keepThreshold(1), 16777216);
+  assert.ok([...Array(1000).keys()].every((c) => kept(streamKey(1, 2, 3), c, keepThreshold(1))));
+  assert.ok([...Array(1000).keys()].every((c) => !kept(streamKey(1, 2, 3), c, keepThreshold(0))));
+});
+
+Deno.test("reference mask: keep rate matches 1-p; row and layer granularity share draws", () => {
+  for (const keep of [0.1, 0.5, 0.9]) {
+    const m = referenceMask(
+      maskSpec({ seed: 3, step: 1, stream: 2, keep, divisor: 1, rescale: false }),
+      200_000,
+    );
+    const rate = m.reduce((a, b) => a + b, 0) / m.length;
+    assert.ok(Math.abs(rate - keep) < 0.005, `keep ${keep}: got ${rate}`);
+  }
+  const row = referenceMask(
+    maskSpec({ seed: 3, step: 1, stream: 2, keep: 0.5, divisor: 64, rescale: false }),
+    64 * 200,
+  );
+  for (let r = 0; r < 200; r++) assert.equal(new Set(row.subarray(r * 64, (r + 1) * 64)).size, 1);
+  const rows = Array.from({ length: 200 }, (_, r) => row[r * 64]);
+  assert.ok(rows.includes(0) && rows.includes(1));
+  const a = referenceMask(
+    maskSpec({ seed: 3, step: 1, stream: 2, keep: 0.5, divisor: 1, rescale: false }),
+    1000,
+  );
+  const b = referenceMask(
+    maskSpec({ seed: 3, step: 2, stream: 2, keep: 0.5, divisor: 1, rescale: false }),
+    1000,
+  );
+  assert.notDeepEqual(a, b, "a new step draws a new mask");
+});
+
+for (const backend of ["webgpu", "cpu"] as const) {
+  Deno.test(`mask kernel on ${backend} is bit-identical to the reference (element and row)`, async () => {
+    await useBackend(backend);
+    const n = backend === "webgpu" ? 1 << 20 : 1 << 14;
+    for (const divisor of [1, 96]) {
+      const spec = maskSpec({ seed: 99, step: 17, stream: 4, keep: 0.3, divisor, rescale: true });
+      const got = await maskTensor([n], spec).data();
+      const ref = referenceMask(spec, n);
+      let diff = 0;
+      for (let i = 0; i < n; i++) if (got[i] !== ref[i]) diff++;
+      assert.equal(diff, 0, `${diff} mismatches (divisor ${divisor})`);
+      const g = tf.randomNormal([n], 0, 1, "float32", 5);
+      const masked = await applyMask(g, spec).data();
+      const gd = await g.data();
+      const scale = Math.fround(spec.scale);
+      for (let i = 0; i < n; i += 997) assert.equal(masked[i] + 0, ref[i] ? Math.fround(gd[i] * scale) : 0);
+    }
+  });
+}
+
+Deno.test("fused AdamW kernel matches the reference for every mask mode", async () => {
+  await useBackend("webgpu");
+  const n = 100_003;
+  const rand = mulberry32(7);
+  const rnd = () => Float32Array.from({ length: n }, () => rand() - 0.5);
+  for (const mode of ["none", "gradient", "update"] as const) {
+    const w0 = rnd(), m0 = rnd().map((x) => x * 0.01), v0 = rnd().map((x) => x * x * 0.001), g0 = rnd();
+    const w = ownedVariable(w0, [n], "w"), m = ownedVariable(m0, [n], "m"), v = ownedVariable(v0, [n], "v");
+    const g = tf.tensor(g0);
+    const mask = maskSpec({
+      seed: 1,
+      step: 3,
+      stream: 9,
+      keep: 0.5,
+      divisor: 1,
+      rescale: mode === "gradient",
+    });
+    const step = {
+      lr: 1e-3,
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      weightDecay: 0.01,
+      bc1: 0.19,
+      bc2: 0.002,
+      mode,
+      mask,
+    };
+    const wr = w0.slice(), mr = m0.slice(), vr = v0.slice();
+    for (let s = 0; s < 2; s++) {
+      fusedAdamW(w, m, v, g, tf.tensor([0.8]), step);
+      referenceAdamW(wr, mr, vr, g0, 0.8, step);
+    }
+    const [wd, md, vd] = await Promise.all([w.data(), m.data(), v.data()]);
+    let maxDiff = 0;
+    for (let i = 0; i < n; i++) {
+      maxDiff = Math.max(maxDiff, Math.abs(wd[i] - wr[i]), Math.abs(md[i] - mr[i]), Math.abs(vd[i] - vr[i]));
+    }
+    assert.ok(maxDiff < 1e-6, `${mode}: max |diff| ${maxDiff}`);
+    if (mode === "update") {
+      const ref = referenceMask(mask, n);
+      for (let i = 0; i < n; i += 101) {
+        if (!ref[i]) assert.equal(wd[i], w0[i], "masked elements keep their weight");
+      }
+    }
+    tf.dispose([w, m, v, g]);
+  }
+});

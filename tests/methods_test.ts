@@ -1,0 +1,156 @@
+import assert from "node:assert/strict";
+import {
+  dropRate,
+  fateOf,
+  type Method,
+  type MethodConfig,
+  resolveGradDrop,
+  type StepCtx,
+  trainable,
+} from "../train/methods.ts";
+import { namedConfig } from "../model/config.ts";
+import { initParams } from "../model/encoder.ts";
+import { buildShard } from "../data/shards.ts";
+import { finetune, type LogRow } from "../train/finetune.ts";
+import { useBackend } from "./gpu.ts";
+
+const L = 4;
+const cfgOf = (method: Method, extra: Partial<MethodConfig> = {}): MethodConfig => ({
+  method,
+  graddrop: resolveGradDrop(method, {}),
+  unfreeze_every: 2,
+  childtuning_pf: 0.3,
+  childtuning_pd: 0.3,
+  ...extra,
+});
+const at = (step: number, totalSteps = 20): StepCtx => ({
+  step,
+  epoch: Math.floor(step / 5),
+  totalSteps,
+  epochs: 4,
+  stepsPerEpoch: 5,
+  seed: 1,
+});
+
+Deno.test("methods: which layers train when", () => {
+  const layers = [-1, 0, 1, 2, 3, 4];
+  const on = (m: Method, step: number) => layers.filter((l) => trainable(cfgOf(m), l, L, at(step)));
+  assert.deepEqual(on("full", 0), layers);
+  assert.deepEqual(on("frozen", 7), [4]);
+  assert.deepEqual(on("gradual-unfreezing", 0), [4]);
+  assert.deepEqual(on("gradual-unfreezing", 2), [3, 4]);
+  assert.deepEqual(on("gradual-unfreezing", 7), [1, 2, 3, 4]);
+  assert.deepEqual(on("gradual-unfreezing", 8), [0, 1, 2, 3, 4]);
+  assert.deepEqual(on("gradual-unfreezing", 10), layers, "embeddings last");
+  assert.deepEqual(on("graddrop-unfreeze", 2), [3, 4]);
+  assert.deepEqual(
+    layers.filter((l) => trainable(cfgOf("gradual-unfreezing", { unfreeze_every: "epoch" }), l, L, at(5))),
+    [3, 4],
+  );
+});
+
+Deno.test("methods: GradDrop presets set rate, granularity, schedule and target", () => {
+  const w = "roberta.encoder.layer.1.output.dense.weight";
+  const gd = fateOf(cfgOf("graddrop"), w, 1, L, [32, 64], 7, at(3))!;
+  assert.equal(gd.mode, "gradient");
+  assert.equal(gd.rate, 0.5);
+  assert.equal(gd.mask!.divisor, 1);
+  assert.equal(gd.mask!.scale, 1, "no rescaling by default");
+  assert.equal(fateOf(cfgOf("graddrop"), "classifier.dense.weight", L, L, [32, 32], 9, at(3))!.mode, "none");
+  const layer = cfgOf("graddrop-layer");
+  const a = fateOf(layer, w, 1, L, [32, 64], 7, at(3))!,
+    b = fateOf(layer, "roberta.encoder.layer.1.output.dense.bias", 1, L, [32], 8, at(3))!;
+  assert.equal(a.mask!.key, b.mask!.key, "one draw per layer");
+  assert.equal(a.mask!.divisor, 32 * 64);
+  assert.ok(Math.abs(dropRate(layer.graddrop, -1, L, at(0)) - 0.8) < 1e-12);
+  assert.ok(Math.abs(dropRate(layer.graddrop, 3, L, at(0)) - 0.2) < 1e-12);
+  const anneal = cfgOf("graddrop-anneal");
+  assert.equal(dropRate(anneal.graddrop, 1, L, at(0)), 0.5);
+  assert.equal(dropRate(anneal.graddrop, 1, L, at(19)), 0);
+  const row = cfgOf("graddrop", {
+    graddrop: resolveGradDrop("graddrop", {
+      granularity: "row",
+      rescale: true,
+      rate: 0.25,
+      mask_target: "update",
+      resample: "epoch",
+    }),
+  });
+  const r = fateOf(row, w, 1, L, [32, 64], 7, at(3))!;
+  assert.equal(r.mask!.divisor, 64);
+  assert.equal(r.mode, "update");
+  assert.ok(Math.abs(r.mask!.scale - 1 / 0.75) < 1e-12);
+  assert.equal(r.mask!.key, fateOf(row, w, 1, L, [32, 64], 7, at(4))!.mask!.key, "same epoch, same mask");
+  const ct = fateOf(cfgOf("childtuning-f"), w, 1, L, [32, 64], 7, at(3))!;
+  assert.ok(Math.abs(ct.mask!.scale - 1 / 0.3) < 1e-12);
+  assert.equal(fateOf(cfgOf("full"), w, 1, L, [32, 64], 7, at(3))!.mode, "none");
+});
+
+async function run(method: Method, backend: "cpu" | "webgpu", extra: Partial<MethodConfig> = {}) {
+  await useBackend(backend);
+  const cfg = namedConfig("tiny", 60);
+  const params = initParams(cfg, { mlm: false, numLabels: 3 }, 1);
+  const rows = Array.from(
+    { length: 64 },
+    (_, i) => ({ ids: [0, 5 + (i % 3), 10 + (i % 7), 20 + (i % 5), 2], label: i % 3, lang: 0 }),
+  );
+  const shard = buildShard("train", rows, 8, 1, ["x"], ["a", "b", "c"]);
+  const out = await finetune(params, cfg, cfgOf(method, { unfreeze_every: 4, ...extra }), shard, shard, {
+    lr: 3e-3,
+    epochs: 2,
+    batchSize: 16,
+    warmup: 0,
+    weightDecay: 0.01,
+    clipNorm: 1,
+    seed: 1,
+    dropout: 0.1,
+    select: "best-dev",
+    logKeptEvery: 1,
+    fused: true,
+  }, () => {});
+  return out.log;
+}
+
+const keptAvg = (log: LogRow[], layer: string) => log.reduce((a, r) => a + r.kept![layer], 0) / log.length;
+
+Deno.test("fine-tuning logs: kept fractions per layer match each method's configuration (webgpu)", async () => {
+  const gd = await run("graddrop", "webgpu");
+  for (const l of ["emb", "0", "1"]) {
+    assert.ok(Math.abs(keptAvg(gd, l) - 0.5) < 0.02, `graddrop layer ${l}: ${keptAvg(gd, l)}`);
+  }
+  assert.equal(keptAvg(gd, "head"), 1);
+  const fr = await run("frozen", "webgpu");
+  assert.deepEqual([keptAvg(fr, "emb"), keptAvg(fr, "0"), keptAvg(fr, "1"), keptAvg(fr, "head")], [
+    0,
+    0,
+    0,
+    1,
+  ]);
+  const gu = await run("gradual-unfreezing", "webgpu");
+  assert.deepEqual(gu.map((r) => r.kept!["1"]), [0, 0, 0, 0, 1, 1, 1, 1]);
+  assert.deepEqual(gu.map((r) => r.kept!["emb"]), [0, 0, 0, 0, 0, 0, 0, 0]);
+  const gl = await run("graddrop-layer", "webgpu");
+  for (const r of gl) {
+    for (const l of ["emb", "0", "1"]) {
+      assert.ok(r.kept![l] === 0 || r.kept![l] === 1, "layer draws are all-or-nothing");
+    }
+  }
+  const ctd = await run("childtuning-d", "webgpu");
+  assert.ok(
+    keptAvg(ctd, "0") > 0.2 && keptAvg(ctd, "0") < 0.4,
+    `childtuning-d keeps ~30%: ${keptAvg(ctd, "0")}`,
+  );
+  for (const log of [gd, fr, gu, gl, ctd]) assert.ok(log.every((r) => Number.isFinite(r.loss)));
+});
+
+Deno.test("fine-tuning: the same seed reproduces the same log (cpu and webgpu)", async () => {
+  for (const backend of ["cpu", "webgpu"] as const) {
+    const a = await run("graddrop-anneal", backend), b = await run("graddrop-anneal", backend);
+    assert.deepEqual(a, b);
+  }
+});
+
+Deno.test("fine-tuning: GradDrop masks are the same on cpu (reference) and webgpu (WGSL)", async () => {
+  const c = await run("graddrop", "cpu"), g = await run("graddrop", "webgpu");
+  assert.deepEqual(c.map((r) => r.kept), g.map((r) => r.kept));
+});

@@ -1,0 +1,283 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { type EncoderConfig, namedConfig } from "../model/config.ts";
+import {
+  classifierLogits,
+  crossEntropy,
+  encode,
+  initParams,
+  mulberry32,
+  ownedVariable,
+  type Params,
+  paramShapes,
+  positionIds,
+} from "../model/encoder.ts";
+import { loadCheckpoint, saveCheckpoint } from "../model/checkpoint.ts";
+import { readSafetensors, writeSafetensors } from "../model/safetensors.ts";
+import { AdamW } from "../train/optimizer.ts";
+import { trainStep } from "../train/step.ts";
+import { useBackend } from "./gpu.ts";
+import { tempDir } from "./helpers.ts";
+
+const CFG: EncoderConfig = {
+  ...namedConfig("tiny", 12),
+  hidden_size: 4,
+  num_attention_heads: 2,
+  intermediate_size: 6,
+  num_hidden_layers: 1,
+  max_position_embeddings: 10,
+};
+
+/** Fixed, non-random weights: w[i] = sin(i * k + offset) * 0.5. */
+function fixedParams(cfg: EncoderConfig, numLabels: number): Params {
+  const p: Params = new Map();
+  paramShapes(cfg, { mlm: false, numLabels }).forEach(([name, shape], k) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    p.set(
+      name,
+      ownedVariable(Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7 + k) * 0.5), shape, name),
+    );
+  });
+  return p;
+}
+
+/** An independent forward pass with plain loops, written from the RoBERTa equations. */
+async function loopForward(p: Params, cfg: EncoderConfig, ids: number[][]): Promise<number[][]> {
+  const D = cfg.hidden_size, H = cfg.num_attention_heads, dh = D / H;
+  const lin = (x: number[], w: number[], b: number[], out: number) =>
+    Array.from({ length: out }, (_, o) => b[o] + x.reduce((a, xi, i) => a + xi * w[o * x.length + i], 0));
+  const ln = (x: number[], g: number[], b: number[]) => {
+    const m = x.reduce((a, v) => a + v, 0) / x.length;
+    const v = x.reduce((a, xi) => a + (xi - m) ** 2, 0) / x.length;
+    return x.map((xi, i) => ((xi - m) / Math.sqrt(v + cfg.layer_norm_eps)) * g[i] + b[i]);
+  };
+  const erf = (x: number) => {
+    // Abramowitz-Stegun 7.1.26 is too coarse; integrate instead (Simpson, 2000 panels).
+    const n = 2000, h = x / n;
+    let s = 0;
+    for (let i = 0; i <= n; i++) s += (i === 0 || i === n ? 1 : i % 2 ? 4 : 2) * Math.exp(-((i * h) ** 2));
+    return (2 / Math.sqrt(Math.PI)) * (h / 3) * s;
+  };
+  const gelu = (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2));
+  for (const [n, v] of p) cache[n] = Array.from(await v.data());
+  const we = cache["roberta.embeddings.word_embeddings.weight"];
+  const pe = cache["roberta.embeddings.position_embeddings.weight"];
+  const te = cache["roberta.embeddings.token_type_embeddings.weight"];
+  const out: number[][] = [];
+  for (const row of ids) {
+    const pos = Array.from(positionIds({ ids: Int32Array.from(row), B: 1, T: row.length }, cfg.pad_token_id));
+    let x = row.map((id, t) =>
+      ln(
+        Array.from({ length: D }, (_, d) => we[id * D + d] + pe[pos[t] * D + d] + te[d]),
+        cache["roberta.embeddings.LayerNorm.weight"],
+        cache["roberta.embeddings.LayerNorm.bias"],
+      )
+    );
+    const l = "roberta.encoder.layer.0";
+    const q = x.map((xt) =>
+      lin(xt, cache[`${l}.attention.self.query.weight`], cache[`${l}.attention.self.query.bias`], D)
+    );
+    const k = x.map((xt) =>
+      lin(xt, cache[`${l}.attention.self.key.weight`], cache[`${l}.attention.self.key.bias`], D)
+    );
+    const v = x.map((xt) =>
+      lin(xt, cache[`${l}.attention.self.value.weight`], cache[`${l}.attention.self.value.bias`], D)
+    );
+    const ctx = x.map(() => new Array(D).fill(0));
+    for (let h = 0; h < H; h++) {
+      for (let t = 0; t < row.length; t++) {
+        const sc = row.map((id, s) => {
+          if (id === cfg.pad_token_id) return -Infinity;
+          let a = 0;
+          for (let d = 0; d < dh; d++) a += q[t][h * dh + d] * k[s][h * dh + d];
+          return a / Math.sqrt(dh);
+        });
+        const mx = Math.max(...sc);
+        const e = sc.map((s) => Math.exp(s - mx));
+        const z = e.reduce((a, b) => a + b, 0);
+        for (let s = 0; s < row.length; s++) {
+          for (let d = 0; d < dh; d++) ctx[t][h * dh + d] += (e[s] / z) * v[s][h * dh + d];
+        }
+      }
+    }
+    x = x.map((xt, t) => {
+      const a = lin(
+        ctx[t],
+        cache[`${l}.attention.output.dense.weight`],
+        cache[`${l}.attention.output.dense.bias`],
+        D,
+      );
+      const y = ln(
+        xt.map((xi, i) => xi + a[i]),
+        cache[`${l}.attention.output.LayerNorm.weight`],
+        cache[`${l}.attention.output.LayerNorm.bias`],
+      );
+      const f = lin(
+        lin(
+          y,
+          cache[`${l}.intermediate.dense.weight`],
+          cache[`${l}.intermediate.dense.bias`],
+          cfg.intermediate_size,
+        ).map(gelu),
+        cache[`${l}.output.dense.weight`],
+        cache[`${l}.output.dense.bias`],
+        D,
+      );
+      return ln(
+        y.map((yi, i) => yi + f[i]),
+        cache[`${l}.output.LayerNorm.weight`],
+        cache[`${l}.output.LayerNorm.bias`],
+      );
+    });
+    const h0 = lin(x[0], cache["classifier.dense.weight"], cache["classifier.dense.bias"], D).map(Math.tanh);
+    out.push(lin(h0, cache["classifier.out_proj.weight"], cache["classifier.out_proj.bias"], 3));
+  }
+  return out;
+}
+const cache: Record<string, number[]> = {};
+
+Deno.test("forward pass matches an independent loop implementation (1-layer tiny, fixed weights)", async () => {
+  await useBackend("cpu");
+  const p = fixedParams(CFG, 3);
+  const ids = [[0, 5, 7, 9, 2, 1], [0, 11, 3, 2, 1, 1]];
+  const ref = await loopForward(p, CFG, ids);
+  for (const backend of ["cpu", "webgpu"] as const) {
+    await useBackend(backend);
+    const q = fixedParams(CFG, 3);
+    const logits = await classifierLogits(
+      q,
+      encode(q, CFG, { ids: Int32Array.from(ids.flat()), B: 2, T: 6 }, null),
+      null,
+    ).data();
+    for (let i = 0; i < 6; i++) {
+      assert.ok(
+        Math.abs(logits[i] - ref[Math.floor(i / 3)][i % 3]) < 1e-4,
+        `${backend}: logit ${i}: ${logits[i]} vs ${ref[Math.floor(i / 3)][i % 3]}`,
+      );
+    }
+  }
+});
+
+Deno.test("RoBERTa position ids start after the padding index", () => {
+  assert.deepEqual(Array.from(positionIds({ ids: Int32Array.from([0, 5, 2, 1, 1]), B: 1, T: 5 }, 1)), [
+    2,
+    3,
+    4,
+    1,
+    1,
+  ]);
+});
+
+Deno.test("safetensors: F32, F16 and BF16 read into F32", async () => {
+  const dir = tempDir();
+  await writeSafetensors(
+    `${dir}/a.safetensors`,
+    new Map([["x", { shape: [2, 2], data: Float32Array.from([1, -2, 0.5, 3]) }]]),
+  );
+  assert.deepEqual(Array.from((await readSafetensors(`${dir}/a.safetensors`)).get("x")!.data), [
+    1,
+    -2,
+    0.5,
+    3,
+  ]);
+  // Hand-built F16 and BF16 tensors: 1.0, -2.0.
+  const header = JSON.stringify({
+    h: { dtype: "F16", shape: [2], data_offsets: [0, 4] },
+    b: { dtype: "BF16", shape: [2], data_offsets: [4, 8] },
+  });
+  const hb = new TextEncoder().encode(header);
+  const buf = new Uint8Array(8 + hb.length + 8);
+  const dv = new DataView(buf.buffer);
+  dv.setBigUint64(0, BigInt(hb.length), true);
+  buf.set(hb, 8);
+  const o = 8 + hb.length;
+  dv.setUint16(o, 0x3c00, true);
+  dv.setUint16(o + 2, 0xc000, true);
+  dv.setUint16(o + 4, 0x3f80, true);
+  dv.setUint16(o + 6, 0xc000, true);
+  await Deno.writeFile(`${dir}/b.safetensors`, buf);
+  const t = await readSafetensors(`${dir}/b.safetensors`);
+  assert.deepEqual(Array.from(t.get("h")!.data), [1, -2]);
+  assert.deepEqual(Array.from(t.get("b")!.data), [1, -2]);
+});
+
+Deno.test("checkpoints: an HF-named file loads by name; wrong shapes and missing tensors are named", async () => {
+  await useBackend("cpu");
+  const dir = tempDir();
+  const cfg = namedConfig("tiny", 50);
+  const params = initParams(cfg, { mlm: true, numLabels: 0 }, 1);
+  await saveCheckpoint(dir, cfg, params);
+  const hf = JSON.parse(Deno.readTextFileSync(`${dir}/config.json`));
+  assert.equal(hf.model_type, "xlm-roberta");
+  const { params: loaded, fresh } = await loadCheckpoint(dir, { mlm: false, numLabels: 4 }, 2);
+  assert.deepEqual(fresh.sort(), [
+    "classifier.dense.bias",
+    "classifier.dense.weight",
+    "classifier.out_proj.bias",
+    "classifier.out_proj.weight",
+  ]);
+  assert.deepEqual(
+    Array.from(await loaded.get("roberta.encoder.layer.1.output.dense.weight")!.data()),
+    Array.from(await params.get("roberta.encoder.layer.1.output.dense.weight")!.data()),
+  );
+  const tensors = await readSafetensors(`${dir}/model.safetensors`);
+  tensors.set("roberta.encoder.layer.0.attention.self.query.weight", {
+    shape: [3, 3],
+    data: new Float32Array(9),
+  });
+  await writeSafetensors(`${dir}/model.safetensors`, tensors);
+  await assert.rejects(
+    loadCheckpoint(dir, { mlm: false, numLabels: 2 }, 1),
+    /tensor 'roberta\.encoder\.layer\.0\.attention\.self\.query\.weight' has shape \[3,3\], expected \[32,32\]/,
+  );
+  tensors.delete("roberta.encoder.layer.0.attention.self.query.weight");
+  await writeSafetensors(`${dir}/model.safetensors`, tensors);
+  await assert.rejects(
+    loadCheckpoint(dir, { mlm: false, numLabels: 2 }, 1),
+    /missing tensor 'roberta\.encoder\.layer\.0\.attention\.self\.query\.weight'/,
+  );
+});
+
+async function curve(
+  backend: "cpu" | "webgpu",
+  steps: number,
+): Promise<{ losses: number[]; tensors: number[] }> {
+  await useBackend(backend);
+  const cfg = namedConfig("tiny", 40);
+  const params = initParams(cfg, { mlm: false, numLabels: 3 }, 5);
+  const opt = new AdamW(params, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, fused: true });
+  const rand = mulberry32(3);
+  const ids = Int32Array.from({ length: 8 * 6 }, (_, i) => (i % 6 === 0 ? 0 : 4 + Math.floor(rand() * 30)));
+  const labels = Int32Array.from({ length: 8 }, (_, i) => ids[i * 6 + 1] % 3);
+  const updates = new Map([...params.keys()].map((n) => [n, { mode: "none" as const }]));
+  const losses: number[] = [], tensors: number[] = [];
+  for (let s = 0; s < steps; s++) {
+    const drop = { rate: 0.1, seed: 11 + s, counter: 0 };
+    const r = await trainStep(
+      params,
+      () =>
+        crossEntropy(classifierLogits(params, encode(params, cfg, { ids, B: 8, T: 6 }, drop), drop), labels),
+      opt,
+      updates,
+      3e-3,
+      1,
+    );
+    losses.push(r.loss);
+    tensors.push(tf.memory().numTensors);
+  }
+  opt.dispose();
+  tf.dispose([...params.values()]);
+  return { losses, tensors };
+}
+
+for (const backend of ["cpu", "webgpu"] as const) {
+  Deno.test(`training on ${backend}: same seed, same curve; loss falls; tensor count flat`, async () => {
+    const a = await curve(backend, 30), b = await curve(backend, 30);
+    assert.deepEqual(a.losses, b.losses);
+    assert.ok(
+      a.losses.slice(-3).reduce((x, y) => x + y) / 3 < 0.5 * a.losses[0],
+      `loss ${a.losses[0]} -> ${a.losses.at(-1)}`,
+    );
+    assert.equal(new Set(a.tensors.slice(2)).size, 1, `numTensors ${a.tensors.join(",")}`);
+  });
+}

@@ -1,0 +1,108 @@
+import assert from "node:assert/strict";
+import { cli, statuses, tempDir } from "./helpers.ts";
+import { METHODS } from "../train/methods.ts";
+
+const CORPUS = `
+      corpus:
+        uses: corpus/udhr
+        with: {languages: [eng, fra, deu, spa, ita, por, nld, rus]}
+      tokenizer:
+        uses: tokenizer/train
+        needs: [corpus]
+        with: {vocab_size: 500}`;
+
+function project(yaml: string): { dir: string; file: string; home: string } {
+  const dir = tempDir();
+  Deno.writeTextFileSync(`${dir}/pipelines.yaml`, yaml);
+  return { dir, file: `${dir}/pipelines.yaml`, home: `${dir}/home` };
+}
+
+Deno.test("end to end on the software adapter: every method through the stages, ONNX eval, report", async () => {
+  const { dir, file, home } = project(`pipelines:
+  tiny:
+    stages:${CORPUS}
+      pretrain:
+        uses: model/pretrain
+        needs: [corpus, tokenizer]
+        with: {config: tiny, steps: 12, batch_size: 16, max_length: 32, backend: webgpu}
+      task:
+        uses: data/udhr-articles
+        needs: [corpus, tokenizer]
+        with: {train_languages: [eng, fra], eval_languages: all, max_length: 32}
+      finetune:
+        uses: train/finetune
+        needs: [pretrain, task]
+        matrix: {method: [${METHODS.join(", ")}], seed: [1]}
+        with: {epochs: 2, batch_size: 32, unfreeze_every: 2, log_kept_every: 1, backend: webgpu}
+      export:
+        uses: model/export-onnx
+        foreach: finetune
+      evaluate:
+        uses: eval/classify
+        foreach: export
+        needs: [task]
+      analysis:
+        uses: analysis/compare
+        needs: [evaluate, finetune, task]
+        with: {resamples: 200}
+`);
+  const r = await cli(["run", "--config", file, "--json", "--jobs", "2"], home);
+  assert.equal(r.code, 0, r.stderr.slice(-3000));
+  assert.ok(Object.values(statuses(r)).every((s) => s === "ran"));
+  const metrics = JSON.parse(Deno.readTextFileSync(`${dir}/results/tiny/metrics.json`));
+  const methods = new Set(metrics.rows.map((x: { method: string }) => x.method));
+  for (const m of [...METHODS, "majority"]) assert.ok(methods.has(m), `metrics has ${m}`);
+  const langs = new Set(metrics.rows.map((x: { language: string }) => x.language));
+  assert.ok(langs.has("nld") && langs.has("deu_1996") && langs.has("eng"));
+  assert.ok(metrics.rows.every((x: { split: string }) => x.split === "source" || x.split === "test"));
+  const html = Deno.readTextFileSync(`${dir}/results/tiny/report.html`);
+  assert.equal((html.match(/<svg/g) ?? []).length, 4);
+  assert.match(Deno.readTextFileSync(`${dir}/results/tiny/report.md`), /\| graddrop \|/);
+  assert.match(r.stderr, /backend webgpu/);
+  const again = await cli(["run", "--config", file, "--json"], home);
+  assert.ok(Object.values(statuses(again)).every((s) => s === "cached"));
+});
+
+Deno.test("pretraining resumes after SIGKILL from its last checkpoint and reproduces the curve", async () => {
+  const yaml = `pipelines:
+  p:
+    stages:${CORPUS}
+      pretrain:
+        uses: model/pretrain
+        needs: [corpus, tokenizer]
+        with: {config: tiny, steps: 24, batch_size: 8, max_length: 32, checkpoint_every: 4, backend: cpu}
+`;
+  const whole = project(yaml);
+  assert.equal((await cli(["run", "--config", whole.file], whole.home)).code, 0);
+  const killed = project(yaml);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${new URL("../main.ts", import.meta.url).pathname}`, "run", "--config", killed.file],
+    env: { GRADDROP_HOME: killed.home },
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const deadline = Date.now() + 120_000;
+  let state: string | undefined;
+  while (Date.now() < deadline && !state) {
+    await new Promise((r) => setTimeout(r, 200));
+    try {
+      for (const e of Deno.readDirSync(`${killed.home}/work`)) {
+        const s = JSON.parse(Deno.readTextFileSync(`${killed.home}/work/${e.name}/checkpoint/state.json`));
+        if (s.step >= 8) state = e.name;
+      }
+    } catch {
+      // Not there yet.
+    }
+  }
+  assert.ok(state, "a resume checkpoint appeared");
+  child.kill("SIGKILL");
+  await child.status;
+  const pkill = new Deno.Command("pkill", { args: ["-9", "-f", `${killed.home}/tmp`] }).outputSync();
+  assert.ok(pkill.code === 0 || pkill.code === 1);
+  const r = await cli(["run", "--config", killed.file, "--json"], killed.home);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(statuses(r), { corpus: "cached", tokenizer: "cached", pretrain: "ran" });
+  assert.match(r.stderr, /resumed from step (8|12|16|20)/);
+  const curve = (d: string) => Deno.readTextFileSync(`${d}/results/p/curve.jsonl`);
+  assert.equal(curve(killed.dir), curve(whole.dir));
+});
