@@ -24,8 +24,10 @@ function storeHome(): string {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // A bare `--force` means every stage; parseArgs needs a value for string options.
+  const args = argv.map((a) => (a === "--force" ? "--force=*" : a));
   const { values, positionals } = parseArgs({
-    args: argv,
+    args,
     allowPositionals: true,
     strict: true,
     options: {
@@ -88,7 +90,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const force = values.force === undefined
     ? new Set<string>()
-    : values.force.some((f) => f === "" || f === "true")
+    : values.force.includes("*")
     ? "all" as const
     : new Set(values.force);
   const t0 = performance.now();

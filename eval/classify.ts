@@ -1,11 +1,20 @@
 /**
- * Runs an exported classifier with onnxruntime-web over a shard, and scores predictions.
+ * Runs an exported classifier with onnxruntime-web's wasm execution provider over a shard.
+ * (The webgpu build of onnxruntime-web 1.30 imports its glue from a blob: URL, which Deno's
+ * module loader refuses, so evaluation stays on wasm.)
  * @module
  */
 import * as ort from "onnxruntime-web";
 import { batchRows, type Shard } from "../data/shards.ts";
 
-/** Creates a session on the wasm EP with one thread per core. */
+/**
+ * Creates a wasm session with one thread per core by default.
+ *
+ * @example
+ * ```ts
+ * const sess = await session("model.onnx");
+ * ```
+ */
 export async function session(
   path: string,
   threads = navigator.hardwareConcurrency,
@@ -20,7 +29,7 @@ export async function session(
  *
  * @example
  * ```ts
- * const preds = await predict(sess, test, [0, 1, 2]);
+ * const preds = await predict(await session("model.onnx"), test, [0, 1, 2]);
  * ```
  */
 export async function predict(
@@ -49,28 +58,4 @@ export async function predict(
     });
   }
   return Int32Array.from(rows, (r) => out.get(r)!);
-}
-
-/** Accuracy and macro-F1 (over labels present in gold or predictions). */
-export function scores(gold: ArrayLike<number>, pred: ArrayLike<number>): { accuracy: number; f1: number } {
-  const n = gold.length;
-  if (n === 0) return { accuracy: 0, f1: 0 };
-  let correct = 0;
-  const labels = new Set<number>();
-  for (let i = 0; i < n; i++) {
-    if (gold[i] === pred[i]) correct++;
-    labels.add(gold[i]);
-    labels.add(pred[i]);
-  }
-  let f1sum = 0;
-  for (const c of labels) {
-    let tp = 0, fp = 0, fn = 0;
-    for (let i = 0; i < n; i++) {
-      if (pred[i] === c && gold[i] === c) tp++;
-      else if (pred[i] === c) fp++;
-      else if (gold[i] === c) fn++;
-    }
-    f1sum += tp === 0 ? 0 : (2 * tp) / (2 * tp + fp + fn);
-  }
-  return { accuracy: correct / n, f1: f1sum / labels.size };
 }

@@ -101,3 +101,27 @@ export function spearman(
   }
   return { rho, p: (1 + hits) / (1 + resamples), n, resamples };
 }
+
+/** Accuracy and macro-F1 (over labels present in gold or predictions). */
+export function scores(gold: ArrayLike<number>, pred: ArrayLike<number>): { accuracy: number; f1: number } {
+  const n = gold.length;
+  if (n === 0) return { accuracy: 0, f1: 0 };
+  let correct = 0;
+  const labels = new Set<number>();
+  for (let i = 0; i < n; i++) {
+    if (gold[i] === pred[i]) correct++;
+    labels.add(gold[i]);
+    labels.add(pred[i]);
+  }
+  let f1sum = 0;
+  for (const c of labels) {
+    let tp = 0, fp = 0, fn = 0;
+    for (let i = 0; i < n; i++) {
+      if (pred[i] === c && gold[i] === c) tp++;
+      else if (pred[i] === c) fp++;
+      else if (gold[i] === c) fn++;
+    }
+    f1sum += tp === 0 ? 0 : (2 * tp) / (2 * tp + fp + fn);
+  }
+  return { accuracy: correct / n, f1: f1sum / labels.size };
+}

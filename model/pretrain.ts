@@ -101,20 +101,21 @@ export async function pretrain(
 ): Promise<{ curve: Record<string, number>[]; resumedFrom: number }> {
   const heads = { mlm: true, numLabels: 0 };
   const ck = `${dirs.work}/checkpoint`;
-  let params: Params;
+  const state = await readJson(`${ck}/state.json`);
+  const params: Params = state
+    ? (await loadCheckpoint(ck, heads, o.seed)).params
+    : initParams(cfg, heads, o.seed);
+  // RoBERTa's pretraining betas and epsilon.
+  const opt = new AdamW(params, {
+    beta1: 0.9,
+    beta2: 0.98,
+    eps: 1e-6,
+    weightDecay: o.weightDecay,
+    fused: o.fused,
+  });
   let start = 0;
   let curve: Record<string, number>[] = [];
-  let opt: AdamW;
-  const state = await readJson(`${ck}/state.json`);
   if (state) {
-    params = (await loadCheckpoint(ck, heads, o.seed)).params;
-    opt = new AdamW(params, {
-      beta1: 0.9,
-      beta2: 0.98,
-      eps: 1e-6,
-      weightDecay: o.weightDecay,
-      fused: o.fused,
-    });
     const moments = await readSafetensors(`${ck}/optimizer.safetensors`);
     for (const [name, t] of moments) {
       const [kind, ...rest] = name.split(":");
@@ -128,15 +129,6 @@ export async function pretrain(
     curve = (await Deno.readTextFile(`${ck}/curve.jsonl`)).split("\n").filter(Boolean).map((l) =>
       JSON.parse(l)
     );
-  } else {
-    params = initParams(cfg, heads, o.seed);
-    opt = new AdamW(params, {
-      beta1: 0.9,
-      beta2: 0.98,
-      eps: 1e-6,
-      weightDecay: o.weightDecay,
-      fused: o.fused,
-    });
   }
   const updates = new Map([...params.keys()].map((n) => [n, { mode: "none" as const }]));
   const perEpoch = Math.max(1, Math.floor(seqs.length / o.batchSize));

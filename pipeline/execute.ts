@@ -272,7 +272,7 @@ export async function execute(
     }
   }
   writeRuns(store, plan.pipeline, runs);
-  if (opts.resultsDir) publish(plan, instances, store, keys, results, opts.resultsDir);
+  if (opts.resultsDir) publish(instances, store, keys, results, opts.resultsDir);
   return instances.map((i) => results.get(i.id)!);
 }
 
@@ -393,7 +393,6 @@ async function runInstance(
 }
 
 function publish(
-  plan: Plan,
   instances: Instance[],
   store: Store,
   keys: Map<string, string>,
@@ -415,7 +414,6 @@ function publish(
       }
     }
   }
-  Deno.writeTextFileSync(`${dir}/.pipeline`, plan.pipeline);
 }
 
 /**

@@ -67,7 +67,8 @@ function npmPart(spec: string, info: ProjectInfo): string {
  * console.log(fp.hash, Object.keys(fp.parts));
  * ```
  */
-export function fingerprint(modulePath: string): Fingerprint {
+export function fingerprint(path: string): Fingerprint {
+  const modulePath = resolvePath(path);
   const hit = cache.get(modulePath);
   if (hit) return hit;
   const info = projectInfo();

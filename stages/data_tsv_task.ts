@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { inputOfType, type StageContext } from "./types.ts";
+import { inputOfType, type StageContext, type StageType } from "./types.ts";
 import type { Example } from "../data/task.ts";
 
 /** Parameters every TSV task stage takes. */
@@ -70,4 +70,25 @@ async function readShares(ctx: StageContext<TsvParams>) {
   const tok = ctx.inputs.find((i) => i.type === "tokenizer/train");
   if (!tok) return null;
   return JSON.parse(await Deno.readTextFile(`${tok.dir}/languages.json`));
+}
+
+/** The `data/xnli` or `data/pawsx` stage type: XGLUE's pair layouts differ only in columns and labels. */
+export function pairTaskStage(task: "xnli" | "pawsx"): StageType<ReturnType<typeof tsvTaskSchema>> {
+  return {
+    type: `data/${task}`,
+    description:
+      `${task} sentence pairs from <path>/<lang>/{train,dev,test}.tsv, encoded <s> A </s></s> B </s>`,
+    schema: tsvTaskSchema("en"),
+    async run(ctx) {
+      const { PAIR_TASKS, readPairSplit, sib200Languages } = await import("../data/sib200.ts");
+      const langs = sib200Languages(ctx.params.path);
+      await runTsvTask(
+        ctx,
+        task,
+        [...PAIR_TASKS[task].labels],
+        langs,
+        (l, s) => readPairSplit(task, ctx.params.path, l, s),
+      );
+    },
+  };
 }

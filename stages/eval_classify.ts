@@ -17,7 +17,8 @@ export const stage: StageType<typeof schema> = {
   description: "score an ONNX classifier per language with onnxruntime-web",
   schema,
   async run(ctx) {
-    const { session, predict, scores } = await import("../eval/classify.ts");
+    const { session, predict } = await import("../eval/classify.ts");
+    const { scores } = await import("../eval/stats.ts");
     const { readShard } = await import("../data/shards.ts");
     const model = inputOfType(ctx, ["model/export"]);
     const taskDir = inputOfType(ctx, ["data/"]).dir;

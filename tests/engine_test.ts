@@ -126,7 +126,8 @@ Deno.test("plan: matrix expansion, foreach pairing and fan-in", async () => {
   ]);
   const ex = plan.byId.get("ex[text=graddrop,n=1]")!;
   assert.deepEqual(ex.needs, [{ stage: "ft", ids: ["ft[text=graddrop,n=1]"] }]);
-  assert.equal(ex.params.text, "graddrop");
+  assert.deepEqual(ex.matrix, { text: "graddrop", n: 1 });
+  assert.equal(ex.params.text, "", "a foreach stage carries matrix values as identity, not params");
   assert.equal(plan.byId.get("ft[text=full,n=2]")!.params.n, 2);
   assert.equal(plan.byId.get("an")!.needs[0].ids.length, 4);
 });
@@ -300,4 +301,34 @@ Deno.test("gc removes entries no pipeline references", async () => {
   assert.match(r.stdout, /removed 3 entries/);
   const again = await cli(["run", "--config", file, "--json"], home);
   assert.ok(Object.values(statuses(again)).every((s) => s === "cached"));
+});
+
+Deno.test("run: --force=ID reruns that stage; bare --force reruns everything", async () => {
+  const { file, dir } = project(CHAIN);
+  const home = `${dir}/home`;
+  assert.equal((await cli(["run", "--config", file], home)).code, 0);
+  const one = await cli(["run", "--config", file, "--json", "--force=b"], home);
+  assert.deepEqual(statuses(one), { a: "cached", b: "ran", c: "cached" });
+  const all = await cli(["run", "--config", file, "--json", "--force"], home);
+  assert.deepEqual(statuses(all), { a: "ran", b: "ran", c: "ran" });
+});
+
+Deno.test("fingerprint: a stage's code includes its local imports and npm pins, not unrelated modules", async () => {
+  const { fingerprint, importSpecifiers } = await import("../pipeline/fingerprint.ts");
+  const fp = fingerprint(`${ROOT}/stages/tokenizer_train.ts`);
+  assert.ok(fp.parts["stages/tokenizer_train.ts"]);
+  assert.ok(fp.parts["data/bpe_trainer.ts"], "dynamic import followed");
+  assert.ok(fp.parts["kernels/rng.ts"], "transitive import followed");
+  assert.ok(Object.keys(fp.parts).some((k) => k.startsWith("npm:zod@")));
+  assert.ok(!fp.parts["model/encoder.ts"], "unrelated module not included");
+  assert.deepEqual(
+    importSpecifiers(
+      `import { a } from "./a.ts";\nexport * from "./b.ts";\nconst c = await import("./c.ts");`,
+    ),
+    [
+      "./a.ts",
+      "./b.ts",
+      "./c.ts",
+    ],
+  );
 });

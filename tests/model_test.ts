@@ -241,7 +241,7 @@ Deno.test("checkpoints: an HF-named file loads by name; wrong shapes and missing
 async function curve(
   backend: "cpu" | "webgpu",
   steps: number,
-): Promise<{ losses: number[]; tensors: number[] }> {
+): Promise<{ losses: number[]; tensors: number[]; gpuBytes: number[] }> {
   await useBackend(backend);
   const cfg = namedConfig("tiny", 40);
   const params = initParams(cfg, { mlm: false, numLabels: 3 }, 5);
@@ -250,7 +250,7 @@ async function curve(
   const ids = Int32Array.from({ length: 8 * 6 }, (_, i) => (i % 6 === 0 ? 0 : 4 + Math.floor(rand() * 30)));
   const labels = Int32Array.from({ length: 8 }, (_, i) => ids[i * 6 + 1] % 3);
   const updates = new Map([...params.keys()].map((n) => [n, { mode: "none" as const }]));
-  const losses: number[] = [], tensors: number[] = [];
+  const losses: number[] = [], tensors: number[] = [], gpuBytes: number[] = [];
   for (let s = 0; s < steps; s++) {
     const drop = { rate: 0.1, seed: 11 + s, counter: 0 };
     const r = await trainStep(
@@ -264,10 +264,11 @@ async function curve(
     );
     losses.push(r.loss);
     tensors.push(tf.memory().numTensors);
+    gpuBytes.push((tf.memory() as { numBytesInGPU?: number }).numBytesInGPU ?? 0);
   }
   opt.dispose();
   tf.dispose([...params.values()]);
-  return { losses, tensors };
+  return { losses, tensors, gpuBytes };
 }
 
 for (const backend of ["cpu", "webgpu"] as const) {
@@ -279,5 +280,63 @@ for (const backend of ["cpu", "webgpu"] as const) {
       `loss ${a.losses[0]} -> ${a.losses.at(-1)}`,
     );
     assert.equal(new Set(a.tensors.slice(2)).size, 1, `numTensors ${a.tensors.join(",")}`);
+    assert.equal(new Set(a.gpuBytes.slice(2)).size, 1, `GPU bytes ${a.gpuBytes.join(",")}`);
+    if (backend === "webgpu") assert.ok(a.gpuBytes[2] > 0);
   });
 }
+
+function f32ToF16(v: number): number {
+  const f = new Float32Array([v]);
+  const x = new Uint32Array(f.buffer)[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = ((x >>> 23) & 0xff) - 127 + 15;
+  const mant = (x >>> 13) & 0x3ff;
+  if (exp <= 0) return sign;
+  if (exp >= 31) return sign | 0x7c00;
+  return sign | (exp << 10) | mant;
+}
+
+Deno.test("checkpoints: an XLM-R-style F16 file with extra tensors (pooler, tied decoder) loads by HF name", async () => {
+  await useBackend("cpu");
+  const cfg = namedConfig("tiny", 40);
+  const dir = tempDir();
+  const rand = mulberry32(9);
+  const shapes: [string, number[]][] = [
+    ...paramShapes(cfg, { mlm: true, numLabels: 0 }),
+    ["roberta.pooler.dense.weight", [32, 32]],
+    ["roberta.pooler.dense.bias", [32]],
+    ["lm_head.decoder.weight", [40, 32]],
+  ];
+  const header: Record<string, unknown> = { __metadata__: { format: "pt" } };
+  const chunks: Uint8Array[] = [];
+  let off = 0;
+  const values = new Map<string, number[]>();
+  for (const [name, shape] of shapes) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const vals = Array.from({ length: n }, () => Math.round((rand() - 0.5) * 64) / 64);
+    values.set(name, vals);
+    const bytes = new Uint8Array(n * 2);
+    const dv = new DataView(bytes.buffer);
+    vals.forEach((v, i) => dv.setUint16(i * 2, f32ToF16(v), true));
+    header[name] = { dtype: "F16", shape, data_offsets: [off, off + bytes.length] };
+    chunks.push(bytes);
+    off += bytes.length;
+  }
+  const hb = new TextEncoder().encode(JSON.stringify(header));
+  const file = new Uint8Array(8 + hb.length + off);
+  new DataView(file.buffer).setBigUint64(0, BigInt(hb.length), true);
+  file.set(hb, 8);
+  let p = 8 + hb.length;
+  for (const c of chunks) {
+    file.set(c, p);
+    p += c.length;
+  }
+  Deno.writeFileSync(`${dir}/model.safetensors`, file);
+  Deno.writeTextFileSync(
+    `${dir}/config.json`,
+    JSON.stringify({ ...cfg, model_type: "xlm-roberta", architectures: ["XLMRobertaForMaskedLM"] }),
+  );
+  const { params } = await loadCheckpoint(dir, { mlm: false, numLabels: 2 }, 1);
+  const name = "roberta.encoder.layer.1.intermediate.dense.weight";
+  assert.deepEqual(Array.from(await params.get(name)!.data()), values.get(name));
+});

@@ -106,3 +106,67 @@ Deno.test("pretraining resumes after SIGKILL from its last checkpoint and reprod
   const curve = (d: string) => Deno.readTextFileSync(`${d}/results/p/curve.jsonl`);
   assert.equal(curve(killed.dir), curve(whole.dir));
 });
+
+Deno.test("data stages: xnli and pawsx from small files, sib200 from the shared data (when present)", async () => {
+  const { dir, file, home } = project("");
+  for (const lang of ["en", "de", "sw"]) {
+    Deno.mkdirSync(`${dir}/xnli/${lang}`, { recursive: true });
+    Deno.mkdirSync(`${dir}/pawsx/${lang}`, { recursive: true });
+    for (const split of ["train", "dev", "test"]) {
+      Deno.writeTextFileSync(
+        `${dir}/xnli/${lang}/${split}.tsv`,
+        "premise\thypothesis\tlabel\nA man sleeps.\tA person rests.\tentailment\nIt rains.\tIt is dry.\tcontradiction\nShe reads.\tShe is tall.\tneutral\n",
+      );
+      Deno.writeTextFileSync(
+        `${dir}/pawsx/${lang}/${split}.tsv`,
+        "sentence1\tsentence2\tlabel\nA b c.\tC b a.\t0\nA b.\tA b.\t1\n",
+      );
+    }
+  }
+  Deno.writeTextFileSync(`${dir}/sizes.csv`, "language,size\nen,300.8\nde,66.6\nsw,1.6\n");
+  const sib = new URL("../../shared/data/sib200", import.meta.url).pathname;
+  let hasSib = false;
+  try {
+    hasSib = Deno.statSync(`${sib}/eng_Latn/dev.tsv`).isFile;
+  } catch {
+    hasSib = false;
+  }
+  Deno.writeTextFileSync(
+    file,
+    `pipelines:
+  d:
+    stages:${CORPUS}
+      xnli:
+        uses: data/xnli
+        needs: [tokenizer]
+        with: {path: ${dir}/xnli, resource_csv: ${dir}/sizes.csv}
+      pawsx:
+        uses: data/pawsx
+        needs: [tokenizer]
+        with: {path: ${dir}/pawsx, max_length: 16}
+${
+      hasSib
+        ? `      sib200:\n        uses: data/sib200\n        needs: [tokenizer]\n        with: {path: ${sib}}\n`
+        : ""
+    }`,
+  );
+  const r = await cli(["run", "--config", file, "--json"], home);
+  assert.equal(r.code, 0, r.stderr);
+  const key = (id: string) => r.json!.stages.find((s) => s.id === id)!.key!;
+  const xnli = JSON.parse(Deno.readTextFileSync(`${home}/store/${key("xnli")}/out/task.json`));
+  assert.deepEqual(xnli.labels, ["entailment", "neutral", "contradiction"]);
+  assert.deepEqual(xnli.train_languages, ["en"]);
+  assert.equal(xnli.languages.sw.resource_size, 1.6);
+  assert.equal(xnli.languages.en.examples.train, 3);
+  assert.equal(xnli.languages.de.examples.test, 3);
+  assert.ok(xnli.languages.de.fertility > 1);
+  const pawsx = JSON.parse(Deno.readTextFileSync(`${home}/store/${key("pawsx")}/out/test.json`));
+  assert.equal(pawsx.max_length, 16);
+  if (hasSib) {
+    const task = JSON.parse(Deno.readTextFileSync(`${home}/store/${key("sib200")}/out/task.json`));
+    assert.equal(task.labels.length, 7);
+    assert.ok(task.test_languages.length >= 20);
+    assert.equal(task.languages.eng_Latn.examples.train, 701);
+    assert.equal(task.languages.eng_Latn.pretrain_share > 0, true, "eng_Latn maps to the UDHR's eng share");
+  }
+});
