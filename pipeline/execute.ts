@@ -313,7 +313,12 @@ async function runInstance(
   Deno.writeTextFileSync(`${tmp}/spec.json`, JSON.stringify(spec, null, 2));
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `--config=${ROOT}/deno.json`, `${ROOT}/pipeline/worker.ts`, `${tmp}/spec.json`],
-    env: { ...gpuEnv(store.home), GRADDROP_HOME: store.home },
+    env: {
+      ...gpuEnv(store.home),
+      GRADDROP_HOME: store.home,
+      // Cores per concurrently running stage, so multi-threaded stages do not oversubscribe.
+      GRADDROP_THREADS: String(Math.max(1, Math.floor(navigator.hardwareConcurrency / opts.jobs))),
+    },
     stdout: "piped",
     stderr: "piped",
     stdin: "null",

@@ -23,7 +23,10 @@ export const stage: StageType<typeof schema> = {
     const model = inputOfType(ctx, ["model/export"]);
     const taskDir = inputOfType(ctx, ["data/"]).dir;
     const task = JSON.parse(await Deno.readTextFile(`${taskDir}/task.json`));
-    const sess = await session(`${model.dir}/model.onnx`, ctx.params.threads);
+    // Default: the cores the engine gives this stage (all of them when it runs alone).
+    const threads = ctx.params.threads ??
+      Number(Deno.env.get("GRADDROP_THREADS") ?? navigator.hardwareConcurrency);
+    const sess = await session(`${model.dir}/model.onnx`, threads);
     const shards = { dev: await readShard(taskDir, "dev"), test: await readShard(taskDir, "test") };
     const rows: Record<string, unknown>[] = [];
     const preds: string[] = [];
