@@ -277,18 +277,19 @@ Deno.test("run: two concurrent runs on one store compute each stage once", async
 });
 
 Deno.test("run: --jobs runs independent stages concurrently", async () => {
+  const times = tempDir();
   const { file, dir } = project(`pipelines:
   demo:
     stages:
       a:
         uses: test/write
         matrix: {n: [1, 2, 3, 4]}
-        with: {sleep_ms: 1500, times_dir: ${dir}/times}
+        with: {sleep_ms: 1500, times_dir: ${times}}
 `);
   const r = await cli(["run", "--config", file, "--json", "--jobs", "4"], `${dir}/home`);
   assert.equal(r.code, 0, r.stderr);
-  const spans = [...Deno.readDirSync(`${dir}/times`)].map((e) =>
-    Deno.readTextFileSync(`${dir}/times/${e.name}`).split(",").map(Number)
+  const spans = [...Deno.readDirSync(times)].map((e) =>
+    Deno.readTextFileSync(`${times}/${e.name}`).split(",").map(Number)
   );
   assert.equal(spans.length, 4);
   // Every stage was still sleeping when the last one started: they overlapped.
