@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { fusedAdamW, type MaskMode } from "../kernels/fused_adamw.ts";
-import { maskTensor } from "../kernels/graddrop_mask.ts";
+import { applyMask, maskTensor } from "../kernels/graddrop_mask.ts";
 import type { MaskSpec } from "../kernels/mask_spec.ts";
 import { ownedVariable, type Params } from "../model/encoder.ts";
 
@@ -82,8 +82,10 @@ export class AdamW {
       else {
         tf.tidy(() => {
           let gg = g.mul(clip1);
-          const keep = u.mode !== "none" && u.mask ? maskTensor(g.shape, u.mask) : null;
-          if (keep) gg = gg.mul(keep).mul(u.mask!.scale);
+          const masked = u.mode !== "none" && u.mask;
+          // The whole-update target needs the 0/1 mask itself; the gradient target only the masked gradient.
+          const keep = masked && u.mode === "update" ? maskTensor(g.shape, u.mask!) : null;
+          if (masked) gg = applyMask(gg, u.mask!);
           let mNew = m.mul(step.beta1).add(gg.mul(1 - step.beta1));
           let vNew = v.mul(step.beta2).add(gg.square().mul(1 - step.beta2));
           const upd = mNew.div(step.bc1).div(vNew.div(step.bc2).sqrt().add(step.eps)).add(
