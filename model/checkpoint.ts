@@ -86,10 +86,3 @@ export function disposeParams(params: Params): void {
   for (const v of params.values()) v.dispose();
   params.clear();
 }
-
-/** Copies parameter values out to host memory (for resume checkpoints of optimizer state). */
-export async function snapshot(vars: Map<string, tf.Variable>): Promise<Map<string, NamedTensor>> {
-  const out = new Map<string, NamedTensor>();
-  for (const [name, v] of vars) out.set(name, { shape: v.shape, data: (await v.data()) as Float32Array });
-  return out;
-}
