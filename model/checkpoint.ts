@@ -3,7 +3,6 @@
  * name. Loading checks every expected tensor's presence and shape and names the offender.
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
 import { type EncoderConfig, fromHfConfig, toHfConfig } from "./config.ts";
 import { type Heads, initValue, mulberry32, ownedVariable, type Params, paramShapes } from "./encoder.ts";
 import { type NamedTensor, readSafetensors, writeSafetensors } from "./safetensors.ts";
