@@ -52,7 +52,7 @@ export async function readSib200Split(
       );
     }
     if (!row.text.trim()) throw new UserInputError(`${file}:${line}: empty text`);
-    return { text: row.text, label: row.category, lang, split };
+    return { id: row.index_id, text: row.text, label: row.category, lang, split };
   });
 }
 

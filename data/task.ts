@@ -8,6 +8,8 @@ import { encodeExample, type LoadedTokenizer, tokenStats } from "./encoding.ts";
 
 /** One labelled example. */
 export interface Example {
+  /** The dataset's own id, when it has one (SIB-200's index_id: the same across languages). */
+  id?: string;
   text: string;
   text_b?: string;
   label: string;
@@ -137,19 +139,3 @@ export async function writeTask(out: string, o: {
   return task;
 }
 
-/** Deterministic shuffle (Fisher-Yates with mulberry32). */
-export function shuffled<T>(xs: T[], seed: number): T[] {
-  let a = seed >>> 0;
-  const rand = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const out = [...xs];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [out[i], out[j]] = [out[j], out[i]];
-  }
-  return out;
-}

@@ -3,7 +3,7 @@
  * Spearman's rho with a permutation p-value. Seeded, so reports are reproducible.
  * @module
  */
-import { mulberry32 } from "../model/encoder.ts";
+import { mulberry32 } from "../kernels/random.ts";
 
 /** Arithmetic mean (0 for none). */
 export function mean(xs: number[]): number {

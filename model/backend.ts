@@ -6,6 +6,7 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-webgpu";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
+import { installWasmMatmul } from "../kernels/wasm_matmul.ts";
 
 /** A backend choice as stages accept it. */
 export type BackendChoice = "auto" | "webgpu" | "wasm" | "cpu";
@@ -59,6 +60,7 @@ export async function initBackend(choice: BackendChoice): Promise<BackendInfo> {
     setWasmPaths(dir.href);
     if (!(await tf.setBackend("wasm"))) throw new Error("tfjs wasm backend failed to initialise");
     await tf.ready();
+    await installWasmMatmul();
     return { backend: "wasm" };
   }
   await tf.setBackend("cpu");

@@ -4,7 +4,8 @@
  * @module
  */
 import { type EncoderConfig, fromHfConfig, toHfConfig } from "./config.ts";
-import { type Heads, initValue, mulberry32, ownedVariable, type Params, paramShapes } from "./encoder.ts";
+import { type Heads, initValue, ownedVariable, type Params, paramShapes } from "./encoder.ts";
+import { mulberry32 } from "../kernels/random.ts";
 import { type NamedTensor, readSafetensors, writeSafetensors } from "./safetensors.ts";
 
 /** Writes params to `dir/model.safetensors` and the config to `dir/config.json`. */

@@ -8,6 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { EncoderConfig } from "./config.ts";
+import { mulberry32, seeds } from "../kernels/random.ts";
 
 /** Model parameters by HF name. */
 export type Params = Map<string, tf.Variable>;
@@ -64,18 +65,6 @@ export function paramShapes(cfg: EncoderConfig, heads: Heads): [string, number[]
     );
   }
   return out;
-}
-
-/** Seeded PRNG (mulberry32) so initial weights are identical on every backend. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Initial value for a parameter: N(0, 0.02) for matrices, ones for LayerNorm weights, zeros for biases. */
@@ -153,7 +142,7 @@ export interface DropoutCtx {
 
 function dropout(x: tf.Tensor, d: DropoutCtx | null): tf.Tensor {
   if (!d || d.rate <= 0) return x;
-  return tf.dropout(x, d.rate, undefined, d.seed * 7919 + d.counter++);
+  return tf.dropout(x, d.rate, undefined, seeds.dropoutSite(d.seed, d.counter++));
 }
 
 function linear(x: tf.Tensor, p: Params, name: string): tf.Tensor {
@@ -240,6 +229,25 @@ export function crossEntropy(logits: tf.Tensor2D, labels: Int32Array): tf.Scalar
   const logp = tf.logSoftmax(logits);
   const onehot = tf.oneHot(tf.tensor1d(labels, "int32"), logits.shape[1]);
   return logp.mul(onehot).sum().neg().div(labels.length) as tf.Scalar;
+}
+
+/** Mean of the hidden states over each row's non-pad positions: `[B, D]` sentence vectors. */
+export function meanPool(hidden: tf.Tensor3D, batch: HostBatch, pad: number): tf.Tensor2D {
+  const keep = tf.tensor3d(Float32Array.from(batch.ids, (v) => (v === pad ? 0 : 1)), [batch.B, batch.T, 1]);
+  return hidden.mul(keep).sum(1).div(keep.sum(1)) as tf.Tensor2D;
+}
+
+/**
+ * Symmetric InfoNCE between paired sentence vectors `a[i]` <-> `b[i]` with in-batch
+ * negatives (InfoXLM's cross-lingual contrast, without its momentum queue): mean over both
+ * directions of the cross-entropy of cosine similarity / `temperature` against the diagonal.
+ */
+export function pairContrast(a: tf.Tensor2D, b: tf.Tensor2D, temperature: number): tf.Scalar {
+  const n = a.shape[0];
+  const unit = (x: tf.Tensor2D) => x.div(x.square().sum(-1, true).add(1e-12).sqrt()) as tf.Tensor2D;
+  const sim = tf.matMul(unit(a), unit(b), false, true).div(temperature) as tf.Tensor2D;
+  const diag = Int32Array.from({ length: n }, (_, i) => i);
+  return crossEntropy(sim, diag).add(crossEntropy(sim.transpose() as tf.Tensor2D, diag)).div(2) as tf.Scalar;
 }
 
 /** Encoder layer a parameter belongs to: -1 embeddings, 0..L-1 blocks, L heads. */

@@ -4,6 +4,7 @@
  * @module
  */
 import { z } from "zod";
+import type { UdhrParagraph } from "../data/udhr.ts";
 import { inputOfType, inputsOfType, type StageType } from "./types.ts";
 
 const schema = z.strictObject({
@@ -27,11 +28,12 @@ export const stage: StageType<typeof schema> = {
     const { groupOf, ARTICLE_GROUPS } = await import("../data/article_groups.ts");
     const { sampleLanguages } = await import("../data/language_sample.ts");
     const { loadTokenizer } = await import("../data/encoding.ts");
-    const { readResourceCsv, shuffled, writeTask } = await import("../data/task.ts");
+    const { readResourceCsv, writeTask } = await import("../data/task.ts");
+    const { shuffled } = await import("../kernels/random.ts");
     const p = ctx.params;
     const corpusDir = inputOfType(ctx, ["corpus/"]).dir;
     const tokDir = inputOfType(ctx, ["tokenizer/"]).dir;
-    const corpus = await readCorpus(corpusDir);
+    const corpus = await readCorpus<UdhrParagraph>(corpusDir);
     const codes = Object.keys(corpus.languages);
     const resolve = (l: string) => {
       const hit = codes.includes(l) ? l : codes.find((c) => corpus.languages[c].iso6393 === l);

@@ -3,7 +3,7 @@
  * @module
  */
 import { z } from "zod";
-import { inputOfType, type StageType } from "./types.ts";
+import { inputsOfType, type StageType } from "./types.ts";
 
 const schema = z.strictObject({
   vocab_size: z.number().int().min(64).default(8000),
@@ -12,15 +12,15 @@ const schema = z.strictObject({
   seed: z.number().int().default(0),
 });
 
-/** Writes `tokenizer.json` and `languages.json` (each language's share of the corpus). */
+/** Writes `tokenizer.json` and `languages.json` (each language's share of the corpora it trained on). */
 export const stage: StageType<typeof schema> = {
   type: "tokenizer/train",
   description: "train a BPE tokenizer.json (Metaspace, XLM-R specials, alpha-smoothed languages)",
   schema,
   async run(ctx) {
-    const { readCorpus, textsByLanguage } = await import("../data/corpus.ts");
+    const { readCorpora, textsByLanguage } = await import("../data/corpus.ts");
     const { trainBpe } = await import("../data/bpe_trainer.ts");
-    const corpus = await readCorpus(inputOfType(ctx, ["corpus/"]).dir);
+    const corpus = await readCorpora(inputsOfType(ctx, ["corpus/"]).map((c) => c.dir));
     const texts = textsByLanguage(corpus.paragraphs);
     const t0 = performance.now();
     const json = trainBpe(texts, {

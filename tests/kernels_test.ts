@@ -6,7 +6,7 @@ import { applyMask, maskTensor } from "../kernels/graddrop_mask.ts";
 import { fusedAdamW, referenceAdamW } from "../kernels/fused_adamw.ts";
 import { ownedVariable } from "../model/encoder.ts";
 import { useBackend } from "./gpu.ts";
-import { mulberry32 } from "../model/encoder.ts";
+import { mulberry32 } from "../kernels/random.ts";
 
 Deno.test("rng: pcg is a fixed u32 function (pinned values)", () => {
   assert.equal(pcg(0), 129708002);

@@ -6,13 +6,13 @@ import {
   crossEntropy,
   encode,
   initParams,
-  mulberry32,
   ownedVariable,
   type Params,
   paramShapes,
   positionIds,
 } from "../model/encoder.ts";
 import { loadCheckpoint, saveCheckpoint } from "../model/checkpoint.ts";
+import { mulberry32 } from "../kernels/random.ts";
 import { readSafetensors, writeSafetensors } from "../model/safetensors.ts";
 import { AdamW } from "../train/optimizer.ts";
 import { trainStep } from "../train/step.ts";

@@ -11,6 +11,7 @@ import { maskTensor } from "../kernels/graddrop_mask.ts";
 import { batchRows, type Shard } from "../data/shards.ts";
 import { AdamW, lrAt, type TensorUpdate } from "./optimizer.ts";
 import { epochOrder, trainStep } from "./step.ts";
+import { seeds } from "../kernels/random.ts";
 import { fateOf, type MethodConfig, type StepCtx } from "./methods.ts";
 
 /** Fine-tuning hyper-parameters. */
@@ -164,7 +165,7 @@ export async function finetune(
         rates.set(n, fate.rate);
       });
       const b = batchRows(train, order.slice(k * o.batchSize, (k + 1) * o.batchSize));
-      const drop = o.dropout > 0 ? { rate: o.dropout, seed: o.seed * 100003 + step, counter: 0 } : null;
+      const drop = o.dropout > 0 ? { rate: o.dropout, seed: seeds.dropoutStep(o.seed, step), counter: 0 } : null;
       const lr = lrAt(step, total, o.warmup, o.lr);
       const r = await trainStep(
         params,

@@ -7,6 +7,7 @@
 import { z } from "zod";
 import type { MaskMode } from "../kernels/fused_adamw.ts";
 import { type MaskSpec, maskSpec } from "../kernels/mask_spec.ts";
+import { seeds } from "../kernels/random.ts";
 
 /** Method names, each a row of the comparison. */
 export const METHODS = [
@@ -161,7 +162,7 @@ export function fateOf(
   if (c.method === "childtuning-f") {
     if (layer >= L) return { mode: "none", rate: 0 };
     const keep = c.childtuning_pf;
-    const mask = maskSpec({ seed: s.seed + 7777, step: s.step, stream, keep, divisor: 1, rescale: true });
+    const mask = maskSpec({ seed: seeds.childTuningF(s.seed), step: s.step, stream, keep, divisor: 1, rescale: true });
     return { mode: "gradient", mask, rate: 1 - keep };
   }
   if (!isGradDrop) return { mode: "none", rate: 0 };
@@ -175,7 +176,7 @@ export function fateOf(
     ? (shape.length > 1 ? shape[1] : size)
     : size;
   // Layer granularity: every tensor of a layer shares one draw, so the stream is the layer.
-  const streamId = g.granularity === "layer" ? 100000 + layer + 1 : stream;
+  const streamId = g.granularity === "layer" ? seeds.layerStream(layer) : stream;
   const drawStep = g.resample === "epoch" ? s.epoch : s.step;
   const mask = maskSpec({
     seed: s.seed,

@@ -6,6 +6,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Params } from "../model/encoder.ts";
 import { type AdamW, clipScale, type TensorUpdate } from "./optimizer.ts";
+import { seeds, shuffled } from "../kernels/random.ts";
 
 /**
  * Runs `loss` forward and backward over the tensors in `updates`, clips, and updates.
@@ -36,19 +37,7 @@ export async function trainStep(
   return { loss: l[0], gradNorm: gn[0] };
 }
 
-/** Seeded permutation of 0..n-1 for an epoch (mulberry32 Fisher-Yates). */
+/** Seeded permutation of 0..n-1 for an epoch. */
 export function epochOrder(n: number, seed: number, epoch: number): number[] {
-  let a = (seed * 1000003 + epoch * 7919 + 1) >>> 0;
-  const rand = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const out = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [out[i], out[j]] = [out[j], out[i]];
-  }
-  return out;
+  return shuffled(Array.from({ length: n }, (_, i) => i), seeds.epochOrder(seed, epoch));
 }
