@@ -11,6 +11,7 @@ import { ConfigError } from "./pipeline/errors.ts";
 import { makePlan, type Plan, restrict } from "./pipeline/plan.ts";
 import { execute, fmtSeconds, gc, staleness } from "./pipeline/execute.ts";
 import { Store } from "./pipeline/store.ts";
+import { builtinStageTypes } from "./stages/registry.ts";
 
 const USAGE = `usage: main.ts <command> [PIPELINE] [options]
   run     [PIPELINE] [--config FILE] [--set PATH=VALUE]... [--only ID]... [--force[=ID]] [--dry-run] [--jobs N] [--json]
@@ -48,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   if (command === "doctor") {
-    const { doctor } = await import("./pipeline/doctor.ts");
+    const { doctor } = await import("./platform/doctor.ts");
     return await doctor(values.json);
   }
   if (!["run", "status", "dag", "gc"].includes(command)) {
@@ -58,13 +59,13 @@ async function main(argv: string[]): Promise<number> {
   const store = new Store(storeHome());
   if (command === "gc") {
     const plans: Plan[] = [];
-    for (const name of cfg.order) plans.push(await makePlan(cfg, name));
+    for (const name of cfg.order) plans.push(await makePlan(cfg, name, builtinStageTypes));
     const { removed, bytes } = gc(plans, store);
     console.log(`removed ${removed.length} entries, freed ${(bytes / 1e6).toFixed(1)} MB`);
     return 0;
   }
   const name = pipelineArg ?? cfg.order[0];
-  const plan = await makePlan(cfg, name);
+  const plan = await makePlan(cfg, name, builtinStageTypes);
   const instances = restrict(plan, values.only);
   if (command === "dag") {
     printDag(plan, values.json, values.mermaid);

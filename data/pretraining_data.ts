@@ -65,7 +65,12 @@ export function pretrainingSequences(
   for (const t of corpus.paragraphs) {
     if (langIndex.has(t.lang)) continue;
     langIndex.set(t.lang, languages.length);
-    languages.push({ lang: t.lang, iso6393: t.iso6393, script: t.script, ...(t.tier ? { tier: t.tier } : {}) });
+    languages.push({
+      lang: t.lang,
+      iso6393: t.iso6393,
+      script: t.script,
+      ...(t.tier ? { tier: t.tier } : {}),
+    });
   }
   const cache = new Map<string, number[]>();
   const enc = (text: string) => {
@@ -79,13 +84,19 @@ export function pretrainingSequences(
     if (!d) docs.set(t.lang, d = []);
     d.push(enc(t.text));
   }
-  const packed = [...docs.keys()].sort().flatMap((l) => packDocument(docs.get(l)!, langIndex.get(l)!, ids, o.maxLength));
+  const packed = [...docs.keys()].sort().flatMap((l) =>
+    packDocument(docs.get(l)!, langIndex.get(l)!, ids, o.maxLength)
+  );
   const english = new Map<string, CorpusText>();
-  for (const t of corpus.paragraphs) if (isEnglish(t) && t.align && !english.has(t.align)) english.set(t.align, t);
+  for (const t of corpus.paragraphs) {
+    if (isEnglish(t) && t.align && !english.has(t.align)) english.set(t.align, t);
+  }
   const pairs: { a: number[]; la: number; b: number[]; lb: number }[] = [];
   const aligned: { a: Int32Array; b: Int32Array }[] = [];
   const row = (x: number[]) => Int32Array.from([tok.bos, ...x.slice(0, o.maxLength - 2), tok.eos]);
-  const udhr = corpus.paragraphs.filter((t) => !isEnglish(t) && t.align?.startsWith("udhr:") && english.has(t.align));
+  const udhr = corpus.paragraphs.filter((t) =>
+    !isEnglish(t) && t.align?.startsWith("udhr:") && english.has(t.align)
+  );
   const udhrKeep = new Set(shuffled(udhr, o.seed).slice(0, Math.round(udhr.length * o.tlmUdhrFraction)));
   for (const t of corpus.paragraphs) {
     if (isEnglish(t) || !t.align) continue;
@@ -93,7 +104,8 @@ export function pretrainingSequences(
     if (!en) continue;
     const fromUdhr = t.align.startsWith("udhr:");
     if (fromUdhr ? !udhrKeep.has(t) : !o.tlmPairs) continue;
-    const e = { x: enc(en.text), l: langIndex.get(en.lang)! }, x = { x: enc(t.text), l: langIndex.get(t.lang)! };
+    const e = { x: enc(en.text), l: langIndex.get(en.lang)! },
+      x = { x: enc(t.text), l: langIndex.get(t.lang)! };
     aligned.push({ a: row(e.x), b: row(x.x) });
     // Alternate which side comes first, so neither language always sits at the start.
     const [first, second] = pairs.length % 2 === 0 ? [e, x] : [x, e];

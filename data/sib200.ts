@@ -4,7 +4,8 @@
  * @module
  */
 import type { Example } from "./task.ts";
-import { readTsv, UserInputError } from "./tsv.ts";
+import { readTsv } from "./tsv.ts";
+import { UserInputError } from "../pipeline/errors.ts";
 
 /** SIB-200's seven topic labels. */
 export const SIB200_LABELS = [

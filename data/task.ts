@@ -138,4 +138,3 @@ export async function writeTask(out: string, o: {
   o.log(`${o.name}: ${languages.length} languages, ${o.labels.length} labels; ${counts.join(", ")}`);
   return task;
 }
-

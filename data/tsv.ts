@@ -3,14 +3,7 @@
  * file and line.
  * @module
  */
-
-/** Thrown for bad user data; the worker prints it without a stack. */
-export class UserInputError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UserInputError";
-  }
-}
+import { UserInputError } from "../pipeline/errors.ts";
 
 /**
  * Reads a TSV with a header row into records keyed by column name.

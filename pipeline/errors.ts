@@ -1,10 +1,24 @@
 /**
- * Errors that the CLI reports without a stack trace.
+ * The errors the CLI reports as one line, without a stack trace (unless `--debug`).
  * @module
  */
 
+/**
+ * Bad input a user can fix (a data file, a checkpoint, a parameter): one line naming the
+ * file, line or field and what to do. A stage that throws it fails with exit code 1.
+ */
+export class UserInputError extends Error {
+  /** Exit code of the CLI when this error ends it. */
+  readonly exitCode: number = 1;
+  constructor(message: string) {
+    super(message);
+    this.name = "UserInputError";
+  }
+}
+
 /** A bad pipelines file, `--set` value or CLI usage: exit code 2, nothing runs. */
-export class ConfigError extends Error {
+export class ConfigError extends UserInputError {
+  override readonly exitCode: number = 2;
   constructor(message: string) {
     super(message);
     this.name = "ConfigError";

@@ -11,8 +11,8 @@ import { du, hashTree, type Manifest, Store } from "./store.ts";
 import { tryLock } from "./lock.ts";
 import type { Instance, Plan } from "./plan.ts";
 import { PROGRESS_PREFIX, type WorkerSpec } from "./worker.ts";
-import { gpuEnv } from "./gpu_env.ts";
-import type { InputRef } from "../stages/types.ts";
+import { gpuEnv } from "../platform/gpu_env.ts";
+import type { InputRef } from "./stage.ts";
 
 const ROOT = fromFileUrl(new URL("..", import.meta.url));
 

@@ -6,8 +6,7 @@
  */
 import type { LoadedConfig, StageDecl } from "./config.ts";
 import { ConfigError, located } from "./errors.ts";
-import type { StageType } from "../stages/types.ts";
-import { builtinStageTypes, loadStageType } from "../stages/registry.ts";
+import { loadStageType, type StageType } from "./stage.ts";
 
 type MatrixValues = Record<string, string | number | boolean>;
 
@@ -96,16 +95,20 @@ function topoOrder(cfg: LoadedConfig, name: string, stages: Record<string, Stage
  * @example
  * ```ts
  * const cfg = await loadConfig("pipelines.yaml");
- * const plan = await makePlan(cfg, cfg.order[0]);
+ * const plan = await makePlan(cfg, cfg.order[0], builtinStageTypes);
  * for (const inst of plan.instances) console.log(inst.id);
  * ```
  */
-export async function makePlan(cfg: LoadedConfig, name: string): Promise<Plan> {
+export async function makePlan(
+  cfg: LoadedConfig,
+  name: string,
+  builtins: Record<string, string>,
+): Promise<Plan> {
   const decl = cfg.pipelines[name];
   if (!decl) {
     throw new ConfigError(`${cfg.file}: no pipeline '${name}' (pipelines: ${cfg.order.join(", ")})`);
   }
-  const known = { ...builtinStageTypes, ...cfg.stageTypes };
+  const known = { ...builtins, ...cfg.stageTypes };
   const stages = decl.stages;
   for (const [id, s] of Object.entries(stages)) {
     if (!known[s.uses]) {

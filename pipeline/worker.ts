@@ -5,8 +5,7 @@
  * Usage: `deno run -A pipeline/worker.ts SPEC.json`
  * @module
  */
-import { loadStageType } from "../stages/registry.ts";
-import type { InputRef, StageContext } from "../stages/types.ts";
+import { type InputRef, loadStageType, type StageContext } from "./stage.ts";
 
 /** What the engine hands a worker. */
 export interface WorkerSpec {

@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { inputOfType, inputsOfType, type StageType } from "./types.ts";
+import { inputOfType, inputsOfType, type StageType } from "../pipeline/stage.ts";
 
 const schema = z.strictObject({
   baseline: z.string().default("full"),

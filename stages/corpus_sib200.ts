@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import type { StageType } from "./types.ts";
+import type { StageType } from "../pipeline/stage.ts";
 
 const schema = z.strictObject({
   path: z.string(),
@@ -28,7 +28,7 @@ export const stage: StageType<typeof schema> = {
     const { sib200Languages, readSib200Split } = await import("../data/sib200.ts");
     const { scriptOf } = await import("../data/scripts.ts");
     const { shuffled } = await import("../kernels/random.ts");
-    const { UserInputError } = await import("../data/tsv.ts");
+    const { UserInputError } = await import("../pipeline/errors.ts");
     const p = ctx.params;
     const langs = sib200Languages(p.path);
     for (const [lang, tier] of Object.entries(p.languages)) {
@@ -39,7 +39,9 @@ export const stage: StageType<typeof schema> = {
         );
       }
     }
-    if (!(p.default_tier in p.tiers)) throw new UserInputError(`default_tier: unknown tier '${p.default_tier}'`);
+    if (!(p.default_tier in p.tiers)) {
+      throw new UserInputError(`default_tier: unknown tier '${p.default_tier}'`);
+    }
     const lines: string[] = [];
     const meta: Record<string, unknown> = {};
     let keep: Map<string, Set<string>> | undefined;

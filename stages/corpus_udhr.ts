@@ -3,7 +3,7 @@
  * @module
  */
 import { z } from "zod";
-import type { StageType } from "./types.ts";
+import type { StageType } from "../pipeline/stage.ts";
 
 const schema = z.strictObject({
   languages: z.union([z.literal("all"), z.array(z.string()).min(1)]).default("all"),

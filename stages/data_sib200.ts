@@ -2,7 +2,7 @@
  * `data/sib200`: SIB-200 topic classification from a directory a user gives.
  * @module
  */
-import type { StageType } from "./types.ts";
+import type { StageType } from "../pipeline/stage.ts";
 import { runTsvTask, tsvTaskSchema } from "./data_tsv_task.ts";
 
 const schema = tsvTaskSchema("eng_Latn");

@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { inputOfType, type StageContext, type StageType } from "./types.ts";
+import { inputOfType, type StageContext, type StageType } from "../pipeline/stage.ts";
 import type { Example } from "../data/task.ts";
 
 /** Parameters every TSV task stage takes. */

@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import type { UdhrParagraph } from "../data/udhr.ts";
-import { inputOfType, inputsOfType, type StageType } from "./types.ts";
+import { inputOfType, inputsOfType, type StageType } from "../pipeline/stage.ts";
 
 const schema = z.strictObject({
   train_languages: z.array(z.string()).min(1).default(["eng", "fra", "spa", "rus", "arb", "cmn"]),

@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { inputOfType, type StageType } from "./types.ts";
+import { inputOfType, type StageType } from "../pipeline/stage.ts";
 
 const schema = z.strictObject({
   threads: z.number().int().min(1).optional(),

@@ -3,7 +3,7 @@
  * @module
  */
 import { z } from "zod";
-import { inputOfType, type StageType } from "./types.ts";
+import { inputOfType, type StageType } from "../pipeline/stage.ts";
 
 const schema = z.strictObject({});
 

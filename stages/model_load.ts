@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import type { StageType } from "./types.ts";
+import type { StageType } from "../pipeline/stage.ts";
 
 const schema = z.strictObject({ path: z.string() });
 

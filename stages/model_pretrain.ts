@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { inputOfType, inputsOfType, type StageType } from "./types.ts";
+import { inputOfType, inputsOfType, type StageType } from "../pipeline/stage.ts";
 
 const Shape = z.strictObject({
   hidden_size: z.number().int().min(8),
@@ -48,7 +48,8 @@ const schema = z.strictObject({
  */
 export const stage: StageType<typeof schema> = {
   type: "model/pretrain",
-  description: "MLM + TLM pretraining of an XLM-R-architecture encoder (packed sequences, data-parallel workers)",
+  description:
+    "MLM + TLM pretraining of an XLM-R-architecture encoder (packed sequences, data-parallel workers)",
   schema,
   publish: ["curve.jsonl", "tokens_by_language.json"],
   async run(ctx) {
@@ -82,7 +83,12 @@ export const stage: StageType<typeof schema> = {
       cfg,
       data.seqs,
       data.pairs,
-      { vocabSize: tok.vocabSize, mask: tok.mask, pad: tok.pad, special: new Set([tok.bos, tok.eos, tok.pad]) },
+      {
+        vocabSize: tok.vocabSize,
+        mask: tok.mask,
+        pad: tok.pad,
+        special: new Set([tok.bos, tok.eos, tok.pad]),
+      },
       {
         steps: p.steps,
         batchSize: p.batch_size,
@@ -120,7 +126,10 @@ export const stage: StageType<typeof schema> = {
     await Deno.writeTextFile(`${ctx.out}/curve.jsonl`, curve.map((r) => JSON.stringify(r)).join("\n") + "\n");
     const seen = tokensSeen(data.seqLangs, p.steps, p.batch_size, p.seed);
     const byLang = Object.fromEntries(
-      data.languages.map((l, i) => [l.lang, { ...l, tokens: seen.get(i) ?? 0, tokens_per_epoch: data.tokensPerEpoch[i] }]),
+      data.languages.map((
+        l,
+        i,
+      ) => [l.lang, { ...l, tokens: seen.get(i) ?? 0, tokens_per_epoch: data.tokensPerEpoch[i] }]),
     );
     await Deno.writeTextFile(`${ctx.out}/tokens_by_language.json`, JSON.stringify(byLang, null, 1));
     await Deno.writeTextFile(
@@ -129,6 +138,10 @@ export const stage: StageType<typeof schema> = {
     );
     const first = curve[0]?.loss,
       last = curve.slice(-10).reduce((a, r) => a + r.loss, 0) / Math.min(10, curve.length);
-    ctx.log(`MLM loss ${first?.toFixed(3)} -> ${last.toFixed(3)} in ${((performance.now() - t0) / 1000).toFixed(0)}s`);
+    ctx.log(
+      `MLM loss ${first?.toFixed(3)} -> ${last.toFixed(3)} in ${
+        ((performance.now() - t0) / 1000).toFixed(0)
+      }s`,
+    );
   },
 };

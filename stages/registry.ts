@@ -4,7 +4,6 @@
  * @module
  */
 import { fileURLToPath as fromFileUrl } from "node:url";
-import type { StageType } from "./types.ts";
 
 const here = (name: string) => fromFileUrl(new URL(`./${name}`, import.meta.url));
 
@@ -25,13 +24,3 @@ export const builtinStageTypes: Record<string, string> = {
   "eval/classify": here("eval_classify.ts"),
   "analysis/compare": here("analysis_compare.ts"),
 };
-
-/** Imports a stage type module and checks that it exports `stage` with the given name. */
-export async function loadStageType(name: string, modulePath: string): Promise<StageType> {
-  const mod = await import(`file://${modulePath}`);
-  const stage = mod.stage as StageType | undefined;
-  if (!stage || stage.type !== name) {
-    throw new Error(`${modulePath}: expected an export 'stage' with type '${name}'`);
-  }
-  return stage;
-}

@@ -3,7 +3,7 @@
  * @module
  */
 import { z } from "zod";
-import { inputsOfType, type StageType } from "./types.ts";
+import { inputsOfType, type StageType } from "../pipeline/stage.ts";
 
 const schema = z.strictObject({
   vocab_size: z.number().int().min(64).default(8000),

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { builtinStageTypes } from "../stages/registry.ts";
 import { loadConfig } from "../pipeline/config.ts";
 import { makePlan } from "../pipeline/plan.ts";
 import { ConfigError } from "../pipeline/errors.ts";
@@ -17,7 +18,7 @@ async function configError(yaml: string, pipeline?: string, sets: string[] = [])
   const { file } = project(yaml);
   try {
     const cfg = await loadConfig(file, pipeline, sets);
-    await makePlan(cfg, pipeline ?? cfg.order[0]);
+    await makePlan(cfg, pipeline ?? cfg.order[0], builtinStageTypes);
   } catch (e) {
     assert.ok(e instanceof ConfigError, `expected ConfigError, got ${e}`);
     return (e as Error).message.replace(file, "FILE");
@@ -116,7 +117,7 @@ Deno.test("plan: matrix expansion, foreach pairing and fan-in", async () => {
         needs: [ex]
 `);
   const cfg = await loadConfig(file);
-  const plan = await makePlan(cfg, "demo");
+  const plan = await makePlan(cfg, "demo", builtinStageTypes);
   const ft = plan.instances.filter((i) => i.stage === "ft").map((i) => i.id);
   assert.deepEqual(ft, [
     "ft[text=full,n=1]",
@@ -179,7 +180,7 @@ Deno.test("run: editing a stage module's source invalidates its instances", asyn
   const mod = `${dir}/stage_copy.ts`;
   Deno.writeTextFileSync(
     mod,
-    Deno.readTextFileSync(STAGE).replace("../../stages/types.ts", `${ROOT}/stages/types.ts`),
+    Deno.readTextFileSync(STAGE).replace("../../pipeline/stage.ts", `${ROOT}/pipeline/stage.ts`),
   );
   const file = `${dir}/pipelines.yaml`;
   Deno.writeTextFileSync(file, `stage_types:\n  test/write: ${mod}\n${CHAIN}`);

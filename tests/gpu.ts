@@ -4,7 +4,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { gpuEnv } from "../pipeline/gpu_env.ts";
+import { gpuEnv } from "../platform/gpu_env.ts";
 import { type BackendChoice, initBackend } from "../model/backend.ts";
 
 /** Sets the GPU environment variables for this process before the first adapter request. */

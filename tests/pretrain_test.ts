@@ -11,9 +11,15 @@ const vocab = { vocabSize: V, mask: V - 1, pad: 1, special: new Set([0, 1, 2]) }
 
 function data() {
   const rand = mulberry32(5);
-  const sent = () => Array.from({ length: 4 + Math.floor(rand() * 12) }, () => 5 + Math.floor(rand() * (V - 7)));
-  const docs = [0, 1].flatMap((l) => packDocument(Array.from({ length: 20 }, sent), l, { bos: 0, eos: 2 }, 32));
-  const pairs = Array.from({ length: 16 }, () => ({ a: Int32Array.from([0, ...sent(), 2]), b: Int32Array.from([0, ...sent(), 2]) }));
+  const sent = () =>
+    Array.from({ length: 4 + Math.floor(rand() * 12) }, () => 5 + Math.floor(rand() * (V - 7)));
+  const docs = [0, 1].flatMap((l) =>
+    packDocument(Array.from({ length: 20 }, sent), l, { bos: 0, eos: 2 }, 32)
+  );
+  const pairs = Array.from(
+    { length: 16 },
+    () => ({ a: Int32Array.from([0, ...sent(), 2]), b: Int32Array.from([0, ...sent(), 2]) }),
+  );
   return { seqs: docs.map((d) => d.ids), langs: docs.map((d) => d.langs), pairs };
 }
 
@@ -45,7 +51,15 @@ Deno.test("pretraining: two data-parallel workers give the weights of one, withi
   const weights = [];
   for (const workers of [1, 2]) {
     const dir = tempDir();
-    const r = await pretrain(cfg, seqs, pairs, vocab, options(workers), { work: `${dir}/work`, out: dir }, () => {});
+    const r = await pretrain(
+      cfg,
+      seqs,
+      pairs,
+      vocab,
+      options(workers),
+      { work: `${dir}/work`, out: dir },
+      () => {},
+    );
     assert.equal(r.curve.length, 3);
     weights.push({ curve: r.curve, w: await readSafetensors(`${dir}/checkpoint/model.safetensors`) });
     Deno.removeSync(dir, { recursive: true });
@@ -65,8 +79,19 @@ Deno.test("pretraining: two data-parallel workers give the weights of one, withi
 });
 
 Deno.test("packing: sentences of one language fill sequences; pairs keep both languages' counts", () => {
-  const seqs = packDocument([[5, 6, 7], [8, 9], [10, 11, 12, 13, 14, 15, 16, 17, 18]], 4, { bos: 0, eos: 2 }, 8);
-  assert.deepEqual(seqs.map((s) => [...s.ids]), [[0, 5, 6, 7, 2, 8, 9, 2], [0, 10, 11, 12, 13, 14, 15, 2], [0, 16, 17, 18, 2]]);
+  const seqs = packDocument(
+    [[5, 6, 7], [8, 9], [10, 11, 12, 13, 14, 15, 16, 17, 18]],
+    4,
+    { bos: 0, eos: 2 },
+    8,
+  );
+  assert.deepEqual(seqs.map((s) => [...s.ids]), [[0, 5, 6, 7, 2, 8, 9, 2], [0, 10, 11, 12, 13, 14, 15, 2], [
+    0,
+    16,
+    17,
+    18,
+    2,
+  ]]);
   assert.deepEqual(seqs.map((s) => s.langs.get(4)), [5, 6, 3]);
   const pairs = packPairs([{ a: [5, 6, 7, 8, 9, 10], la: 0, b: [11, 12], lb: 1 }], { bos: 0, eos: 2 }, 10);
   assert.deepEqual([...pairs[0].ids], [0, 5, 6, 7, 8, 2, 2, 11, 12, 2]);

@@ -165,7 +165,9 @@ export async function finetune(
         rates.set(n, fate.rate);
       });
       const b = batchRows(train, order.slice(k * o.batchSize, (k + 1) * o.batchSize));
-      const drop = o.dropout > 0 ? { rate: o.dropout, seed: seeds.dropoutStep(o.seed, step), counter: 0 } : null;
+      const drop = o.dropout > 0
+        ? { rate: o.dropout, seed: seeds.dropoutStep(o.seed, step), counter: 0 }
+        : null;
       const lr = lrAt(step, total, o.warmup, o.lr);
       const r = await trainStep(
         params,

@@ -162,7 +162,14 @@ export function fateOf(
   if (c.method === "childtuning-f") {
     if (layer >= L) return { mode: "none", rate: 0 };
     const keep = c.childtuning_pf;
-    const mask = maskSpec({ seed: seeds.childTuningF(s.seed), step: s.step, stream, keep, divisor: 1, rescale: true });
+    const mask = maskSpec({
+      seed: seeds.childTuningF(s.seed),
+      step: s.step,
+      stream,
+      keep,
+      divisor: 1,
+      rescale: true,
+    });
     return { mode: "gradient", mask, rate: 1 - keep };
   }
   if (!isGradDrop) return { mode: "none", rate: 0 };

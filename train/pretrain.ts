@@ -117,7 +117,12 @@ export function workerBatch(
   });
   const batch = padRows(rows, v.pad);
   const at = masks.flatMap((m, k) => m.at.map((a) => k * batch.T + a));
-  return { batch, at: Int32Array.from(at), labels: Int32Array.from(masks.flatMap((m) => m.labels)), globalCount };
+  return {
+    batch,
+    at: Int32Array.from(at),
+    labels: Int32Array.from(masks.flatMap((m) => m.labels)),
+    globalCount,
+  };
 }
 
 /** The translation-pair groups of step `step` that worker `rank` handles (pair indices per group). */

@@ -73,7 +73,10 @@ async function init(m: Extract<ToWorker, { type: "init" }>): Promise<FromWorker>
     for (const [n, s] of Object.entries(state.tensorSteps as Record<string, number>)) opt.steps.set(n, s);
     step = state.step;
   }
-  const seqs = Array.from({ length: m.offsets.length - 1 }, (_, i) => m.flat.subarray(m.offsets[i], m.offsets[i + 1]));
+  const seqs = Array.from(
+    { length: m.offsets.length - 1 },
+    (_, i) => m.flat.subarray(m.offsets[i], m.offsets[i + 1]),
+  );
   const names = [...params.keys()];
   st = {
     cfg: m.cfg,
@@ -165,7 +168,10 @@ async function save(dir: string, step: number): Promise<FromWorker> {
     for (const [n, v] of s.opt.m) moments.set(`m:${n}`, { shape: v.shape, data: await v.data() });
     for (const [n, v] of s.opt.v) moments.set(`v:${n}`, { shape: v.shape, data: await v.data() });
     await writeSafetensors(`${dir}/optimizer.safetensors`, moments);
-    await Deno.writeTextFile(`${dir}/state.json`, JSON.stringify({ step, tensorSteps: Object.fromEntries(s.opt.steps) }));
+    await Deno.writeTextFile(
+      `${dir}/state.json`,
+      JSON.stringify({ step, tensorSteps: Object.fromEntries(s.opt.steps) }),
+    );
   }
   return { type: "saved" };
 }

@@ -82,3 +82,13 @@ export function inputOfType(ctx: { inputs: InputRef[] }, prefixes: string[]): In
   }
   return found[0];
 }
+
+/** Imports a stage type module and checks that it exports `stage` with the given name. */
+export async function loadStageType(name: string, modulePath: string): Promise<StageType> {
+  const mod = await import(`file://${modulePath}`);
+  const stage = mod.stage as StageType | undefined;
+  if (!stage || stage.type !== name) {
+    throw new Error(`${modulePath}: expected an export 'stage' with type '${name}'`);
+  }
+  return stage;
+}
