@@ -1,133 +1,252 @@
 /**
- * graddrop CLI: `run`, `status`, `dag`, `gc`, `doctor`.
- *
- * Exit codes: 0 success, 1 a stage failed, 2 bad config or usage.
+ * graddrop CLI. One function per command; each returns its exit code: 0 success, 1 a stage
+ * failed, 2 bad config or usage, 130/143 interrupted by SIGINT/SIGTERM.
  * @module
  */
 import { parseArgs } from "node:util";
 import { dirname } from "node:path";
-import { loadConfig } from "./pipeline/config.ts";
-import { ConfigError } from "./pipeline/errors.ts";
-import { makePlan, type Plan, restrict } from "./pipeline/plan.ts";
-import { execute, fmtSeconds, gc, staleness } from "./pipeline/execute.ts";
-import { Store } from "./pipeline/store.ts";
+import { loadConfig, type LoadedConfig } from "./pipeline/config.ts";
+import { ConfigError, UserInputError } from "./pipeline/errors.ts";
+import { type Instance, makePlan, type Plan, restrict } from "./pipeline/plan.ts";
+import { execute, fmtSeconds, type Force, staleness } from "./pipeline/execute.ts";
+import { collectGarbage, defaultHome, Store } from "./pipeline/store.ts";
+import { Keyer } from "./pipeline/keys.ts";
+import { InputHasher } from "./pipeline/input_files.ts";
+import { BuildLog } from "./pipeline/records.ts";
+import { SubprocessRunner } from "./pipeline/runner.ts";
 import { builtinStageTypes } from "./stages/registry.ts";
 
 const USAGE = `usage: main.ts <command> [PIPELINE] [options]
-  run     [PIPELINE] [--config FILE] [--set PATH=VALUE]... [--only ID]... [--force[=ID]] [--dry-run] [--jobs N] [--json]
+  run     [PIPELINE] [--config FILE] [--set PATH=VALUE]... [--only ID]... [--force [ID]]... [--dry-run] [--jobs N] [--json]
   status  [PIPELINE] [--config FILE] [--set PATH=VALUE]... [--json]
+  plan    [PIPELINE] [--config FILE] [--set PATH=VALUE]... [--json]
   dag     [PIPELINE] [--config FILE] [--json | --mermaid]
-  gc      [--config FILE]
-  doctor  [--json]`;
+  gc      [--config FILE] [--dry-run] [--keep-days N]
+  doctor  [--json]
+common: --debug (stack traces), --help`;
 
-function storeHome(): string {
-  return Deno.env.get("GRADDROP_HOME") ?? `${new URL(".", import.meta.url).pathname}.graddrop`;
+interface Values {
+  config: string;
+  set: string[];
+  only: string[];
+  force: string[];
+  "dry-run": boolean;
+  jobs?: string;
+  json: boolean;
+  mermaid: boolean;
+  "keep-days"?: string;
+  debug: boolean;
+  help: boolean;
 }
 
-async function main(argv: string[]): Promise<number> {
-  // A bare `--force` means every stage; parseArgs needs a value for string options.
-  const args = argv.map((a) => (a === "--force" ? "--force=*" : a));
+function parse(argv: string[]): { values: Values; positionals: string[] } {
   const { values, positionals } = parseArgs({
-    args,
+    args: normaliseForce(argv),
     allowPositionals: true,
     strict: true,
     options: {
       config: { type: "string", default: "pipelines.yaml" },
       set: { type: "string", multiple: true, default: [] },
       only: { type: "string", multiple: true, default: [] },
-      force: { type: "string", multiple: true },
+      force: { type: "string", multiple: true, default: [] },
       "dry-run": { type: "boolean", default: false },
-      jobs: { type: "string", default: "1" },
+      jobs: { type: "string" },
       json: { type: "boolean", default: false },
       mermaid: { type: "boolean", default: false },
+      "keep-days": { type: "string" },
+      debug: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
-  const [command, pipelineArg] = positionals;
+  return { values: values as Values, positionals };
+}
+
+/** `--force` with no value (last, or before another flag) means every stage. */
+function normaliseForce(argv: string[]): string[] {
+  return argv.flatMap((
+    a,
+    i,
+  ) => (a === "--force" && (i + 1 >= argv.length || argv[i + 1].startsWith("-")) ? ["--force=*"] : [a]));
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv);
+  const [command, pipeline, ...extra] = positionals;
   if (values.help || !command) {
     console.log(USAGE);
     return values.help ? 0 : 2;
   }
-  if (command === "doctor") {
-    const { doctor } = await import("./platform/doctor.ts");
-    return await doctor(values.json);
-  }
-  if (!["run", "status", "dag", "gc"].includes(command)) {
-    throw new ConfigError(`unknown command '${command}'\n${USAGE}`);
-  }
-  const cfg = await loadConfig(values.config, pipelineArg, values.set);
-  const store = new Store(storeHome());
-  if (command === "gc") {
-    const plans: Plan[] = [];
-    for (const name of cfg.order) plans.push(await makePlan(cfg, name, builtinStageTypes));
-    const { removed, bytes } = gc(plans, store);
-    console.log(`removed ${removed.length} entries, freed ${(bytes / 1e6).toFixed(1)} MB`);
-    return 0;
-  }
-  const name = pipelineArg ?? cfg.order[0];
-  const plan = await makePlan(cfg, name, builtinStageTypes);
-  const instances = restrict(plan, values.only);
-  if (command === "dag") {
-    printDag(plan, values.json, values.mermaid);
-    return 0;
-  }
-  if (command === "status" || values["dry-run"]) {
-    const info = staleness(plan, instances, store);
-    if (values.json) console.log(JSON.stringify({ pipeline: name, stages: info }));
-    else {
-      for (const s of info) {
-        console.log(
-          `${s.state === "cached" ? "cached" : values["dry-run"] ? "would run" : "stale"}  ${s.id}${
-            s.reasons.length ? `  (${s.reasons.join("; ")})` : ""
-          }`,
-        );
-      }
+  if (extra.length > 0) throw new ConfigError(`unexpected argument '${extra[0]}'\n${USAGE}`);
+  switch (command) {
+    case "doctor": {
+      const { doctor } = await import("./platform/doctor.ts");
+      return await doctor(values.json);
     }
-    return 0;
+    case "run":
+      return await runCommand(values, pipeline);
+    case "status":
+      return await statusCommand(values, pipeline);
+    case "plan":
+      return await planCommand(values, pipeline);
+    case "dag":
+      return await dagCommand(values, pipeline);
+    case "gc":
+      return await gcCommand(values, pipeline);
+    default:
+      throw new ConfigError(`unknown command '${command}'\n${USAGE}`);
   }
-  const jobs = Number(values.jobs);
+}
+
+interface Context {
+  cfg: LoadedConfig;
+  plan: Plan;
+  store: Store;
+  keyer: Keyer;
+  hasher: InputHasher;
+  log: BuildLog;
+}
+
+async function context(values: Values, pipeline: string | undefined): Promise<Context> {
+  const cfg = await loadConfig(values.config, pipeline, values.set);
+  const name = pipeline ?? cfg.order[0];
+  const plan = await makePlan(cfg, name, builtinStageTypes);
+  const store = new Store(defaultHome());
+  const hasher = new InputHasher(`${store.home}/stat_cache.json`);
+  return { cfg, plan, store, keyer: new Keyer(hasher), hasher, log: new BuildLog(store.home) };
+}
+
+/** The instances `--force` names (ids or stage names); `*` is every one. */
+function forceSet(values: Values, plan: Plan): Force {
+  if (values.force.includes("*")) return "all";
+  const known = new Set(plan.instances.flatMap((i) => [i.id, i.stage]));
+  for (const f of values.force) {
+    if (!known.has(f)) {
+      throw new ConfigError(
+        `--force ${f}: no such stage or instance in pipeline '${plan.pipeline}' (stages: ${
+          [...new Set(plan.instances.map((i) => i.stage))].join(", ")
+        })`,
+      );
+    }
+  }
+  return new Set(values.force);
+}
+
+async function runCommand(values: Values, pipeline: string | undefined): Promise<number> {
+  const ctx = await context(values, pipeline);
+  const instances = restrict(ctx.plan, values.only);
+  const force = forceSet(values, ctx.plan);
+  if (values["dry-run"]) return await printStaleness(ctx, instances, force, values.json, "would run");
+  const jobs = Number(values.jobs ?? navigator.hardwareConcurrency);
   if (!Number.isInteger(jobs) || jobs < 1) {
     throw new ConfigError(`--jobs ${values.jobs}: expected a positive integer`);
   }
-  const force = values.force === undefined
-    ? new Set<string>()
-    : values.force.includes("*")
-    ? "all" as const
-    : new Set(values.force);
+  const { gpuEnv } = await import("./platform/gpu_env.ts");
+  const abort = new AbortController();
+  const onSignal = (sig: "SIGINT" | "SIGTERM") => () => {
+    if (!abort.signal.aborted) console.error(`${sig}: stopping running stages; nothing partial is kept`);
+    abort.abort(sig);
+  };
+  const handlers = { SIGINT: onSignal("SIGINT"), SIGTERM: onSignal("SIGTERM") };
+  for (const [sig, h] of Object.entries(handlers)) Deno.addSignalListener(sig as Deno.Signal, h);
   const t0 = performance.now();
-  const results = await execute(plan, instances, store, {
-    jobs,
-    force,
-    progress: (line) => console.error(line),
-    resultsDir: `${dirname(values.config)}/results/${name}`,
-  });
-  const ok = results.every((r) => r.status === "ran" || r.status === "cached");
-  const total = (performance.now() - t0) / 1000;
-  if (values.json) {
-    console.log(JSON.stringify({
-      pipeline: name,
-      ok,
-      seconds: Number(total.toFixed(3)),
-      stages: results.map((r) => ({
-        id: r.id,
-        status: r.status,
-        key: r.key,
-        seconds: Number(r.seconds.toFixed(3)),
-        ...(r.error ? { error: r.error } : {}),
-      })),
-    }));
+  try {
+    const results = await execute(ctx.plan, instances, ctx.store, {
+      jobs,
+      force,
+      progress: (line) => console.error(line),
+      resultsDir: `${dirname(values.config)}/results/${ctx.plan.pipeline}`,
+      env: {
+        ...gpuEnv(ctx.store.home),
+        // Each stage may use its share of the cores (onnxruntime, tfjs stay single-threaded).
+        GRADDROP_THREADS: String(Math.max(1, Math.floor(navigator.hardwareConcurrency / jobs))),
+        ...(Deno.stderr.isTerminal() ? {} : { NO_COLOR: "1" }),
+      },
+      runner: new SubprocessRunner(),
+      keyer: ctx.keyer,
+      log: ctx.log,
+      signal: abort.signal,
+      defaultTimeout: 1800,
+      debug: values.debug,
+    });
+    ctx.hasher.save();
+    const total = (performance.now() - t0) / 1000;
+    const ok = results.every((r) => ["ran", "cached", "remote"].includes(r.status));
+    if (values.json) {
+      console.log(JSON.stringify({
+        pipeline: ctx.plan.pipeline,
+        ok,
+        seconds: Number(total.toFixed(3)),
+        stages: results.map((r) => ({
+          id: r.id,
+          status: r.status,
+          key: r.key,
+          seconds: Number(r.seconds.toFixed(3)),
+          ...(r.error ? { error: r.error } : {}),
+        })),
+      }));
+    }
+    const count = (...s: string[]) => results.filter((r) => s.includes(r.status)).length;
+    if (abort.signal.aborted) {
+      console.error(
+        `interrupted: ${count("ran")} ran, ${count("cached", "remote")} cached; nothing partial was kept`,
+      );
+      return abort.signal.reason === "SIGINT" ? 130 : 143;
+    }
+    console.error(
+      `${ok ? "ok" : "FAILED"}: ${count("ran")} ran, ${count("cached", "remote")} cached${
+        count("remote") ? ` (${count("remote")} from the remote)` : ""
+      }, ${count("failed")} failed, ${count("skipped")} skipped in ${fmtSeconds(total)}`,
+    );
+    return ok ? 0 : 1;
+  } finally {
+    for (const [sig, h] of Object.entries(handlers)) Deno.removeSignalListener(sig as Deno.Signal, h);
   }
-  const count = (s: string) => results.filter((r) => r.status === s).length;
-  console.error(
-    `${ok ? "ok" : "FAILED"}: ${count("ran")} ran, ${count("cached")} cached, ${count("failed")} failed, ${
-      count("skipped")
-    } skipped in ${fmtSeconds(total)}`,
-  );
-  return ok ? 0 : 1;
 }
 
-function printDag(plan: Plan, json: boolean, mermaid: boolean): void {
-  if (json) {
+async function printStaleness(
+  ctx: Context,
+  instances: Instance[],
+  force: Force,
+  json: boolean,
+  staleWord: string,
+): Promise<number> {
+  const info = await staleness(ctx.plan, instances, ctx.store, ctx.keyer, ctx.log, force);
+  ctx.hasher.save();
+  if (json) console.log(JSON.stringify({ pipeline: ctx.plan.pipeline, stages: info }));
+  else {
+    for (const s of info) {
+      const why = s.reasons.length ? `  (${s.reasons.join("; ")})` : "";
+      console.log(`${s.state === "cached" ? "cached" : staleWord}  ${s.id}${why}`);
+    }
+  }
+  return 0;
+}
+
+async function statusCommand(values: Values, pipeline: string | undefined): Promise<number> {
+  const ctx = await context(values, pipeline);
+  return await printStaleness(ctx, ctx.plan.instances, new Set(), values.json, "stale");
+}
+
+async function planCommand(values: Values, pipeline: string | undefined): Promise<number> {
+  const ctx = await context(values, pipeline);
+  const info = await staleness(ctx.plan, ctx.plan.instances, ctx.store, ctx.keyer, ctx.log, new Set());
+  ctx.hasher.save();
+  const rows = ctx.plan.instances.map((inst, i) => ({
+    id: inst.id,
+    stage: inst.stage,
+    type: inst.type,
+    needs: inst.needs.flatMap((n) => n.ids),
+    key: info[i].key,
+    state: info[i].state,
+  }));
+  if (values.json) console.log(JSON.stringify({ pipeline: ctx.plan.pipeline, instances: rows }));
+  else for (const r of rows) console.log(`${r.state.padEnd(6)}  ${r.id}  (${r.type})`);
+  return 0;
+}
+
+async function dagCommand(values: Values, pipeline: string | undefined): Promise<number> {
+  const { plan } = await context(values, pipeline);
+  if (values.json) {
     console.log(JSON.stringify({
       pipeline: plan.pipeline,
       stages: plan.instances.map((i) => ({
@@ -137,7 +256,7 @@ function printDag(plan: Plan, json: boolean, mermaid: boolean): void {
         needs: i.needs.flatMap((n) => n.ids),
       })),
     }));
-  } else if (mermaid) {
+  } else if (values.mermaid) {
     const node = (id: string) => `n${plan.instances.findIndex((i) => i.id === id)}`;
     console.log("graph TD");
     for (const i of plan.instances) console.log(`  ${node(i.id)}["${i.id}<br/>${i.type}"]`);
@@ -150,15 +269,64 @@ function printDag(plan: Plan, json: boolean, mermaid: boolean): void {
       console.log(`${i.id}  (${i.type})${needs.length ? `  <- ${needs.join(", ")}` : ""}`);
     }
   }
+  return 0;
+}
+
+async function gcCommand(values: Values, pipeline: string | undefined): Promise<number> {
+  if (pipeline) {
+    throw new ConfigError("gc takes no pipeline: it keeps what any recorded run or pipeline uses");
+  }
+  const keepDays = values["keep-days"] === undefined ? undefined : Number(values["keep-days"]);
+  if (keepDays !== undefined && !(keepDays >= 0)) {
+    throw new ConfigError(`--keep-days ${values["keep-days"]}: expected a number of days >= 0`);
+  }
+  const cfg = await loadConfig(values.config);
+  const store = new Store(defaultHome());
+  const log = new BuildLog(store.home);
+  const keyer = new Keyer(new InputHasher(`${store.home}/stat_cache.json`));
+  const live = new Set<string>();
+  const cutoff = keepDays === undefined ? -Infinity : Date.now() - keepDays * 86400e3;
+  let agedOut = 0;
+  for (const { file, record } of log.history()) {
+    if (Date.parse(record.finished) < cutoff) {
+      agedOut++;
+      if (!values["dry-run"]) Deno.removeSync(file);
+      continue;
+    }
+    for (const k of Object.values(record.keys)) live.add(k);
+  }
+  for (const name of cfg.order) {
+    const plan = await makePlan(cfg, name, builtinStageTypes);
+    for (const s of await staleness(plan, plan.instances, store, keyer, log, new Set())) {
+      if (s.key && s.state === "cached") live.add(s.key);
+    }
+  }
+  const r = collectGarbage(store, live, values["dry-run"]);
+  const verb = values["dry-run"] ? "would remove" : "removed";
+  console.log(
+    `${verb} ${r.removed.length} entries (${(r.bytes / 1e6).toFixed(1)} MB) and ${
+      (r.tmpBytes / 1e6).toFixed(1)
+    } MB of temp files; kept ${r.kept} entries that a recorded run or a pipeline in ${values.config} uses${
+      agedOut
+        ? `; ${agedOut} run records older than ${keepDays} days ${
+          values["dry-run"] ? "would be" : "were"
+        } dropped`
+        : ""
+    }`,
+  );
+  return 0;
 }
 
 if (import.meta.main) {
+  const debug = Deno.args.includes("--debug");
   try {
     Deno.exit(await main(Deno.args));
   } catch (e) {
-    if (e instanceof ConfigError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      console.error(`error: ${(e as Error).message}`);
-      Deno.exit(2);
+    const err = e as Error & { code?: string };
+    if (e instanceof UserInputError || err.code?.startsWith("ERR_PARSE_ARGS")) {
+      console.error(`error: ${err.message}`);
+      if (debug) console.error(err.stack);
+      Deno.exit(e instanceof UserInputError ? e.exitCode : 2);
     }
     throw e;
   }

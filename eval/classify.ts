@@ -8,18 +8,17 @@ import * as ort from "onnxruntime-web";
 import { batchRows, type Shard } from "../data/shards.ts";
 
 /**
- * Creates a wasm session with one thread per core by default.
+ * Creates a wasm session (one thread).
  *
  * @example
  * ```ts
  * const sess = await session("model.onnx");
  * ```
  */
-export async function session(
-  path: string,
-  threads = navigator.hardwareConcurrency,
-): Promise<ort.InferenceSession> {
-  ort.env.wasm.numThreads = threads;
+export async function session(path: string): Promise<ort.InferenceSession> {
+  // One thread: under Deno, onnxruntime-web starts no worker threads, and asking for more
+  // leaves the main thread spinning forever. Parallelism comes from running stages side by side.
+  ort.env.wasm.numThreads = 1;
   ort.env.logLevel = "error";
   return await ort.InferenceSession.create(await Deno.readFile(path), { executionProviders: ["wasm"] });
 }

@@ -44,7 +44,9 @@ export async function webgpuAdapter(): Promise<{ adapter: string; fallback: bool
  * ```
  */
 export async function initBackend(choice: BackendChoice): Promise<BackendInfo> {
-  tf.env().set("DEBUG", false);
+  // PROD silences tfjs's "looks like you are running TensorFlow.js in Node.js" banner and
+  // skips its debug-only checks.
+  tf.env().set("PROD", true);
   if (choice === "auto" || choice === "webgpu") {
     const a = await webgpuAdapter();
     if (a && (await tf.setBackend("webgpu"))) {

@@ -16,6 +16,8 @@ const StageDecl = z.strictObject({
   with: z.record(z.string(), z.unknown()).default({}),
   matrix: z.record(z.string(), z.array(Scalar).min(1)).optional(),
   foreach: Id.optional(),
+  /** Seconds a stage may go without any output before it is killed (default: 30 minutes). */
+  timeout: z.number().positive().optional(),
 });
 
 const PipelineDecl = z.strictObject({
@@ -45,6 +47,8 @@ export interface LoadedConfig {
   locate(path: (string | number)[], atKey?: boolean): { line: number; col: number } | undefined;
   /** Paths changed by `--set`, so errors there can name the flag. */
   overridden: string[];
+  /** Directory relative input paths in the file are taken from. */
+  dir: string;
 }
 
 /**
@@ -109,7 +113,15 @@ export async function loadConfig(
   for (const [k, v] of Object.entries(parsed.data.stage_types ?? {})) {
     stageTypes[k] = v.startsWith("/") ? v : `${Deno.realPathSync(dir)}/${v}`;
   }
-  return { file, pipelines: parsed.data.pipelines, stageTypes, order, locate, overridden };
+  return {
+    file,
+    pipelines: parsed.data.pipelines,
+    stageTypes,
+    order,
+    locate,
+    overridden,
+    dir: Deno.realPathSync(dir),
+  };
 }
 
 function applySet(root: Record<string, unknown>, assignment: string, name: string): string {

@@ -1,181 +1,106 @@
 /**
- * Executes a plan against the store: computes each instance's cache key, reuses what is
- * cached, runs the rest (each in its own Deno subprocess, `jobs` at a time), and explains
- * what is stale and why.
+ * The scheduler: walks a plan in dependency order, `jobs` instances at a time; reuses what
+ * the store (or a remote cache) holds under each instance's key, runs the rest through a
+ * {@link Runner}, commits what they wrote, and records the run. `staleness` answers the
+ * same question without running anything (`status`, `--dry-run`, `plan`).
  * @module
  */
-import { fileURLToPath as fromFileUrl } from "node:url";
-import { canonicalJson, sha256 } from "./hash.ts";
-import { fingerprint } from "./fingerprint.ts";
-import { du, hashTree, type Manifest, Store } from "./store.ts";
+import { fileURLToPath } from "node:url";
+import { cacheKey, explain, type FileDetails, type Keyer } from "./keys.ts";
+import type { BuildLog, LatestParts } from "./records.ts";
+import type { Runner } from "./runner.ts";
+import { hashTree, type Store } from "./store.ts";
 import { tryLock } from "./lock.ts";
 import type { Instance, Plan } from "./plan.ts";
-import { PROGRESS_PREFIX, type WorkerSpec } from "./worker.ts";
-import { gpuEnv } from "../platform/gpu_env.ts";
+import type { WorkerSpec } from "./worker.ts";
 import type { InputRef } from "./stage.ts";
+import type { KeyParts, Manifest, StageResult, StaleInfo } from "./types.ts";
 
-const ROOT = fromFileUrl(new URL("..", import.meta.url));
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
-/** Outcome of one instance in a run. */
-export interface StageResult {
-  id: string;
-  status: "ran" | "cached" | "failed" | "skipped";
-  key?: string;
-  seconds: number;
-  error?: string;
+/** A remote cache as the scheduler uses it. */
+export interface RemoteStore {
+  fetchEntry(key: string, store: Store): Promise<"hit" | "miss">;
+  pushEntry(key: string, store: Store): Promise<void>;
 }
 
-/** Why an instance would (or would not) run. */
-export interface StaleInfo {
-  id: string;
-  state: "cached" | "stale";
-  key?: string;
-  reasons: string[];
+/** Which instances to rerun although cached. */
+export type Force = Set<string> | "all";
+
+/** Options for {@link execute}. */
+export interface ExecuteOptions {
+  jobs: number;
+  force: Force;
+  /** Where progress lines go (stderr in the CLI). */
+  progress: (line: string) => void;
+  /** Directory for published results, e.g. `results/<pipeline>`. */
+  resultsDir?: string;
+  /** Environment added for every stage process (e.g. Mesa's shader cache, thread counts). */
+  env: Record<string, string>;
+  runner: Runner;
+  keyer: Keyer;
+  log: BuildLog;
+  /** Aborted on SIGINT/SIGTERM: running stages are stopped, nothing partial is kept. */
+  signal: AbortSignal;
+  remote?: { store: RemoteStore; push: boolean };
+  /** Seconds without output before a stage is killed, when its declaration sets no `timeout`. */
+  defaultTimeout: number;
+  /** Stack traces of failing stages on the terminal (`--debug`). */
+  debug: boolean;
 }
 
-interface KeyParts {
-  type: string;
-  params: Record<string, unknown>;
-  inputs: Record<string, string>;
-  code: { hash: string; parts: Record<string, string> };
-}
-
-/** The components of an instance's key given its inputs' output hashes. */
-function keyParts(inst: Instance, inputs: Record<string, string>): KeyParts {
-  return { type: inst.type, params: inst.params, inputs, code: fingerprint(inst.modulePath) };
-}
-
-/** Cache key: sha256 over type, canonical params, input output-hashes and code fingerprint. */
-export function cacheKey(p: KeyParts): string {
-  return sha256(canonicalJson({ type: p.type, params: p.params, inputs: p.inputs, code: p.code.hash }));
-}
-
-type RunRecord = Record<string, KeyParts & { key: string }>;
-
-function readRuns(store: Store, pipeline: string): RunRecord {
-  try {
-    return JSON.parse(Deno.readTextFileSync(`${store.home}/runs/${pipeline}.json`));
-  } catch {
-    return {};
-  }
-}
-
-function writeRuns(store: Store, pipeline: string, update: RunRecord): void {
-  const path = `${store.home}/runs/${pipeline}.json`;
-  const merged = { ...readRuns(store, pipeline), ...update };
-  const tmp = `${path}.${Deno.pid}`;
-  Deno.writeTextFileSync(tmp, JSON.stringify(merged));
-  Deno.renameSync(tmp, path);
-}
-
-/** Human reasons why `now` differs from the previous run's parts. */
-function explain(prev: (KeyParts & { key: string }) | undefined, now: KeyParts): string[] {
-  if (!prev) return ["never run"];
-  const why: string[] = [];
-  for (const k of new Set([...Object.keys(prev.params), ...Object.keys(now.params)])) {
-    const a = JSON.stringify(prev.params[k]), b = JSON.stringify(now.params[k]);
-    if (a !== b) why.push(`param ${k}: ${a ?? "unset"} -> ${b ?? "unset"}`);
-  }
-  for (const k of new Set([...Object.keys(prev.inputs), ...Object.keys(now.inputs)])) {
-    if (prev.inputs[k] !== now.inputs[k]) why.push(`input ${k} changed`);
-  }
-  if (prev.code.hash !== now.code.hash) {
-    const files = new Set([...Object.keys(prev.code.parts), ...Object.keys(now.code.parts)]);
-    const changed = [...files].filter((f) => prev.code.parts[f] !== now.code.parts[f]);
-    why.push(`code changed: ${changed.slice(0, 4).join(", ")}${changed.length > 4 ? ", ..." : ""}`);
-  }
-  return why.length ? why : ["cache entry missing (removed or never finished)"];
+/** Whether `force` names this instance (by id or by stage). */
+export function isForced(force: Force, inst: Instance): boolean {
+  return force === "all" || force.has(inst.id) || force.has(inst.stage);
 }
 
 /**
  * Says for each instance whether it is cached or stale, and why, without running anything.
+ * Forced instances count as stale, and so does everything downstream of a stale instance.
  *
  * @example
- * ```ts
- * for (const s of staleness(plan, plan.instances, new Store(".graddrop"))) console.log(s.id, s.state);
+ * ```ts ignore
+ * for (const s of await staleness(plan, plan.instances, store, keyer, log, new Set())) console.log(s.id, s.state);
  * ```
  */
-export function staleness(plan: Plan, instances: Instance[], store: Store): StaleInfo[] {
+export async function staleness(
+  plan: Plan,
+  instances: Instance[],
+  store: Store,
+  keyer: Keyer,
+  log: BuildLog,
+  force: Force,
+): Promise<StaleInfo[]> {
   const outHash = new Map<string, string>();
-  const prev = readRuns(store, plan.pipeline);
+  const prev = log.latest(plan.pipeline);
   const out: StaleInfo[] = [];
   for (const inst of instances) {
     const ups = inst.needs.flatMap((n) => n.ids);
     const unknown = ups.filter((u) => !outHash.has(u));
     if (unknown.length > 0) {
-      out.push({
-        id: inst.id,
-        state: "stale",
-        reasons: [`upstream will run: ${unknown.slice(0, 3).join(", ")}${unknown.length > 3 ? ", ..." : ""}`],
-      });
+      const list = `${unknown.slice(0, 3).join(", ")}${unknown.length > 3 ? ", ..." : ""}`;
+      out.push({ id: inst.id, state: "stale", key: null, reasons: [`upstream will run: ${list}`] });
       continue;
     }
-    const parts = keyParts(inst, Object.fromEntries(ups.map((u) => [u, outHash.get(u)!])));
+    const parts = await keyer.parts(inst, Object.fromEntries(ups.map((u) => [u, outHash.get(u)!])));
     const key = cacheKey(parts);
     const m = store.manifest(key);
-    if (m) {
+    if (m && !isForced(force, inst)) {
       outHash.set(inst.id, m.outputHash);
       out.push({ id: inst.id, state: "cached", key, reasons: [] });
     } else {
-      out.push({ id: inst.id, state: "stale", key, reasons: explain(prev[inst.id], parts) });
+      out.push({ id: inst.id, state: "stale", key, reasons: m ? ["forced"] : explain(prev[inst.id], parts) });
     }
   }
   return out;
-}
-
-/** Options for {@link execute}. */
-export interface ExecuteOptions {
-  jobs: number;
-  force: Set<string> | "all";
-  /** Where progress lines go (stderr in the CLI). */
-  progress: (line: string) => void;
-  /** Directory for published results, e.g. `results/<pipeline>`. */
-  resultsDir?: string;
-}
-
-interface Timings {
-  [stage: string]: number;
-}
-
-function loadTimings(store: Store): Timings {
-  try {
-    return JSON.parse(Deno.readTextFileSync(`${store.home}/timings.json`));
-  } catch {
-    return {};
-  }
-}
-
-function saveTiming(store: Store, name: string, seconds: number): void {
-  const t = loadTimings(store);
-  t[name] = seconds;
-  const path = `${store.home}/timings.json`;
-  Deno.writeTextFileSync(`${path}.${Deno.pid}`, JSON.stringify(t));
-  Deno.renameSync(`${path}.${Deno.pid}`, path);
-}
-
-let gitCommit: string | undefined | null = null;
-function gitHead(): string | undefined {
-  if (gitCommit !== null) return gitCommit;
-  try {
-    const r = new Deno.Command("git", {
-      args: ["rev-parse", "HEAD"],
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "null",
-    }).outputSync();
-    gitCommit = r.success ? new TextDecoder().decode(r.stdout).trim() : undefined;
-  } catch {
-    gitCommit = undefined;
-  }
-  return gitCommit;
 }
 
 /**
  * Runs the given instances of a plan, reusing cached entries.
  *
  * @example
- * ```ts
- * const results = await execute(plan, plan.instances, new Store(".graddrop"), { jobs: 1, force: new Set(), progress: console.error });
+ * ```ts ignore
+ * const results = await execute(plan, plan.instances, store, { jobs: 2, force: new Set(), ... });
  * ```
  */
 export async function execute(
@@ -187,73 +112,86 @@ export async function execute(
   const results = new Map<string, StageResult>();
   const outHash = new Map<string, string>();
   const keys = new Map<string, string>();
-  const runs: RunRecord = {};
-  const timings = loadTimings(store);
+  const ran: LatestParts = {};
   const pending = [...instances];
   const running = new Map<string, Promise<void>>();
 
   const resolveOne = async (inst: Instance) => {
     const t0 = performance.now();
-    const ups = inst.needs.flatMap((n) => n.ids);
-    const parts = keyParts(inst, Object.fromEntries(ups.map((u) => [u, outHash.get(u)!])));
-    const key = cacheKey(parts);
-    keys.set(inst.id, key);
-    runs[inst.id] = { ...parts, key };
-    const forced = opts.force === "all" || opts.force.has(inst.id) || opts.force.has(inst.stage);
-    let release: (() => void) | undefined;
-    let waited = false;
-    const reuse = (how: string) => {
-      const m = store.manifest(key);
-      if (!m || (forced && !waited)) return false;
-      outHash.set(inst.id, m.outputHash);
-      results.set(inst.id, { id: inst.id, status: "cached", key, seconds: (performance.now() - t0) / 1000 });
-      opts.progress(`[${inst.id}] cached${how}`);
-      return true;
-    };
-    while (true) {
-      if (reuse(waited ? " (computed by another run)" : "")) return;
-      release = tryLock(`${store.home}/locks/${key}.lock`);
-      if (release) break;
-      if (!waited) opts.progress(`[${inst.id}] waiting: another run is computing it`);
-      waited = true;
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    const seconds = () => (performance.now() - t0) / 1000;
+    let key: string | undefined;
     try {
-      // Another run may have finished it between our check and taking the lock.
-      if (reuse(" (computed by another run)")) return;
-      if (store.manifest(key)) Deno.removeSync(store.entry(key), { recursive: true });
-      const eta = timings[`${plan.pipeline}/${inst.stage}`] ?? timings[inst.type];
-      opts.progress(`[${inst.id}] running${eta ? ` (ETA ~${fmtSeconds(eta)} from an earlier run)` : ""}`);
-      const manifest = await runInstance(plan, inst, key, parts, store, opts, results);
-      outHash.set(inst.id, manifest.outputHash);
-      saveTiming(store, `${plan.pipeline}/${inst.stage}`, manifest.seconds);
-      saveTiming(store, inst.type, manifest.seconds);
-      results.set(inst.id, { id: inst.id, status: "ran", key, seconds: manifest.seconds });
-      opts.progress(`[${inst.id}] done in ${fmtSeconds(manifest.seconds)}`);
+      const ups = inst.needs.flatMap((n) => n.ids);
+      const { details, ...parts } = await opts.keyer.parts(
+        inst,
+        Object.fromEntries(ups.map((u) => [u, outHash.get(u)!])),
+      );
+      key = cacheKey(parts);
+      keys.set(inst.id, key);
+      ran[inst.id] = { ...parts, key, details } as KeyParts & { key: string; details: FileDetails };
+      const forced = isForced(opts.force, inst);
+      const reuse = (how: "cached" | "remote", note = "") => {
+        const m = store.manifest(key!);
+        if (!m) return false;
+        outHash.set(inst.id, m.outputHash);
+        results.set(inst.id, { id: inst.id, status: how, key, seconds: seconds() });
+        opts.progress(`[${inst.id}] ${how === "remote" ? "cached (remote)" : "cached"}${note}`);
+        return true;
+      };
+      if (!forced && reuse("cached")) return;
+      if (
+        !forced && opts.remote && (await opts.remote.store.fetchEntry(key, store)) === "hit" &&
+        reuse("remote")
+      ) {
+        return;
+      }
+      let release: (() => void) | undefined;
+      let waited = false;
+      while (!(release = tryLock(`${store.home}/locks/${key}.lock`))) {
+        if (opts.signal.aborted) throw new Error("interrupted");
+        if (!waited) opts.progress(`[${inst.id}] waiting: another run is computing it`);
+        waited = true;
+        await new Promise((r) => setTimeout(r, 250));
+        if (reuse("cached", " (computed by another run)")) return;
+      }
+      try {
+        // Another run may have finished it while we waited; a forced rerun only yields to that.
+        if ((!forced || waited) && reuse("cached", " (computed by another run)")) return;
+        if (store.manifest(key)) Deno.removeSync(store.entry(key), { recursive: true });
+        const manifest = await runInstance(plan, inst, key, parts, store, results, opts);
+        outHash.set(inst.id, manifest.outputHash);
+        opts.log.saveTiming(plan.pipeline, inst.stage, inst.type, manifest.seconds);
+        results.set(inst.id, { id: inst.id, status: "ran", key, seconds: manifest.seconds });
+        opts.progress(`[${inst.id}] done in ${fmtSeconds(manifest.seconds)}`);
+        if (opts.remote?.push) await opts.remote.store.pushEntry(key, store);
+      } finally {
+        release();
+      }
     } catch (e) {
-      const seconds = (performance.now() - t0) / 1000;
-      results.set(inst.id, { id: inst.id, status: "failed", key, seconds, error: (e as Error).message });
-      opts.progress(`[${inst.id}] FAILED after ${fmtSeconds(seconds)}: ${(e as Error).message}`);
-    } finally {
-      release?.();
+      const message = (e as Error).message;
+      const interrupted = opts.signal.aborted;
+      results.set(inst.id, {
+        id: inst.id,
+        status: interrupted ? "interrupted" : "failed",
+        key,
+        seconds: seconds(),
+        error: message,
+      });
+      if (!interrupted) opts.progress(`[${inst.id}] FAILED after ${fmtSeconds(seconds())}: ${message}`);
     }
   };
 
   while (pending.length > 0 || running.size > 0) {
-    let started = false;
-    for (let i = 0; i < pending.length;) {
+    for (let i = 0; i < pending.length && !opts.signal.aborted;) {
       const inst = pending[i];
       const ups = inst.needs.flatMap((n) => n.ids);
       if (ups.some((u) => !results.has(u))) {
         i++;
         continue;
       }
-      const bad = ups.find((u) =>
-        results.get(u)!.status === "failed" || results.get(u)!.status === "skipped"
-      );
+      const bad = ups.find((u) => !["ran", "cached", "remote"].includes(results.get(u)!.status));
       if (!bad && running.size >= opts.jobs) break;
       pending.splice(i, 1);
-      started = true;
       if (bad) {
         results.set(inst.id, {
           id: inst.id,
@@ -266,13 +204,17 @@ export async function execute(
       }
       running.set(inst.id, resolveOne(inst).finally(() => running.delete(inst.id)));
     }
+    if (opts.signal.aborted && running.size === 0) break;
     if (running.size > 0) await Promise.race(running.values());
-    else if (!started && pending.length > 0) {
-      throw new Error(`scheduler stuck on ${pending.map((p) => p.id).join(", ")}`);
-    }
+    else if (pending.length > 0) throw new Error(`scheduler stuck on ${pending.map((p) => p.id).join(", ")}`);
   }
-  writeRuns(store, plan.pipeline, runs);
-  if (opts.resultsDir) publish(instances, store, keys, results, opts.resultsDir);
+  for (const inst of pending) {
+    results.set(inst.id, { id: inst.id, status: "interrupted", seconds: 0, error: "not started" });
+  }
+  if (!opts.signal.aborted) {
+    opts.log.record(plan.pipeline, ran);
+    if (opts.resultsDir) publish(instances, store, keys, results, opts.resultsDir);
+  }
   return instances.map((i) => results.get(i.id)!);
 }
 
@@ -282,8 +224,8 @@ async function runInstance(
   key: string,
   parts: KeyParts,
   store: Store,
-  opts: ExecuteOptions,
   results: Map<string, StageResult>,
+  opts: ExecuteOptions,
 ): Promise<Manifest> {
   const started = new Date();
   const tmp = store.tmp(key);
@@ -311,59 +253,44 @@ async function runInstance(
     work: store.work(key),
   };
   Deno.writeTextFileSync(`${tmp}/spec.json`, JSON.stringify(spec, null, 2));
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `--config=${ROOT}/deno.json`, `${ROOT}/pipeline/worker.ts`, `${tmp}/spec.json`],
-    env: {
-      ...gpuEnv(store.home),
-      GRADDROP_HOME: store.home,
-      // Cores per concurrently running stage, so multi-threaded stages do not oversubscribe.
-      GRADDROP_THREADS: String(Math.max(1, Math.floor(navigator.hardwareConcurrency / opts.jobs))),
-    },
-    stdout: "piped",
-    stderr: "piped",
-    stdin: "null",
-  }).spawn();
-  const log = await Deno.open(`${tmp}/log.txt`, { write: true, create: true });
-  const enc = new TextEncoder();
-  let lastProgress = 0;
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    let buf = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      buf += chunk;
-      let nl;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (line.startsWith(PROGRESS_PREFIX)) {
-          const [frac, ...note] = line.slice(PROGRESS_PREFIX.length).split(" ");
-          const now = performance.now();
-          if (now - lastProgress > 2000 || Number(frac) >= 1) {
-            lastProgress = now;
-            opts.progress(`[${inst.id}] ${(Number(frac) * 100).toFixed(0)}% ${note.join(" ")}`);
-          }
-        } else {
-          await log.write(enc.encode(line + "\n"));
-          if (line.trim() && !line.includes("approve-scripts") && !/^\s*[│╭╰]/.test(line)) {
-            opts.progress(`[${inst.id}] ${line}`);
-          }
+  const eta = opts.log.eta(plan.pipeline, inst.stage, inst.type);
+  opts.progress(`[${inst.id}] running${eta ? ` (ETA ~${fmtSeconds(eta)} from an earlier run)` : ""}`);
+  let lastShown = 0;
+  try {
+    await opts.runner.run({
+      id: inst.id,
+      specPath: `${tmp}/spec.json`,
+      logPath: `${tmp}/log.txt`,
+      env: { ...opts.env, GRADDROP_HOME: store.home, ...(opts.debug ? { GRADDROP_DEBUG: "1" } : {}) },
+      signal: opts.signal,
+      debug: opts.debug,
+      timeoutSeconds: inst.timeout ?? opts.defaultTimeout,
+      stallSeconds: Math.max(120, 3 * (eta ?? 0)),
+      onProgress: (fraction, note) => {
+        const now = performance.now();
+        if (now - lastShown > 2000 || fraction >= 1) {
+          lastShown = now;
+          opts.progress(`[${inst.id}] ${(fraction * 100).toFixed(0)}% ${note}`);
         }
-      }
+      },
+      onLine: (line) => opts.progress(`[${inst.id}] ${line}`),
+      onStall: (s) =>
+        opts.progress(
+          `[${inst.id}] stalled? no progress for ${s} s${
+            eta ? ` (it took ${fmtSeconds(eta)} last time)` : ""
+          }`,
+        ),
+    });
+  } catch (e) {
+    const failure = `${store.home}/work/${key}/last-failure.log`;
+    try {
+      Deno.renameSync(`${tmp}/log.txt`, failure);
+    } catch {
+      // No log was written (the runner failed before the stage started).
     }
-    if (buf) await log.write(enc.encode(buf + "\n"));
-  };
-  const [status] = await Promise.all([child.status, pump(child.stdout), pump(child.stderr)]);
-  log.close();
-  if (!status.success) {
-    const tail = Deno.readTextFileSync(`${tmp}/log.txt`).trim().split("\n").filter((l) =>
-      l.startsWith("error:")
-    ).pop();
-    Deno.renameSync(`${tmp}/log.txt`, `${store.home}/work/${key}/last-failure.log`);
     Deno.removeSync(tmp, { recursive: true });
-    throw new Error(
-      `${
-        tail?.slice(7) ?? `exited with ${status.signal ?? status.code}`
-      } (log: ${store.home}/work/${key}/last-failure.log)`,
-    );
+    const message = (e as Error).message;
+    throw new Error(message === "interrupted" ? message : `${message} (log: ${failure})`);
   }
   Deno.removeSync(`${tmp}/spec.json`);
   const tree = await hashTree(`${tmp}/out`);
@@ -382,6 +309,8 @@ async function runInstance(
     pipeline: plan.pipeline,
     params: inst.params,
     inputs: parts.inputs,
+    inputFiles: parts.inputFiles,
+    environment: parts.environment,
     code: parts.code,
     outputHash: tree.hash,
     files: tree.files,
@@ -397,6 +326,24 @@ async function runInstance(
   return manifest;
 }
 
+let gitCommit: string | undefined | null = null;
+function gitHead(): string | undefined {
+  if (gitCommit !== null) return gitCommit;
+  try {
+    const r = new Deno.Command("git", {
+      args: ["rev-parse", "HEAD"],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "null",
+    })
+      .outputSync();
+    gitCommit = r.success ? new TextDecoder().decode(r.stdout).trim() : undefined;
+  } catch {
+    gitCommit = undefined;
+  }
+  return gitCommit;
+}
+
 function publish(
   instances: Instance[],
   store: Store,
@@ -407,13 +354,12 @@ function publish(
   for (const inst of instances) {
     const files = inst.definition.publish ?? [];
     const r = results.get(inst.id);
-    if (files.length === 0 || !r || (r.status !== "ran" && r.status !== "cached")) continue;
+    if (files.length === 0 || !r || !["ran", "cached", "remote"].includes(r.status)) continue;
     const target = Object.keys(inst.matrix).length > 0 ? `${dir}/${inst.id}` : dir;
     Deno.mkdirSync(target, { recursive: true });
     for (const f of files) {
-      const src = `${store.entry(keys.get(inst.id)!)}/out/${f}`;
       try {
-        Deno.copyFileSync(src, `${target}/${f}`);
+        Deno.copyFileSync(`${store.entry(keys.get(inst.id)!)}/out/${f}`, `${target}/${f}`);
       } catch {
         // A stage may publish a file only in some configurations.
       }
@@ -422,35 +368,14 @@ function publish(
 }
 
 /**
- * Removes store entries that no pipeline in the file reaches any more.
- * Returns the removed keys and bytes freed.
+ * `12.3s` or `4m05s`.
+ *
+ * @example
+ * ```ts
+ * import { fmtSeconds } from "./execute.ts";
+ * if (fmtSeconds(245) !== "4m05s") throw new Error(fmtSeconds(245));
+ * ```
  */
-export function gc(plans: Plan[], store: Store): { removed: string[]; bytes: number } {
-  const live = new Set<string>();
-  for (const plan of plans) {
-    for (const s of staleness(plan, plan.instances, store)) if (s.key) live.add(s.key);
-  }
-  const removed: string[] = [];
-  let bytes = 0;
-  for (const key of store.keys()) {
-    if (live.has(key)) continue;
-    bytes += du(store.entry(key));
-    Deno.removeSync(store.entry(key), { recursive: true });
-    removed.push(key);
-  }
-  for (const e of Deno.readDirSync(`${store.home}/tmp`)) {
-    const pid = Number(e.name.split(".")[1]);
-    try {
-      Deno.statSync(`/proc/${pid}`);
-    } catch {
-      bytes += du(`${store.home}/tmp/${e.name}`);
-      Deno.removeSync(`${store.home}/tmp/${e.name}`, { recursive: true });
-    }
-  }
-  return { removed, bytes };
-}
-
-/** `12.3s` or `4m05s`. */
 export function fmtSeconds(s: number): string {
   if (s < 60) return `${s.toFixed(1)}s`;
   return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, "0")}s`;

@@ -4,7 +4,9 @@
  * @module
  */
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (PID reuse is not guarded against). */
+export function alive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     Deno.statSync(`/proc/${pid}`);
     return true;

@@ -6,7 +6,8 @@
  */
 import type { LoadedConfig, StageDecl } from "./config.ts";
 import { ConfigError, located } from "./errors.ts";
-import { loadStageType, type StageType } from "./stage.ts";
+import { declaredInputPaths, loadStageType, type StageType } from "./stage.ts";
+import { resolveInputPath } from "./input_files.ts";
 
 type MatrixValues = Record<string, string | number | boolean>;
 
@@ -22,6 +23,8 @@ export interface Instance {
   matrix: MatrixValues;
   /** Upstream instance ids, grouped by needed stage, in `needs` order. */
   needs: { stage: string; ids: string[] }[];
+  /** Seconds without output before the stage is killed, when the declaration sets it. */
+  timeout?: number;
 }
 
 /** A pipeline's instances in an order where every need comes first. */
@@ -187,15 +190,23 @@ export async function makePlan(
             (viaSet ? ` (from --set ${viaSet})` : "") + (cells.length > 1 ? ` (in ${iid})` : ""),
         );
       }
+      const params = parsed.data as Record<string, unknown>;
+      for (const k of declaredInputPaths(definition.schema).keys()) {
+        if (typeof params[k] !== "string") continue;
+        // A path typed on the command line is the user's own, relative to where they stand.
+        const fromSet = cfg.overridden.includes(`pipelines.${name}.stages.${id}.with.${k}`);
+        params[k] = resolveInputPath(params[k] as string, fromSet ? Deno.cwd() : cfg.dir);
+      }
       made.push({
         id: iid,
         stage: id,
         type: s.uses,
         modulePath: known[s.uses],
         definition,
-        params: parsed.data as Record<string, unknown>,
+        params,
         matrix,
         needs,
+        timeout: s.timeout,
       });
     }
     byStage.set(id, made);

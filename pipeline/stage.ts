@@ -7,7 +7,7 @@
  * `ctx.params` and writes files under `ctx.out`.
  * @module
  */
-import type { z } from "zod";
+import { z } from "zod";
 
 /** One upstream stage instance's output, as a stage sees it. */
 export interface InputRef {
@@ -55,8 +55,52 @@ export interface StageType<S extends z.ZodType = z.ZodType> {
   schema: S;
   /** Output files copied to `results/<pipeline>/` after a run (people read them). */
   publish?: string[];
+  /**
+   * Facts about this machine that the output depends on and the params do not say (e.g. the
+   * backend `auto` resolves to). Called in the engine's process before keying an instance;
+   * the result enters the cache key and the manifest. Must be cheap.
+   */
+  environment?(params: z.infer<S>): Promise<Record<string, string>>;
   /** Does the work. Heavy libraries are imported inside so the CLI stays fast. */
   run(ctx: StageContext<z.infer<S>>): Promise<void>;
+}
+
+/** Marks a string param of a stage schema as a path the stage reads from outside the store. */
+export const inputPaths = z.registry<{ kind: "file" | "dir" | "any" }>();
+
+/**
+ * A param that names a file or directory the stage reads (data, a checkpoint, a CSV). The
+ * engine resolves it to an absolute path (relative to the pipelines file, or to the working
+ * directory when it came from `--set`) and keys the instance by the path's CONTENT, so an
+ * edited file reruns the stage and the same relative path elsewhere is not mistaken for it.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import { inputPath } from "./stage.ts";
+ * const schema = z.strictObject({ path: inputPath("dir"), csv: inputPath("file").optional() });
+ * ```
+ */
+export function inputPath(kind: "file" | "dir" | "any" = "any"): z.ZodString {
+  const s = z.string().min(1);
+  inputPaths.add(s, { kind });
+  return s;
+}
+
+/** The top-level params of a stage schema declared with {@link inputPath}, and their kinds. */
+export function declaredInputPaths(schema: z.ZodType): Map<string, "file" | "dir" | "any"> {
+  const out = new Map<string, "file" | "dir" | "any">();
+  const shape = (schema as unknown as { shape?: Record<string, z.ZodType> }).shape;
+  if (!shape) return out;
+  for (const [key, field] of Object.entries(shape)) {
+    let s: z.ZodType | undefined = field;
+    // Unwrap .default() / .optional() / .nullable() to the marked string schema.
+    for (let i = 0; s && i < 4 && !inputPaths.has(s); i++) {
+      s = (s as unknown as { _zod: { def: { innerType?: z.ZodType } } })._zod.def.innerType;
+    }
+    if (s && inputPaths.has(s)) out.set(key, inputPaths.get(s)!.kind);
+  }
+  return out;
 }
 
 /**

@@ -4,33 +4,13 @@
  * @module
  */
 import { sha256, sha256File } from "./hash.ts";
-
-/** Provenance and identity of one cache entry. */
-export interface Manifest {
-  key: string;
-  id: string;
-  stage: string;
-  type: string;
-  pipeline: string;
-  params: Record<string, unknown>;
-  /** Upstream instance id -> its output hash. */
-  inputs: Record<string, string>;
-  code: { hash: string; parts: Record<string, string> };
-  outputHash: string;
-  files: number;
-  bytes: number;
-  deno: string;
-  git?: string;
-  provenance?: Record<string, unknown>;
-  started: string;
-  finished: string;
-  seconds: number;
-}
+import { alive } from "./lock.ts";
+import type { Manifest } from "./types.ts";
 
 /** Where things live under the store root. */
 export class Store {
   constructor(readonly home: string) {
-    for (const d of ["store", "tmp", "work", "locks", "runs"]) {
+    for (const d of ["store", "tmp", "work", "locks"]) {
       Deno.mkdirSync(`${home}/${d}`, { recursive: true });
     }
   }
@@ -72,7 +52,12 @@ export class Store {
       if (!this.manifest(manifest.key)) throw e;
       Deno.removeSync(tmp, { recursive: true });
     }
-    Deno.removeSync(`${this.home}/work/${manifest.key}`, { recursive: true });
+    try {
+      Deno.removeSync(`${this.home}/work/${manifest.key}`, { recursive: true });
+    } catch (e) {
+      // An entry fetched from a remote cache never had a work dir.
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
   }
 
   /** Every key with a finished entry. */
@@ -107,4 +92,49 @@ export function du(path: string): number {
   let n = 0;
   for (const e of Deno.readDirSync(path)) n += du(`${path}/${e.name}`);
   return n;
+}
+
+/** What {@link collectGarbage} removed (or would remove, on a dry run). */
+export interface GcReport {
+  removed: string[];
+  bytes: number;
+  kept: number;
+  tmpBytes: number;
+}
+
+/**
+ * Removes store entries whose key is not in `live`, and temp dirs of processes that are
+ * gone. With `dryRun`, only measures.
+ */
+export function collectGarbage(store: Store, live: Set<string>, dryRun: boolean): GcReport {
+  const removed: string[] = [];
+  let bytes = 0, kept = 0, tmpBytes = 0;
+  for (const key of store.keys()) {
+    if (live.has(key)) {
+      kept++;
+      continue;
+    }
+    bytes += du(store.entry(key));
+    if (!dryRun) Deno.removeSync(store.entry(key), { recursive: true });
+    removed.push(key);
+  }
+  for (const e of Deno.readDirSync(`${store.home}/tmp`)) {
+    if (alive(Number(e.name.split(".")[1]))) continue;
+    tmpBytes += du(`${store.home}/tmp/${e.name}`);
+    if (!dryRun) Deno.removeSync(`${store.home}/tmp/${e.name}`, { recursive: true });
+  }
+  return { removed, bytes, kept, tmpBytes };
+}
+
+/**
+ * The store home: `$GRADDROP_HOME`, else `.graddrop/` in the project root.
+ *
+ * @example
+ * ```ts
+ * import { defaultHome } from "./store.ts";
+ * if (!defaultHome().length) throw new Error("empty home");
+ * ```
+ */
+export function defaultHome(): string {
+  return Deno.env.get("GRADDROP_HOME") ?? `${new URL("..", import.meta.url).pathname}.graddrop`;
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import { type InputRef, loadStageType, type StageContext } from "./stage.ts";
+import { UserInputError } from "./errors.ts";
 
 /** What the engine hands a worker. */
 export interface WorkerSpec {
@@ -21,6 +22,9 @@ export interface WorkerSpec {
 
 /** Marks a progress line on stderr for the engine to parse. */
 export const PROGRESS_PREFIX = "@@progress ";
+
+/** Marks stack-trace lines: kept in the stage's log, shown on the terminal only with `--debug`. */
+export const TRACE_PREFIX = "trace: ";
 
 if (import.meta.main) {
   const spec: WorkerSpec = JSON.parse(await Deno.readTextFile(Deno.args[0]));
@@ -44,9 +48,11 @@ if (import.meta.main) {
     Deno.exit(0);
   } catch (e) {
     const err = e as Error;
-    Deno.stderr.writeSync(enc.encode(`error: ${err.message}\n`));
-    if (err.stack && !(err.name === "UserInputError")) {
-      Deno.stderr.writeSync(enc.encode(`${err.stack.split("\n").slice(1, 6).join("\n")}\n`));
+    // One line for the engine to report; the stack only when asked for (--debug) or for a bug.
+    Deno.stderr.writeSync(enc.encode(`error: ${err.message.split("\n")[0]}\n`));
+    if (Deno.env.get("GRADDROP_DEBUG") || !(e instanceof UserInputError)) {
+      const trace = (err.stack ?? "").split("\n").map((l) => `${TRACE_PREFIX}${l}\n`).join("");
+      Deno.stderr.writeSync(enc.encode(trace));
     }
     Deno.exit(1);
   }

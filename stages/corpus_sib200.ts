@@ -5,10 +5,10 @@
  * @module
  */
 import { z } from "zod";
-import type { StageType } from "../pipeline/stage.ts";
+import { inputPath, type StageType } from "../pipeline/stage.ts";
 
 const schema = z.strictObject({
-  path: z.string(),
+  path: inputPath("dir"),
   splits: z.array(z.enum(["train", "dev"])).min(1).default(["train", "dev"]),
   /** Share of a language's sentences that each tier keeps. */
   tiers: z.record(z.string(), z.number().min(0).max(1)).default({ high: 1, mid: 0.25, low: 0 }),

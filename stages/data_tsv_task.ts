@@ -4,17 +4,17 @@
  * @module
  */
 import { z } from "zod";
-import { inputOfType, type StageContext, type StageType } from "../pipeline/stage.ts";
+import { inputOfType, inputPath, type StageContext, type StageType } from "../pipeline/stage.ts";
 import type { Example } from "../data/task.ts";
 
 /** Parameters every TSV task stage takes. */
 export const tsvTaskSchema = (defaultTrain: string) =>
   z.strictObject({
-    path: z.string(),
+    path: inputPath("dir"),
     train_languages: z.array(z.string()).min(1).default([defaultTrain]),
     eval_languages: z.union([z.literal("all"), z.array(z.string()).min(1)]).default("all"),
     max_length: z.number().int().min(8).max(512).default(128),
-    resource_csv: z.string().optional(),
+    resource_csv: inputPath("file").optional(),
   });
 
 type TsvParams = z.infer<ReturnType<typeof tsvTaskSchema>>;

@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import type { UdhrParagraph } from "../data/udhr.ts";
-import { inputOfType, inputsOfType, type StageType } from "../pipeline/stage.ts";
+import { inputOfType, inputPath, inputsOfType, type StageType } from "../pipeline/stage.ts";
 
 const schema = z.strictObject({
   train_languages: z.array(z.string()).min(1).default(["eng", "fra", "spa", "rus", "arb", "cmn"]),
@@ -15,7 +15,7 @@ const schema = z.strictObject({
   dev_fraction: z.number().min(0.05).max(0.5).default(0.2),
   max_length: z.number().int().min(8).max(512).default(64),
   seed: z.number().int().default(0),
-  resource_csv: z.string().optional(),
+  resource_csv: inputPath("file").optional(),
 });
 
 /** Writes a task directory (shards, tokenizer, task.json). */

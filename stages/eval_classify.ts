@@ -7,7 +7,6 @@ import { z } from "zod";
 import { inputOfType, type StageType } from "../pipeline/stage.ts";
 
 const schema = z.strictObject({
-  threads: z.number().int().min(1).optional(),
   batch_size: z.number().int().min(1).default(64),
 });
 
@@ -23,10 +22,7 @@ export const stage: StageType<typeof schema> = {
     const model = inputOfType(ctx, ["model/export"]);
     const taskDir = inputOfType(ctx, ["data/"]).dir;
     const task = JSON.parse(await Deno.readTextFile(`${taskDir}/task.json`));
-    // Default: the cores the engine gives this stage (all of them when it runs alone).
-    const threads = ctx.params.threads ??
-      Number(Deno.env.get("GRADDROP_THREADS") ?? navigator.hardwareConcurrency);
-    const sess = await session(`${model.dir}/model.onnx`, threads);
+    const sess = await session(`${model.dir}/model.onnx`);
     const shards = { dev: await readShard(taskDir, "dev"), test: await readShard(taskDir, "test") };
     const rows: Record<string, unknown>[] = [];
     const preds: string[] = [];

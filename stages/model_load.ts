@@ -4,9 +4,9 @@
  * @module
  */
 import { z } from "zod";
-import type { StageType } from "../pipeline/stage.ts";
+import { inputPath, type StageType } from "../pipeline/stage.ts";
 
-const schema = z.strictObject({ path: z.string() });
+const schema = z.strictObject({ path: inputPath("dir") });
 
 /** Validates the checkpoint and copies it to `checkpoint/`. */
 export const stage: StageType<typeof schema> = {

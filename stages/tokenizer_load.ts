@@ -3,9 +3,9 @@
  * @module
  */
 import { z } from "zod";
-import type { StageType } from "../pipeline/stage.ts";
+import { inputPath, type StageType } from "../pipeline/stage.ts";
 
-const schema = z.strictObject({ path: z.string() });
+const schema = z.strictObject({ path: inputPath("any") });
 
 /** Checks the tokenizer loads and has XLM-R's specials, then copies it. */
 export const stage: StageType<typeof schema> = {
