@@ -4,6 +4,7 @@
  * @module
  */
 import { Tokenizer } from "@huggingface/tokenizers";
+import { UserInputError } from "../pipeline/errors.ts";
 
 /** A loaded tokenizer with the ids the model needs. */
 export interface LoadedTokenizer {
@@ -19,11 +20,20 @@ export interface LoadedTokenizer {
 /** Loads `tokenizer.json` (and `tokenizer_config.json` when present) from a directory or file path. */
 export async function loadTokenizer(path: string): Promise<LoadedTokenizer> {
   const file = path.endsWith(".json") ? path : `${path}/tokenizer.json`;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch {
+    throw new UserInputError(`${file}: missing (expected a Hugging Face tokenizer.json)`);
+  }
   let json: Record<string, unknown>;
   try {
-    json = JSON.parse(await Deno.readTextFile(file));
+    json = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${file}: cannot read tokenizer: ${(e as Error).message}`);
+    throw new UserInputError(`${file}: not valid JSON: ${(e as Error).message}`);
+  }
+  if (!json.model || typeof json.model !== "object" || !(json.model as { vocab?: unknown }).vocab) {
+    throw new UserInputError(`${file}: not a tokenizer.json (no model.vocab)`);
   }
   let config: Record<string, unknown> = {};
   try {
@@ -41,7 +51,9 @@ export async function loadTokenizer(path: string): Promise<LoadedTokenizer> {
     const a = added.find((x) => x.content === t);
     if (a) return a.id;
     const v = Array.isArray(model.vocab) ? vocabList.indexOf(t) : (model.vocab as Record<string, number>)[t];
-    if (v === undefined || v < 0) throw new Error(`${file}: special token '${t}' is missing`);
+    if (v === undefined || v < 0) {
+      throw new UserInputError(`${file}: special token '${t}' is missing (XLM-R-style tokenizers have <s> <pad> </s> <unk> <mask>)`);
+    }
     return v;
   };
   const maxId = Math.max(

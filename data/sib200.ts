@@ -18,24 +18,19 @@ export const SIB200_LABELS = [
   "travel",
 ];
 
-/** Languages present under a SIB-200 directory (subdirectories holding a test.tsv). */
+/** Language folders under a task directory (every non-hidden subdirectory). */
 export function sib200Languages(path: string): string[] {
   let entries: Deno.DirEntry[];
   try {
     entries = [...Deno.readDirSync(path)];
   } catch {
-    throw new UserInputError(
-      `${path}: SIB-200 directory not found (set it with --set stages.sib200.with.path=DIR)`,
-    );
+    throw new UserInputError(`${path}: directory not found (set it with --set stages.<stage>.with.path=DIR)`);
   }
-  return entries.filter((e) => {
-    if (!e.isDirectory) return false;
-    try {
-      return Deno.statSync(`${path}/${e.name}/test.tsv`).isFile;
-    } catch {
-      return false;
-    }
-  }).map((e) => e.name).sort();
+  const langs = entries.filter((e) => e.isDirectory && !e.name.startsWith(".")).map((e) => e.name).sort();
+  if (langs.length === 0) {
+    throw new UserInputError(`${path}: no language folders (expected ${path}/<lang>/{train,dev,test}.tsv)`);
+  }
+  return langs;
 }
 
 /** Reads one split of one language; unknown labels are errors naming file and line. */

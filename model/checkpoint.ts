@@ -6,6 +6,7 @@
 import { type EncoderConfig, fromHfConfig, toHfConfig } from "./config.ts";
 import { type Heads, initValue, ownedVariable, type Params, paramShapes } from "./encoder.ts";
 import { mulberry32 } from "../kernels/random.ts";
+import { UserInputError } from "../pipeline/errors.ts";
 import { type NamedTensor, readSafetensors, writeSafetensors } from "./safetensors.ts";
 
 /** Writes params to `dir/model.safetensors` and the config to `dir/config.json`. */
@@ -27,11 +28,17 @@ export async function saveCheckpoint(
 /** Reads `config.json` of a checkpoint directory. */
 export async function readConfig(dir: string): Promise<EncoderConfig> {
   const file = `${dir}/config.json`;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch {
+    throw new UserInputError(`${file}: missing (a checkpoint directory needs config.json in Hugging Face layout)`);
+  }
   let obj: Record<string, unknown>;
   try {
-    obj = JSON.parse(await Deno.readTextFile(file));
+    obj = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${file}: ${(e as Error).message}`);
+    throw new UserInputError(`${file}: not valid JSON: ${(e as Error).message}`);
   }
   return fromHfConfig(obj, file);
 }
@@ -64,13 +71,13 @@ export async function loadCheckpoint(
       const t = tensors.get(name) ?? tensors.get(name.replace(/^roberta\./, ""));
       const isHead = name.startsWith("classifier.") || name.startsWith("lm_head.");
       if (!t) {
-        if (!isHead) throw new Error(`${file}: missing tensor '${name}' (expected shape [${shape}])`);
+        if (!isHead) throw new UserInputError(`${file}: missing tensor '${name}' (expected shape [${shape}])`);
         params.set(name, ownedVariable(initValue(name, shape, rand), shape, name));
         fresh.push(name);
         continue;
       }
       if (t.shape.join(",") !== shape.join(",")) {
-        throw new Error(`${file}: tensor '${name}' has shape [${t.shape}], expected [${shape}]`);
+        throw new UserInputError(`${file}: tensor '${name}' has shape [${t.shape}], expected [${shape}]`);
       }
       params.set(name, ownedVariable(t.data, shape, name));
     }

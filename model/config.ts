@@ -2,6 +2,7 @@
  * XLM-R / RoBERTa encoder configurations, in Hugging Face `config.json` field names.
  * @module
  */
+import { UserInputError } from "../pipeline/errors.ts";
 
 /** Encoder shape and special ids, as in HF's `XLMRobertaConfig`. */
 export interface EncoderConfig {
@@ -104,7 +105,7 @@ export function fromHfConfig(obj: Record<string, unknown>, file = "config.json")
     "max_position_embeddings",
   ];
   for (const k of need) {
-    if (typeof obj[k] !== "number") throw new Error(`${file}: field '${k}' must be a number`);
+    if (typeof obj[k] !== "number") throw new UserInputError(`${file}: field '${k}' must be a number`);
   }
   const id2label = obj.id2label as Record<string, string> | undefined;
   return {

@@ -5,6 +5,7 @@
  * BF16; fifty lines keep it exact and dependency-free.
  * @module
  */
+import { UserInputError } from "../pipeline/errors.ts";
 
 /** One tensor read from a file. */
 export interface NamedTensor {
@@ -31,20 +32,34 @@ function f16ToF32(h: number): number {
  * ```
  */
 export async function readSafetensors(path: string): Promise<Map<string, NamedTensor>> {
-  const bytes = await Deno.readFile(path);
-  if (bytes.length < 8) throw new Error(`${path}: not a safetensors file (too short)`);
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch {
+    throw new UserInputError(`${path}: missing (a checkpoint needs model.safetensors)`);
+  }
+  if (bytes.length < 8) {
+    throw new UserInputError(`${path}: truncated: ${bytes.length} bytes, not even the 8-byte header length`);
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLen = Number(view.getBigUint64(0, true));
   if (headerLen <= 0 || 8 + headerLen > bytes.length) {
-    throw new Error(`${path}: bad safetensors header length`);
+    throw new UserInputError(
+      `${path}: truncated or not safetensors: header of ${headerLen} bytes, file of ${bytes.length} bytes`,
+    );
   }
   let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
   try {
     header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLen)));
   } catch (e) {
-    throw new Error(`${path}: safetensors header is not JSON: ${(e as Error).message}`);
+    throw new UserInputError(`${path}: safetensors header is not JSON: ${(e as Error).message}`);
   }
   const base = 8 + headerLen;
+  const expected = base +
+    Math.max(0, ...Object.entries(header).filter(([k]) => k !== "__metadata__").map(([, t]) => t.data_offsets[1]));
+  if (bytes.length < expected) {
+    throw new UserInputError(`${path}: truncated: expected ${expected} bytes, found ${bytes.length}`);
+  }
   const out = new Map<string, NamedTensor>();
   for (const [name, t] of Object.entries(header)) {
     if (name === "__metadata__") continue;
@@ -55,10 +70,10 @@ export async function readSafetensors(path: string): Promise<Map<string, NamedTe
     const data = new Float32Array(n);
     const width = { F32: 4, F16: 2, BF16: 2 }[t.dtype];
     if (!width) {
-      throw new Error(`${path}: tensor '${name}' has unsupported dtype ${t.dtype} (F32, F16, BF16 read)`);
+      throw new UserInputError(`${path}: tensor '${name}' has unsupported dtype ${t.dtype} (F32, F16, BF16 read)`);
     }
     if (raw.length !== n * width) {
-      throw new Error(`${path}: tensor '${name}' byte size does not match its shape`);
+      throw new UserInputError(`${path}: tensor '${name}' byte size does not match its shape`);
     }
     for (let i = 0; i < n; i++) {
       if (t.dtype === "F32") data[i] = dv.getFloat32(i * 4, true);

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { inputOfType, inputPath, type StageContext, type StageType } from "../pipeline/stage.ts";
 import type { Example } from "../data/task.ts";
+import { UserInputError } from "../pipeline/errors.ts";
 
 /** Parameters every TSV task stage takes. */
 export const tsvTaskSchema = (defaultTrain: string) =>
@@ -15,6 +16,10 @@ export const tsvTaskSchema = (defaultTrain: string) =>
     eval_languages: z.union([z.literal("all"), z.array(z.string()).min(1)]).default("all"),
     max_length: z.number().int().min(8).max(512).default(128),
     resource_csv: inputPath("file").optional(),
+    /** A missing split file is an error; with this on, a warning in task.json (and the report). */
+    optional_splits: z.boolean().default(false),
+    /** Longest text accepted, in characters (a longer one is an error naming its line). */
+    max_chars: z.number().int().min(1).default(10000),
   });
 
 type TsvParams = z.infer<ReturnType<typeof tsvTaskSchema>>;
@@ -32,20 +37,48 @@ export async function runTsvTask(
   const { scriptOf } = await import("../data/scripts.ts");
   const p = ctx.params;
   for (const l of p.train_languages) {
-    if (!languages.includes(l)) throw new Error(`train_languages: '${l}' not found under ${p.path}`);
+    if (!languages.includes(l)) {
+      throw new UserInputError(`train_languages: '${l}' is not under ${p.path} (found: ${languages.join(", ")})`);
+    }
   }
   const evalLangs = p.eval_languages === "all" ? languages : p.eval_languages;
   const examples: Example[] = [];
   const warnings: string[] = [];
-  for (const [i, lang] of evalLangs.entries()) {
-    if (!languages.includes(lang)) throw new Error(`eval_languages: '${lang}' not found under ${p.path}`);
-    if (p.train_languages.includes(lang)) {
-      examples.push(...await read(lang, "train"), ...await read(lang, "dev"));
+  const split = async (lang: string, which: "train" | "dev" | "test"): Promise<Example[]> => {
+    const file = `${p.path}/${lang}/${which}.tsv`;
+    try {
+      Deno.statSync(file);
+    } catch {
+      if (!p.optional_splits) {
+        throw new UserInputError(`${file}: missing (set optional_splits: true to leave the language out instead)`);
+      }
+      warnings.push(`${file}: missing; ${which === "test" ? "language not evaluated" : "split left out"}`);
+      return [];
     }
-    const test = await read(lang, "test");
-    if (test.length === 0) warnings.push(`${p.path}/${lang}/test.tsv: no examples; language left out`);
+    const rows = await read(lang, which);
+    const long = rows.find((r) => r.text.length > p.max_chars || (r.text_b?.length ?? 0) > p.max_chars);
+    if (long) {
+      throw new UserInputError(`${file}: a text of ${long.text.length} characters is longer than max_chars ${p.max_chars}`);
+    }
+    return rows;
+  };
+  for (const [i, lang] of evalLangs.entries()) {
+    if (!languages.includes(lang)) {
+      throw new UserInputError(`eval_languages: '${lang}' is not under ${p.path} (found: ${languages.join(", ")})`);
+    }
+    if (p.train_languages.includes(lang)) examples.push(...await split(lang, "train"), ...await split(lang, "dev"));
+    const test = await split(lang, "test");
+    if (test.length === 0 && !p.train_languages.includes(lang)) {
+      warnings.push(`${p.path}/${lang}/test.tsv: no examples; language left out`);
+    }
     examples.push(...test);
     ctx.progress(i / evalLangs.length, lang);
+  }
+  const empty = p.train_languages.filter((l) => !examples.some((e) => e.lang === l && e.split === "train"));
+  if (empty.length > 0) {
+    throw new UserInputError(
+      `no training rows for ${empty.join(", ")} (${empty.map((l) => `${p.path}/${l}/train.tsv`).join(", ")})`,
+    );
   }
   for (const w of warnings) ctx.log(`warning: ${w}`);
   const tokDir = inputOfType(ctx, ["tokenizer/"]).dir;
