@@ -40,6 +40,19 @@ export interface TaskInfo {
   warnings: string[];
 }
 
+/**
+ * Reads a task directory's `task.json`.
+ *
+ * @example
+ * ```ts ignore
+ * const task = await readTask(taskDir);
+ * console.log(task.labels, task.train_languages);
+ * ```
+ */
+export async function readTask(dir: string): Promise<TaskInfo> {
+  return JSON.parse(await Deno.readTextFile(`${dir}/task.json`)) as TaskInfo;
+}
+
 /** Reads a `language,size` CSV; errors name the file and line. */
 export async function readResourceCsv(path: string): Promise<Map<string, number>> {
   const text = await Deno.readTextFile(path);

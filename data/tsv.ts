@@ -67,3 +67,18 @@ function firstBadUtf8(bytes: Uint8Array): number {
   }
   return lo;
 }
+
+/** Language folders under a task directory (every non-hidden subdirectory). */
+export function languageFolders(path: string): string[] {
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync(path)];
+  } catch {
+    throw new UserInputError(`${path}: directory not found (set it with --set stages.<stage>.with.path=DIR)`);
+  }
+  const langs = entries.filter((e) => e.isDirectory && !e.name.startsWith(".")).map((e) => e.name).sort();
+  if (langs.length === 0) {
+    throw new UserInputError(`${path}: no language folders (expected ${path}/<lang>/{train,dev,test}.tsv)`);
+  }
+  return langs;
+}

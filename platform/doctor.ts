@@ -8,11 +8,11 @@ import { initBackend, webgpuAdapter } from "../model/backend.ts";
 import { maskTensor } from "../kernels/graddrop_mask.ts";
 import { maskSpec, referenceMask } from "../kernels/mask_spec.ts";
 import { gpuEnv } from "./gpu_env.ts";
+import { defaultHome } from "../pipeline/store.ts";
 
 /** Runs the checks and prints them; returns the exit code (1 when the mask parity fails). */
 export async function doctor(json: boolean): Promise<number> {
-  const home = Deno.env.get("GRADDROP_HOME") ?? `${new URL("..", import.meta.url).pathname}.graddrop`;
-  for (const [k, v] of Object.entries(gpuEnv(home))) if (!Deno.env.get(k)) Deno.env.set(k, v);
+  for (const [k, v] of Object.entries(gpuEnv(defaultHome()))) if (!Deno.env.get(k)) Deno.env.set(k, v);
   const adapter = await webgpuAdapter();
   const backends: Record<string, boolean> = {};
   for (const b of ["cpu", "wasm", "webgpu"] as const) {

@@ -25,12 +25,13 @@ export const stage: StageType<typeof schema> = {
   description: "SIB-200 train/dev sentences (no labels, never test) as pretraining text, with resource tiers",
   schema,
   async run(ctx) {
-    const { sib200Languages, readSib200Split } = await import("../data/sib200.ts");
+    const { readSib200Split } = await import("../data/sib200.ts");
+    const { languageFolders } = await import("../data/tsv.ts");
     const { scriptOf } = await import("../data/scripts.ts");
     const { shuffled } = await import("../kernels/random.ts");
     const { UserInputError } = await import("../pipeline/errors.ts");
     const p = ctx.params;
-    const langs = sib200Languages(p.path);
+    const langs = languageFolders(p.path);
     for (const [lang, tier] of Object.entries(p.languages)) {
       if (!langs.includes(lang)) throw new UserInputError(`languages: '${lang}' is not under ${p.path}`);
       if (!(tier in p.tiers)) {

@@ -13,8 +13,9 @@ export const stage: StageType<typeof schema> = {
   description: "SIB-200 topic classification (7 labels) from <path>/<lang>/{train,dev,test}.tsv",
   schema,
   async run(ctx) {
-    const { SIB200_LABELS, readSib200Split, sib200Languages } = await import("../data/sib200.ts");
-    const langs = sib200Languages(ctx.params.path);
+    const { SIB200_LABELS, readSib200Split } = await import("../data/sib200.ts");
+    const { languageFolders } = await import("../data/tsv.ts");
+    const langs = languageFolders(ctx.params.path);
     await runTsvTask(ctx, "sib200", SIB200_LABELS, langs, (l, s) => readSib200Split(ctx.params.path, l, s));
   },
 };

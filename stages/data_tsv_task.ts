@@ -113,8 +113,9 @@ export function pairTaskStage(task: "xnli" | "pawsx"): StageType<ReturnType<type
       `${task} sentence pairs from <path>/<lang>/{train,dev,test}.tsv, encoded <s> A </s></s> B </s>`,
     schema: tsvTaskSchema("en"),
     async run(ctx) {
-      const { PAIR_TASKS, readPairSplit, sib200Languages } = await import("../data/sib200.ts");
-      const langs = sib200Languages(ctx.params.path);
+      const { PAIR_TASKS, readPairSplit } = await import("../data/pair_tasks.ts");
+      const { languageFolders } = await import("../data/tsv.ts");
+      const langs = languageFolders(ctx.params.path);
       await runTsvTask(
         ctx,
         task,

@@ -16,12 +16,13 @@ export const stage: StageType<typeof schema> = {
   description: "score an ONNX classifier per language with onnxruntime-web",
   schema,
   async run(ctx) {
+    const { readTask } = await import("../data/task.ts");
     const { session, predict } = await import("../eval/classify.ts");
     const { scores } = await import("../eval/stats.ts");
     const { readShard } = await import("../data/shards.ts");
     const model = inputOfType(ctx, ["model/export"]);
     const taskDir = inputOfType(ctx, ["data/"]).dir;
-    const task = JSON.parse(await Deno.readTextFile(`${taskDir}/task.json`));
+    const task = await readTask(taskDir);
     const sess = await session(`${model.dir}/model.onnx`);
     const shards = { dev: await readShard(taskDir, "dev"), test: await readShard(taskDir, "test") };
     const rows: Record<string, unknown>[] = [];

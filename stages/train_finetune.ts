@@ -33,6 +33,7 @@ export const stage: StageType<typeof schema> = {
     "fine-tune a checkpoint on a task with full / frozen / gradual-unfreezing / GradDrop / Child-Tuning",
   schema,
   async run(ctx) {
+    const { readTask } = await import("../data/task.ts");
     const { initBackend } = await import("../model/backend.ts");
     const { loadCheckpoint, saveCheckpoint } = await import("../model/checkpoint.ts");
     const { readShard } = await import("../data/shards.ts");
@@ -42,7 +43,7 @@ export const stage: StageType<typeof schema> = {
     const backend = await initBackend(p.backend);
     const modelDir = `${inputOfType(ctx, ["model/"]).dir}/checkpoint`;
     const taskDir = inputOfType(ctx, ["data/"]).dir;
-    const task = JSON.parse(await Deno.readTextFile(`${taskDir}/task.json`));
+    const task = await readTask(taskDir);
     const [train, dev] = [await readShard(taskDir, "train"), await readShard(taskDir, "dev")];
     const { cfg, params } = await loadCheckpoint(
       modelDir,
@@ -51,7 +52,6 @@ export const stage: StageType<typeof schema> = {
     );
     const graddrop = resolveGradDrop(p.method, p.graddrop);
     ctx.log(`${p.method} on ${backend.backend}: ${train.index.n} train / ${dev.index.n} dev examples`);
-    const t0 = performance.now();
     const { log, dev: devAcc, selected } = await finetune(
       params,
       cfg,
@@ -103,7 +103,6 @@ export const stage: StageType<typeof schema> = {
           dev_accuracy: devAcc,
           selected_epoch: selected,
           graddrop: p.method.startsWith("graddrop") ? graddrop : undefined,
-          seconds: (performance.now() - t0) / 1000,
         },
         null,
         2,

@@ -4,7 +4,9 @@ import { languageWeights, preTokenize, trainBpe } from "../data/bpe_trainer.ts";
 import { encodeExample, loadTokenizer, tokenStats } from "../data/encoding.ts";
 import { batchRows, buildShard, readShard, writeShard } from "../data/shards.ts";
 import { readTsv } from "../data/tsv.ts";
-import { readPairSplit, readSib200Split, sib200Languages } from "../data/sib200.ts";
+import { readSib200Split } from "../data/sib200.ts";
+import { readPairSplit } from "../data/pair_tasks.ts";
+import { languageFolders } from "../data/tsv.ts";
 import { groupOf } from "../data/article_groups.ts";
 import { sampleLanguages } from "../data/language_sample.ts";
 import { scriptOf } from "../data/scripts.ts";
@@ -118,7 +120,7 @@ Deno.test("XNLI and PAWS-X layouts read from small files", async () => {
   const ex = await readPairSplit("xnli", dir, "de", "test");
   assert.deepEqual(ex.map((e) => e.label), ["entailment", "contradiction"]);
   assert.equal(ex[0].text_b, "A person rests.");
-  assert.deepEqual(sib200Languages(dir), ["de", "en"]);
+  assert.deepEqual(languageFolders(dir), ["de", "en"]);
   Deno.writeTextFileSync(`${dir}/en/dev.tsv`, "sentence1\tsentence2\tlabel\nA\tB\t1\nC\tD\t2\n");
   await assert.rejects(readPairSplit("pawsx", dir, "en", "dev"), /dev\.tsv:3: unknown label '2'/);
 });
@@ -147,7 +149,7 @@ Deno.test({
   name: "SIB-200: the shared data reads with 7 labels in every language",
   ignore: !hasSib,
   fn: async () => {
-    const langs = sib200Languages(SIB);
+    const langs = languageFolders(SIB);
     assert.ok(langs.length >= 20);
     const train = await readSib200Split(SIB, "eng_Latn", "train");
     assert.equal(train.length, 701);

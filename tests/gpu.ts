@@ -5,12 +5,12 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { gpuEnv } from "../platform/gpu_env.ts";
+import { defaultHome } from "../pipeline/store.ts";
 import { type BackendChoice, initBackend } from "../model/backend.ts";
 
 /** Sets the GPU environment variables for this process before the first adapter request. */
 export function prepareGpuEnv(): void {
-  const home = Deno.env.get("GRADDROP_HOME") ?? `${Deno.cwd()}/.graddrop`;
-  for (const [k, v] of Object.entries(gpuEnv(home))) if (!Deno.env.get(k)) Deno.env.set(k, v);
+  for (const [k, v] of Object.entries(gpuEnv(defaultHome()))) if (!Deno.env.get(k)) Deno.env.set(k, v);
 }
 
 /** Switches tfjs to a backend (tests run several in one process). */

@@ -154,3 +154,46 @@ Deno.test("fine-tuning: GradDrop masks are the same on cpu (reference) and webgp
   const c = await run("graddrop", "cpu"), g = await run("graddrop", "webgpu");
   assert.deepEqual(c.map((r) => r.kept), g.map((r) => r.kept));
 });
+
+Deno.test("fine-tuning: weights are pinned on cpu (moving code must not change a result)", async () => {
+  const { createHash } = await import("node:crypto");
+  await useBackend("cpu");
+  const cfg = namedConfig("tiny", 50);
+  const rows = Array.from({ length: 24 }, (_, i) => ({
+    ids: [0, 5 + (i % 7), 6 + (i * 3) % 40, 7 + (i * 5) % 40, 2],
+    label: i % 3,
+    lang: 0,
+  }));
+  const shard = buildShard("train", rows, 8, 1, ["x"], ["a", "b", "c"]);
+  const hashes: Record<string, string> = {};
+  for (const method of ["full", "graddrop", "childtuning-f", "graddrop-layer", "gradual-unfreezing"] as const) {
+    const params = initParams(cfg, { mlm: false, numLabels: 3 }, 1);
+    await finetune(params, cfg, cfgOf(method), shard, shard, {
+      lr: 1e-3,
+      epochs: 2,
+      batchSize: 8,
+      warmup: 1,
+      weightDecay: 0.01,
+      clipNorm: 1,
+      seed: 3,
+      dropout: 0.1,
+      select: "last",
+      logKeptEvery: 0,
+      fused: true,
+    }, () => {});
+    const h = createHash("sha256");
+    for (const [n, v] of [...params].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+      h.update(n);
+      h.update(new Uint8Array(((await v.data()) as Float32Array).buffer));
+    }
+    hashes[method] = h.digest("hex").slice(0, 16);
+  }
+  // Computed with the code as it stood before the layering moves (commit 5c833d7).
+  assert.deepEqual(hashes, {
+    "full": "18cf7f9403c298a2",
+    "graddrop": "b691c21d083ea04e",
+    "childtuning-f": "253bca94f4dbb314",
+    "graddrop-layer": "22aa2f3a7d129161",
+    "gradual-unfreezing": "dc053793e1259a3e",
+  });
+});

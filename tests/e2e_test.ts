@@ -24,7 +24,7 @@ Deno.test("end to end on the software adapter: every method through the stages, 
       pretrain:
         uses: model/pretrain
         needs: [corpus, tokenizer]
-        with: {config: tiny, steps: 12, batch_size: 16, max_length: 32, backend: webgpu}
+        with: {config: tiny, steps: 12, batch_size: 16, max_length: 32, backend: wasm}
       task:
         uses: data/udhr-articles
         needs: [corpus, tokenizer]
@@ -61,6 +61,13 @@ Deno.test("end to end on the software adapter: every method through the stages, 
   assert.match(r.stderr, /backend webgpu/);
   const again = await cli(["run", "--config", file, "--json"], home);
   assert.ok(Object.values(statuses(again)).every((s) => s === "cached"));
+  // Outputs hold no timings or paths: a forced rerun with the same seed writes the same bytes,
+  // so everything downstream stays cached.
+  const forced = statuses(await cli(["run", "--config", file, "--json", "--force", "finetune[method=full,seed=1]"], home));
+  assert.equal(forced["finetune[method=full,seed=1]"], "ran");
+  assert.equal(forced["export[method=full,seed=1]"], "cached");
+  assert.equal(forced["evaluate[method=full,seed=1]"], "cached");
+  assert.equal(forced.analysis, "cached");
 });
 
 Deno.test("pretraining resumes after SIGKILL from its last checkpoint and reproduces the curve", async () => {
