@@ -282,6 +282,8 @@ if (want("step")) {
         unfreeze_every: 1,
         childtuning_pf: 0.3,
         childtuning_pd: 0.3,
+        childtuning_mask_head: true,
+        lr_match_rate: 0.5,
       };
       // Gradual unfreezing measured half-way: the top half of the layers unfrozen.
       const s0 = {

@@ -52,7 +52,9 @@ export async function loadTokenizer(path: string): Promise<LoadedTokenizer> {
     if (a) return a.id;
     const v = Array.isArray(model.vocab) ? vocabList.indexOf(t) : (model.vocab as Record<string, number>)[t];
     if (v === undefined || v < 0) {
-      throw new UserInputError(`${file}: special token '${t}' is missing (XLM-R-style tokenizers have <s> <pad> </s> <unk> <mask>)`);
+      throw new UserInputError(
+        `${file}: special token '${t}' is missing (XLM-R-style tokenizers have <s> <pad> </s> <unk> <mask>)`,
+      );
     }
     return v;
   };

@@ -64,6 +64,9 @@ export const seeds = {
   pairOrder: (seed: number) => seed * 7 + 424243,
   /** Which tokens MLM predicts, and how they are corrupted, for one row of one step. */
   mlmRow: (seed: number, step: number, row: number) => (seed * 31 + step) * 65599 + row,
+  /** Child-Tuning-D's pass over the training set: its batch order and its dropout. */
+  fisherOrder: (seed: number) => seed * 1000003 + 424247,
+  fisherDropout: (seed: number, batch: number) => seed * 100003 - 1 - batch,
   /** Child-Tuning-F's Bernoulli masks: a stream apart from GradDrop's, so the two never share draws. */
   childTuningF: (seed: number) => seed + 7777,
   /** GradDrop `layer` granularity: the mask stream shared by every tensor of a layer (-1 = embeddings). */

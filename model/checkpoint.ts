@@ -32,7 +32,9 @@ export async function readConfig(dir: string): Promise<EncoderConfig> {
   try {
     text = await Deno.readTextFile(file);
   } catch {
-    throw new UserInputError(`${file}: missing (a checkpoint directory needs config.json in Hugging Face layout)`);
+    throw new UserInputError(
+      `${file}: missing (a checkpoint directory needs config.json in Hugging Face layout)`,
+    );
   }
   let obj: Record<string, unknown>;
   try {
@@ -71,7 +73,9 @@ export async function loadCheckpoint(
       const t = tensors.get(name) ?? tensors.get(name.replace(/^roberta\./, ""));
       const isHead = name.startsWith("classifier.") || name.startsWith("lm_head.");
       if (!t) {
-        if (!isHead) throw new UserInputError(`${file}: missing tensor '${name}' (expected shape [${shape}])`);
+        if (!isHead) {
+          throw new UserInputError(`${file}: missing tensor '${name}' (expected shape [${shape}])`);
+        }
         params.set(name, ownedVariable(initValue(name, shape, rand), shape, name));
         fresh.push(name);
         continue;

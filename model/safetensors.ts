@@ -56,7 +56,10 @@ export async function readSafetensors(path: string): Promise<Map<string, NamedTe
   }
   const base = 8 + headerLen;
   const expected = base +
-    Math.max(0, ...Object.entries(header).filter(([k]) => k !== "__metadata__").map(([, t]) => t.data_offsets[1]));
+    Math.max(
+      0,
+      ...Object.entries(header).filter(([k]) => k !== "__metadata__").map(([, t]) => t.data_offsets[1]),
+    );
   if (bytes.length < expected) {
     throw new UserInputError(`${path}: truncated: expected ${expected} bytes, found ${bytes.length}`);
   }
@@ -70,7 +73,9 @@ export async function readSafetensors(path: string): Promise<Map<string, NamedTe
     const data = new Float32Array(n);
     const width = { F32: 4, F16: 2, BF16: 2 }[t.dtype];
     if (!width) {
-      throw new UserInputError(`${path}: tensor '${name}' has unsupported dtype ${t.dtype} (F32, F16, BF16 read)`);
+      throw new UserInputError(
+        `${path}: tensor '${name}' has unsupported dtype ${t.dtype} (F32, F16, BF16 read)`,
+      );
     }
     if (raw.length !== n * width) {
       throw new UserInputError(`${path}: tensor '${name}' byte size does not match its shape`);

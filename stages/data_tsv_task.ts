@@ -38,7 +38,9 @@ export async function runTsvTask(
   const p = ctx.params;
   for (const l of p.train_languages) {
     if (!languages.includes(l)) {
-      throw new UserInputError(`train_languages: '${l}' is not under ${p.path} (found: ${languages.join(", ")})`);
+      throw new UserInputError(
+        `train_languages: '${l}' is not under ${p.path} (found: ${languages.join(", ")})`,
+      );
     }
   }
   const evalLangs = p.eval_languages === "all" ? languages : p.eval_languages;
@@ -50,7 +52,9 @@ export async function runTsvTask(
       Deno.statSync(file);
     } catch {
       if (!p.optional_splits) {
-        throw new UserInputError(`${file}: missing (set optional_splits: true to leave the language out instead)`);
+        throw new UserInputError(
+          `${file}: missing (set optional_splits: true to leave the language out instead)`,
+        );
       }
       warnings.push(`${file}: missing; ${which === "test" ? "language not evaluated" : "split left out"}`);
       return [];
@@ -58,15 +62,21 @@ export async function runTsvTask(
     const rows = await read(lang, which);
     const long = rows.find((r) => r.text.length > p.max_chars || (r.text_b?.length ?? 0) > p.max_chars);
     if (long) {
-      throw new UserInputError(`${file}: a text of ${long.text.length} characters is longer than max_chars ${p.max_chars}`);
+      throw new UserInputError(
+        `${file}: a text of ${long.text.length} characters is longer than max_chars ${p.max_chars}`,
+      );
     }
     return rows;
   };
   for (const [i, lang] of evalLangs.entries()) {
     if (!languages.includes(lang)) {
-      throw new UserInputError(`eval_languages: '${lang}' is not under ${p.path} (found: ${languages.join(", ")})`);
+      throw new UserInputError(
+        `eval_languages: '${lang}' is not under ${p.path} (found: ${languages.join(", ")})`,
+      );
     }
-    if (p.train_languages.includes(lang)) examples.push(...await split(lang, "train"), ...await split(lang, "dev"));
+    if (p.train_languages.includes(lang)) {
+      examples.push(...await split(lang, "train"), ...await split(lang, "dev"));
+    }
     const test = await split(lang, "test");
     if (test.length === 0 && !p.train_languages.includes(lang)) {
       warnings.push(`${p.path}/${lang}/test.tsv: no examples; language left out`);

@@ -9,9 +9,11 @@ import { GradDropOptions, METHODS } from "../train/methods.ts";
 const schema = z.strictObject({
   method: z.enum(METHODS).default("full"),
   graddrop: GradDropOptions.default({}),
-  unfreeze_every: z.union([z.number().int().min(1), z.literal("epoch")]).default("epoch"),
+  unfreeze_every: z.union([z.number().int().min(1), z.literal("epoch"), z.literal("auto")]).default("auto"),
   childtuning_pf: z.number().min(0.01).max(1).default(0.3),
   childtuning_pd: z.number().min(0.01).max(1).default(0.3),
+  childtuning_mask_head: z.boolean().default(true),
+  lr_match_rate: z.number().min(0).max(0.99).default(0.5),
   lr: z.number().positive().default(5e-4),
   epochs: z.number().int().min(1).default(4),
   batch_size: z.number().int().min(1).default(16),
@@ -45,6 +47,12 @@ export const stage: StageType<typeof schema> = {
     const taskDir = inputOfType(ctx, ["data/"]).dir;
     const task = await readTask(taskDir);
     const [train, dev] = [await readShard(taskDir, "train"), await readShard(taskDir, "dev")];
+    if (train.index.n === 0) {
+      const { UserInputError } = await import("../pipeline/errors.ts");
+      throw new UserInputError(
+        `the task has no training rows (train languages: ${task.train_languages.join(", ")})`,
+      );
+    }
     const { cfg, params } = await loadCheckpoint(
       modelDir,
       { mlm: false, numLabels: task.labels.length },
@@ -61,6 +69,8 @@ export const stage: StageType<typeof schema> = {
         unfreeze_every: p.unfreeze_every,
         childtuning_pf: p.childtuning_pf,
         childtuning_pd: p.childtuning_pd,
+        childtuning_mask_head: p.childtuning_mask_head,
+        lr_match_rate: p.lr_match_rate,
       },
       train,
       dev,

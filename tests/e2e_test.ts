@@ -63,7 +63,9 @@ Deno.test("end to end on the software adapter: every method through the stages, 
   assert.ok(Object.values(statuses(again)).every((s) => s === "cached"));
   // Outputs hold no timings or paths: a forced rerun with the same seed writes the same bytes,
   // so everything downstream stays cached.
-  const forced = statuses(await cli(["run", "--config", file, "--json", "--force", "finetune[method=full,seed=1]"], home));
+  const forced = statuses(
+    await cli(["run", "--config", file, "--json", "--force", "finetune[method=full,seed=1]"], home),
+  );
   assert.equal(forced["finetune[method=full,seed=1]"], "ran");
   assert.equal(forced["export[method=full,seed=1]"], "cached");
   assert.equal(forced["evaluate[method=full,seed=1]"], "cached");

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   dropRate,
   fateOf,
+  inChildTuningDPool,
   type Method,
   type MethodConfig,
   resolveGradDrop,
@@ -11,7 +12,7 @@ import {
 import { namedConfig } from "../model/config.ts";
 import { initParams } from "../model/encoder.ts";
 import { buildShard } from "../data/shards.ts";
-import { finetune, type LogRow } from "../train/finetune.ts";
+import { finetune, fisherInformation, type LogRow } from "../train/finetune.ts";
 import { useBackend } from "./gpu.ts";
 
 const L = 4;
@@ -21,6 +22,8 @@ const cfgOf = (method: Method, extra: Partial<MethodConfig> = {}): MethodConfig 
   unfreeze_every: 2,
   childtuning_pf: 0.3,
   childtuning_pd: 0.3,
+  childtuning_mask_head: true,
+  lr_match_rate: 0.5,
   ...extra,
 });
 const at = (step: number, totalSteps = 20): StepCtx => ({
@@ -84,6 +87,69 @@ Deno.test("methods: GradDrop presets set rate, granularity, schedule and target"
   const ct = fateOf(cfgOf("childtuning-f"), w, 1, L, [32, 64], 7, at(3))!;
   assert.ok(Math.abs(ct.mask!.scale - 1 / 0.3) < 1e-12);
   assert.equal(fateOf(cfgOf("full"), w, 1, L, [32, 64], 7, at(3))!.mode, "none");
+});
+
+Deno.test("methods: baselines as their authors define them; the step-size control", () => {
+  const head = "classifier.out_proj.weight", w = "roberta.encoder.layer.1.output.dense.weight";
+  const ct = fateOf(cfgOf("childtuning-f"), head, L, L, [3, 32], 9, at(3))!;
+  assert.equal(ct.mode, "gradient", "Child-Tuning-F masks the head too, as the reference code does");
+  assert.equal(
+    fateOf(cfgOf("childtuning-f", { childtuning_mask_head: false }), head, L, L, [3, 32], 9, at(3))!.mode,
+    "none",
+  );
+  assert.equal(
+    fateOf(cfgOf("graddrop-layer"), w, 1, L, [32, 64], 7, at(3))!.mode,
+    "update",
+    "a dropped layer does not move",
+  );
+  assert.ok(
+    Math.abs(fateOf(cfgOf("full-lr-matched"), w, 1, L, [32, 64], 7, at(3))!.lrScale - Math.sqrt(0.5)) < 1e-12,
+  );
+  const comp = cfgOf("graddrop", {
+    graddrop: resolveGradDrop("graddrop", { rate: 0.75, lr_compensation: true }),
+  });
+  assert.ok(Math.abs(fateOf(comp, w, 1, L, [32, 64], 7, at(3))!.lrScale - 2) < 1e-12, "1/sqrt(1 - 0.75)");
+  assert.equal(fateOf(cfgOf("graddrop"), w, 1, L, [32, 64], 7, at(3))!.lrScale, 1);
+  assert.ok(inChildTuningDPool(w));
+  assert.ok(!inChildTuningDPool("roberta.embeddings.word_embeddings.weight"));
+  assert.ok(!inChildTuningDPool("classifier.dense.weight"));
+});
+
+Deno.test("methods: gradual unfreezing 'auto' reaches the embeddings within the run", () => {
+  const auto = cfgOf("gradual-unfreezing", { unfreeze_every: "auto" });
+  for (const total of [12, 20, 133]) {
+    const ctx = (step: number) => ({ ...at(step, total), totalSteps: total });
+    assert.ok(!trainable(auto, -1, L, ctx(0)), "embeddings frozen at the start");
+    assert.ok(trainable(auto, -1, L, ctx(total - 1)), `embeddings train before the end (${total} steps)`);
+    assert.ok(
+      !trainable(auto, 0, L, ctx(Math.floor(total / (L + 2)) * L - 1)),
+      "the bottom layer comes late",
+    );
+  }
+});
+
+Deno.test("Child-Tuning-D: each pool tensor's gradient is clipped on its own before squaring", async () => {
+  await useBackend("cpu");
+  const cfg = namedConfig("tiny", 60);
+  const params = initParams(cfg, { mlm: false, numLabels: 3 }, 1);
+  const rows = Array.from(
+    { length: 32 },
+    (_, i) => ({ ids: [0, 5 + (i % 9), 10 + (i % 7), 2], label: i % 3, lang: 0 }),
+  );
+  const shard = buildShard("train", rows, 8, 1, ["x"], ["a", "b", "c"]);
+  const clip = 1e-3;
+  const fisher = await fisherInformation(params, cfg, shard, {
+    batchSize: 8,
+    clipNorm: clip,
+    dropout: 0.1,
+    seed: 1,
+  });
+  assert.deepEqual([...fisher.keys()].every(inChildTuningDPool), true, "encoder layers only");
+  for (const [n, f] of fisher) {
+    const total = f.reduce((a, x) => a + x, 0);
+    assert.ok(total <= clip * clip * (1 + 1e-3), `${n}: mean squared clipped gradient ${total} <= clip^2`);
+    assert.ok(total > 0, `${n} has information`);
+  }
 });
 
 async function run(method: Method, backend: "cpu" | "webgpu", extra: Partial<MethodConfig> = {}) {
@@ -166,7 +232,9 @@ Deno.test("fine-tuning: weights are pinned on cpu (moving code must not change a
   }));
   const shard = buildShard("train", rows, 8, 1, ["x"], ["a", "b", "c"]);
   const hashes: Record<string, string> = {};
-  for (const method of ["full", "graddrop", "childtuning-f", "graddrop-layer", "gradual-unfreezing"] as const) {
+  for (
+    const method of ["full", "graddrop", "childtuning-f", "graddrop-layer", "gradual-unfreezing"] as const
+  ) {
     const params = initParams(cfg, { mlm: false, numLabels: 3 }, 1);
     await finetune(params, cfg, cfgOf(method), shard, shard, {
       lr: 1e-3,
@@ -188,12 +256,14 @@ Deno.test("fine-tuning: weights are pinned on cpu (moving code must not change a
     }
     hashes[method] = h.digest("hex").slice(0, 16);
   }
-  // Computed with the code as it stood before the layering moves (commit 5c833d7).
+  // full, graddrop and gradual-unfreezing as computed before the layering moves (commit 5c833d7).
+  // childtuning-f and graddrop-layer changed on purpose after it: the reference Child-Tuning-F
+  // masks the head too, and graddrop-layer now masks the whole update.
   assert.deepEqual(hashes, {
     "full": "18cf7f9403c298a2",
     "graddrop": "b691c21d083ea04e",
-    "childtuning-f": "253bca94f4dbb314",
-    "graddrop-layer": "22aa2f3a7d129161",
+    "childtuning-f": "8a3dc6210f6bfd76",
+    "graddrop-layer": "0407139e76be40ea",
     "gradual-unfreezing": "dc053793e1259a3e",
   });
 });

@@ -11,8 +11,8 @@ import { maskTensor } from "../kernels/graddrop_mask.ts";
 import { batchRows, type Shard } from "../data/shards.ts";
 import { AdamW, lrAt, type TensorUpdate } from "./optimizer.ts";
 import { epochOrder, trainStep } from "./step.ts";
-import { seeds } from "../kernels/random.ts";
-import { fateOf, type MethodConfig, type StepCtx } from "./methods.ts";
+import { seeds, shuffled } from "../kernels/random.ts";
+import { childTuningDMasks, fateOf, inChildTuningDPool, type MethodConfig, type StepCtx } from "./methods.ts";
 
 /** Fine-tuning hyper-parameters. */
 export interface FinetuneOptions {
@@ -64,52 +64,46 @@ function layerKey(layer: number, L: number): string {
   return layer < 0 ? "emb" : layer >= L ? "head" : String(layer);
 }
 
-/** Child-Tuning-D's mask: keep the top `pd` of encoder parameters by Fisher information over the training set. */
-export async function fisherMasks(
+/**
+ * Child-Tuning-D's Fisher information, as the reference code computes it: one pass over the
+ * training set in shuffled batches with dropout on (train mode), each pool tensor's gradient
+ * clipped to `clipNorm` on its own, then squared and averaged over batches.
+ */
+export async function fisherInformation(
   params: Params,
   cfg: EncoderConfig,
   train: Shard,
-  pd: number,
-  batchSize: number,
-): Promise<Map<string, tf.Tensor>> {
-  const names = [...params.keys()].filter((n) => layerOf(n, cfg.num_hidden_layers) < cfg.num_hidden_layers);
+  o: { batchSize: number; clipNorm: number; dropout: number; seed: number },
+): Promise<Map<string, Float32Array>> {
+  const names = [...params.keys()].filter(inChildTuningDPool);
   const fisher = new Map<string, tf.Tensor>(names.map((n) => [n, tf.zerosLike(params.get(n)!)]));
-  for (let i = 0; i < train.index.n; i += batchSize) {
-    const rows = Array.from({ length: Math.min(batchSize, train.index.n - i) }, (_, k) => i + k);
-    const b = batchRows(train, rows);
+  const order = shuffled(Array.from({ length: train.index.n }, (_, i) => i), seeds.fisherOrder(o.seed));
+  const batches = Math.ceil(train.index.n / o.batchSize);
+  for (let k = 0; k < batches; k++) {
+    const b = batchRows(train, order.slice(k * o.batchSize, (k + 1) * o.batchSize));
+    const drop = o.dropout > 0 ? { rate: o.dropout, seed: seeds.fisherDropout(o.seed, k), counter: 0 } : null;
     const { grads } = tf.variableGrads(
-      () => crossEntropy(classifierLogits(params, encode(params, cfg, b, null), null), b.labels),
+      () => crossEntropy(classifierLogits(params, encode(params, cfg, b, drop), drop), b.labels),
       names.map((n) => params.get(n)!),
     );
     for (const n of names) {
-      const g = grads[params.get(n)!.name];
-      const next = fisher.get(n)!.add(g.square());
+      const next = tf.tidy(() => {
+        const g = grads[params.get(n)!.name];
+        const norm = g.square().sum().sqrt();
+        const clipped = o.clipNorm > 0 ? g.mul(tf.minimum(1, tf.div(o.clipNorm, norm.add(1e-6)))) : g;
+        return fisher.get(n)!.add(clipped.square().div(batches));
+      });
       fisher.get(n)!.dispose();
       fisher.set(n, next);
     }
     tf.dispose(Object.values(grads));
   }
-  const all = new Float32Array(names.reduce((a, n) => a + params.get(n)!.size, 0));
-  let o = 0;
+  const out = new Map<string, Float32Array>();
   for (const n of names) {
-    const d = await fisher.get(n)!.data();
-    all.set(d, o);
-    o += d.length;
-  }
-  const sorted = all.slice().sort();
-  const threshold = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * (1 - pd)))];
-  const masks = new Map<string, tf.Tensor>();
-  for (const n of names) {
-    // Strictly above when the threshold is 0, so zero-information parameters are not all kept.
-    masks.set(
-      n,
-      tf.tidy(() =>
-        (threshold > 0 ? fisher.get(n)!.greaterEqual(threshold) : fisher.get(n)!.greater(0)).cast("float32")
-      ),
-    );
+    out.set(n, (await fisher.get(n)!.data()) as Float32Array);
     fisher.get(n)!.dispose();
   }
-  return masks;
+  return out;
 }
 
 /**
@@ -135,9 +129,13 @@ export async function finetune(
     weightDecay: o.weightDecay,
     fused: o.fused,
   });
-  const fixed = method.method === "childtuning-d"
-    ? await fisherMasks(params, cfg, train, method.childtuning_pd, o.batchSize)
-    : new Map<string, tf.Tensor>();
+  const fixed = new Map<string, tf.Tensor>();
+  if (method.method === "childtuning-d") {
+    const fisher = await fisherInformation(params, cfg, train, o);
+    for (const [n, m] of childTuningDMasks(fisher, method.childtuning_pd)) {
+      fixed.set(n, tf.tensor(m, params.get(n)!.shape));
+    }
+  }
   const perEpoch = Math.ceil(train.index.n / o.batchSize);
   const total = perEpoch * o.epochs;
   const log: LogRow[] = [];
@@ -161,7 +159,7 @@ export async function finetune(
       names.forEach((n, i) => {
         const fate = fateOf(method, n, layers.get(n)!, L, params.get(n)!.shape, i, s);
         if (!fate) return;
-        updates.set(n, { mode: fate.mode, mask: fate.mask, fixedMask: fixed.get(n) });
+        updates.set(n, { mode: fate.mode, mask: fate.mask, fixedMask: fixed.get(n), lrScale: fate.lrScale });
         rates.set(n, fate.rate);
       });
       const b = batchRows(train, order.slice(k * o.batchSize, (k + 1) * o.batchSize));

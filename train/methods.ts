@@ -20,6 +20,7 @@ export const METHODS = [
   "graddrop-unfreeze",
   "childtuning-f",
   "childtuning-d",
+  "full-lr-matched",
 ] as const;
 export type Method = typeof METHODS[number];
 
@@ -36,6 +37,8 @@ export const GradDropOptions = z.strictObject({
   resample: z.enum(["step", "epoch"]).optional(),
   mask_target: z.enum(["gradient", "update"]).optional(),
   exclude: z.array(z.string()).optional(),
+  /** Scale each masked tensor's learning rate by 1/sqrt(1 - p), undoing Adam's ~sqrt(keep) shrinkage. */
+  lr_compensation: z.boolean().optional(),
 });
 
 /** GradDrop options with every field decided. */
@@ -53,12 +56,20 @@ const GRADDROP_DEFAULTS: GradDrop = {
   resample: "step",
   mask_target: "gradient",
   exclude: ["^classifier\\."],
+  lr_compensation: false,
 };
 
 /** What each GradDrop preset sets before the user's own options. */
 export const PRESETS: Partial<Record<Method, Partial<GradDrop>>> = {
   "graddrop": {},
-  "graddrop-layer": { granularity: "layer", depth_profile: "linear", rate_bottom: 0.8, rate_top: 0.2 },
+  // "A stochastic, sparse gradual unfreezing": a dropped layer does not move at all that step.
+  "graddrop-layer": {
+    granularity: "layer",
+    depth_profile: "linear",
+    rate_bottom: 0.8,
+    rate_top: 0.2,
+    mask_target: "update",
+  },
   "graddrop-anneal": { schedule: "linear", rate_end: 0 },
   "graddrop-unfreeze": {},
 };
@@ -87,10 +98,14 @@ export interface StepCtx {
 export interface MethodConfig {
   method: Method;
   graddrop: GradDrop;
-  /** Steps between unfreezing one more layer, or "epoch". */
-  unfreeze_every: number | "epoch";
+  /** Steps between unfreezing one more layer, "epoch", or "auto" (the L + 2 stages spread over the run). */
+  unfreeze_every: number | "epoch" | "auto";
   childtuning_pf: number;
   childtuning_pd: number;
+  /** Child-Tuning-F masks the classification head too (as the reference code does). */
+  childtuning_mask_head: boolean;
+  /** `full-lr-matched` trains at sqrt(1 - lr_match_rate) x lr: full fine-tuning at GradDrop's effective step. */
+  lr_match_rate: number;
 }
 
 /** One tensor's fate this step. */
@@ -99,15 +114,23 @@ export interface Fate {
   mask?: MaskSpec;
   /** Drop probability used (for logs); 0 when unmasked. */
   rate: number;
+  /** Multiplies the step's learning rate for this tensor (1 unless a method says otherwise). */
+  lrScale: number;
 }
 
 /** Encoder layer of a tensor: -1 embeddings, 0..L-1 blocks, L for heads. */
 export type LayerOf = (name: string) => number;
 
+/** Steps per unfreezing stage for `auto`: the head alone, L layers, then the embeddings, evenly over the run. */
+export function autoUnfreezeEvery(totalSteps: number, L: number): number {
+  return Math.max(1, Math.floor(totalSteps / (L + 2)));
+}
+
 /** How many encoder layers are unfrozen (from the top) at this step; L+1 means embeddings too. */
-export function unfrozenCount(c: MethodConfig, s: StepCtx): number {
-  const stage = c.unfreeze_every === "epoch" ? s.epoch : Math.floor(s.step / c.unfreeze_every);
-  return stage;
+export function unfrozenCount(c: MethodConfig, s: StepCtx, L: number): number {
+  if (c.unfreeze_every === "epoch") return s.epoch;
+  const every = c.unfreeze_every === "auto" ? autoUnfreezeEvery(s.totalSteps, L) : c.unfreeze_every;
+  return Math.floor(s.step / every);
 }
 
 /** Whether a tensor trains at all this step under the method. */
@@ -119,7 +142,7 @@ export function trainable(c: MethodConfig, layer: number, L: number, s: StepCtx)
     case "gradual-unfreezing":
     case "graddrop-unfreeze": {
       if (isHead) return true;
-      const k = unfrozenCount(c, s);
+      const k = unfrozenCount(c, s, L);
       // Stage k unfreezes layers L-1 .. L-k; embeddings (layer -1) come last, at k = L + 1.
       return layer >= 0 ? layer >= L - k : k >= L + 1;
     }
@@ -160,7 +183,7 @@ export function fateOf(
   if (!trainable(c, layer, L, s)) return undefined;
   const isGradDrop = c.method.startsWith("graddrop");
   if (c.method === "childtuning-f") {
-    if (layer >= L) return { mode: "none", rate: 0 };
+    if (layer >= L && !c.childtuning_mask_head) return { mode: "none", rate: 0, lrScale: 1 };
     const keep = c.childtuning_pf;
     const mask = maskSpec({
       seed: seeds.childTuningF(s.seed),
@@ -170,11 +193,14 @@ export function fateOf(
       divisor: 1,
       rescale: true,
     });
-    return { mode: "gradient", mask, rate: 1 - keep };
+    return { mode: "gradient", mask, rate: 1 - keep, lrScale: 1 };
   }
-  if (!isGradDrop) return { mode: "none", rate: 0 };
+  if (c.method === "full-lr-matched") {
+    return { mode: "none", rate: 0, lrScale: Math.sqrt(1 - c.lr_match_rate) };
+  }
+  if (!isGradDrop) return { mode: "none", rate: 0, lrScale: 1 };
   const g = c.graddrop;
-  if (g.exclude.some((re) => new RegExp(re).test(name))) return { mode: "none", rate: 0 };
+  if (g.exclude.some((re) => new RegExp(re).test(name))) return { mode: "none", rate: 0, lrScale: 1 };
   const rate = dropRate(g, layer, L, s);
   const size = shape.reduce((a, b) => a * b, 1);
   const divisor = g.granularity === "element"
@@ -193,5 +219,39 @@ export function fateOf(
     divisor,
     rescale: g.rescale,
   });
-  return { mode: g.mask_target, mask, rate };
+  return {
+    mode: g.mask_target,
+    mask,
+    rate,
+    lrScale: g.lr_compensation && rate < 1 ? 1 / Math.sqrt(1 - rate) : 1,
+  };
+}
+
+/** Child-Tuning-D's Fisher pool, as the reference code picks it: encoder layers' parameters only. */
+export function inChildTuningDPool(name: string): boolean {
+  return /\.encoder\.layer\./.test(name);
+}
+
+/**
+ * Child-Tuning-D's mask from the Fisher information of the pool: keep every element at or
+ * above the (1 - pd) percentile (numpy's linear interpolation), as the reference code does.
+ *
+ * @example
+ * ```ts
+ * import { childTuningDMasks } from "./methods.ts";
+ * const masks = childTuningDMasks(new Map([["w", Float32Array.from([1, 2, 3, 4])]]), 0.5);
+ * if (masks.get("w")!.join(",") !== "0,0,1,1") throw new Error(masks.get("w")!.join(","));
+ * ```
+ */
+export function childTuningDMasks(fisher: Map<string, Float32Array>, pd: number): Map<string, Float32Array> {
+  const all = new Float32Array([...fisher.values()].reduce((a, f) => a + f.length, 0));
+  let o = 0;
+  for (const f of fisher.values()) {
+    all.set(f, o);
+    o += f.length;
+  }
+  all.sort();
+  const pos = (1 - pd) * (all.length - 1), lo = Math.floor(pos);
+  const polar = lo + 1 < all.length ? all[lo] + (all[lo + 1] - all[lo]) * (pos - lo) : all[lo];
+  return new Map([...fisher].map(([n, f]) => [n, Float32Array.from(f, (x) => (x >= polar ? 1 : 0))]));
 }

@@ -17,6 +17,8 @@ export interface TensorUpdate {
   mask?: MaskSpec;
   /** A stored 0/1 mask (Child-Tuning-D), multiplied into the gradient before the update. */
   fixedMask?: tf.Tensor;
+  /** Multiplies the learning rate for this tensor (default 1). */
+  lrScale?: number;
 }
 
 /** AdamW hyper-parameters. */
@@ -66,7 +68,7 @@ export class AdamW {
       const t = this.steps.get(name)! + 1;
       this.steps.set(name, t);
       const step = {
-        lr,
+        lr: lr * (u.lrScale ?? 1),
         beta1: this.opts.beta1,
         beta2: this.opts.beta2,
         eps: this.opts.eps,
@@ -91,7 +93,7 @@ export class AdamW {
           const upd = mNew.div(step.bc1).div(vNew.div(step.bc2).sqrt().add(step.eps)).add(
             w.mul(step.weightDecay),
           );
-          let wNew = w.sub(upd.mul(lr));
+          let wNew = w.sub(upd.mul(step.lr));
           if (keep && u.mode === "update") {
             const k = keep.cast("bool");
             wNew = tf.where(k, wNew, w);
