@@ -1,7 +1,9 @@
 /**
  * Encoded datasets as binary token shards: typed-array files plus a small JSON index.
  * `NAME.ids.i32` holds `n * max_length` token ids (padded), `NAME.len.u16` the attention
- * lengths, `NAME.label.i16` labels (-1 for none), `NAME.lang.u16` indexes into `languages`.
+ * lengths, `NAME.label.i16` labels (-1 for none), `NAME.lang.u16` indexes into `languages`,
+ * `NAME.item.i32` the dataset's own item id (SIB-200's index_id: the same across
+ * languages, so translations can be matched; -1 when the dataset has none).
  * @module
  */
 
@@ -12,6 +14,7 @@ export interface Shard {
   lengths: Uint16Array;
   labels: Int16Array;
   langs: Uint16Array;
+  items: Int32Array;
 }
 
 /** The JSON part of a shard. */
@@ -32,6 +35,7 @@ export async function writeShard(dir: string, s: Shard): Promise<void> {
   await Deno.writeFile(`${base}.len.u16`, bytes(s.lengths));
   await Deno.writeFile(`${base}.label.i16`, bytes(s.labels));
   await Deno.writeFile(`${base}.lang.u16`, bytes(s.langs));
+  await Deno.writeFile(`${base}.item.i32`, bytes(s.items));
   await Deno.writeTextFile(`${base}.json`, JSON.stringify(s.index));
 }
 
@@ -54,6 +58,7 @@ export async function readShard(dir: string, name: string): Promise<Shard> {
     lengths: new Uint16Array(await buf("len.u16")),
     labels: new Int16Array(await buf("label.i16")),
     langs: new Uint16Array(await buf("lang.u16")),
+    items: new Int32Array(await buf("item.i32")),
   };
   if (s.ids.length !== index.n * index.max_length || s.lengths.length !== index.n) {
     throw new Error(
@@ -66,7 +71,7 @@ export async function readShard(dir: string, name: string): Promise<Shard> {
 /** Builds a shard from encoded rows (each already truncated to `maxLength`). */
 export function buildShard(
   name: string,
-  rows: { ids: number[]; label: number; lang: number }[],
+  rows: { ids: number[]; label: number; lang: number; item?: number }[],
   maxLength: number,
   padId: number,
   languages: string[],
@@ -75,7 +80,9 @@ export function buildShard(
   const n = rows.length;
   const ids = new Int32Array(n * maxLength).fill(padId);
   const lengths = new Uint16Array(n), lab = new Int16Array(n), langs = new Uint16Array(n);
+  const items = new Int32Array(n);
   rows.forEach((r, i) => {
+    items[i] = r.item ?? -1;
     ids.set(r.ids.slice(0, maxLength), i * maxLength);
     lengths[i] = Math.min(r.ids.length, maxLength);
     lab[i] = r.label;
@@ -87,6 +94,7 @@ export function buildShard(
     lengths,
     labels: lab,
     langs,
+    items,
   };
 }
 

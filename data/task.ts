@@ -129,7 +129,8 @@ export async function writeTask(out: string, o: {
       const ids = encodeExample(o.tokenizer, e.text, e.text_b ?? null, o.maxLength + 1);
       if (ids.length > o.maxLength) truncated++;
       const cut = ids.length > o.maxLength ? [...ids.slice(0, o.maxLength - 1), o.tokenizer.eos] : ids;
-      return { ids: cut, label: labelIndex.get(e.label)!, lang: langIndex.get(e.lang)! };
+      const item = e.id !== undefined && /^\d+$/.test(e.id) ? Number(e.id) : -1;
+      return { ids: cut, label: labelIndex.get(e.label)!, lang: langIndex.get(e.lang)!, item };
     });
     await writeShard(out, buildShard(split, rows, o.maxLength, o.tokenizer.pad, languages, o.labels));
   }

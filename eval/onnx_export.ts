@@ -1,8 +1,9 @@
 /**
- * Exports the sequence classifier as a standard ONNX graph (opset 17) built with
- * `npm:onnx-proto`: inputs `input_ids`, `attention_mask` (int64 [batch, seq]); output
- * `logits`; initializers carry the HF parameter names (matrices stored as HF's [out, in]
- * and transposed in-graph).
+ * Exports the encoder as a standard ONNX graph (opset 17) built with `npm:onnx-proto`:
+ * inputs `input_ids`, `attention_mask` (int64 [batch, seq]); outputs `pooled` (the last
+ * hidden states averaged over unmasked positions, [batch, hidden]: the sentence vector
+ * retrieval uses) and, for a classifier, `logits`. Initializers carry the HF parameter
+ * names (matrices stored as HF's [out, in] and transposed in-graph).
  * @module
  */
 import onnxProto from "onnx-proto";
@@ -14,7 +15,7 @@ const F32 = onnx.TensorProto.DataType.FLOAT;
 const I64 = onnx.TensorProto.DataType.INT64;
 
 /**
- * Builds the ONNX model bytes for a classifier.
+ * Builds the ONNX model bytes for a classifier (`numLabels` > 0) or a bare encoder (0).
  *
  * @example
  * ```ts
@@ -138,12 +139,24 @@ export function exportClassifier(
     const ff = linear(gelu(linear(x, `${l}.intermediate.dense`)), `${l}.output.dense`);
     x = layerNorm(node("Add", [x, ff]), `${l}.output.LayerNorm`);
   }
-  const first = node("Gather", [x, constI("zero_idx", [0], [])], { axis: 1 }, "cls");
-  const h = node("Tanh", [linear(first, "classifier.dense")]);
-  const logits = linear(h, "classifier.out_proj");
+  // Mean over unmasked positions: sum(h * mask) / sum(mask), as `meanPool` does in training.
+  const mask3 = node("Unsqueeze", [maskF, constI("axes2", [2], [1])], {}, "mask3");
+  const summed = node("ReduceSum", [node("Mul", [x, mask3]), constI("axis1_list", [1], [1])], {
+    keepdims: 0,
+  });
+  const count = node("ReduceSum", [mask3, constI("axis1_list", [1], [1])], { keepdims: 0 });
+  const pooled = node("Div", [summed, count], {}, "pooled_value");
   nodes.push(
-    onnx.NodeProto.create({ opType: "Identity", input: [logits], output: ["logits"], name: "logits" }),
+    onnx.NodeProto.create({ opType: "Identity", input: [pooled], output: ["pooled"], name: "pooled" }),
   );
+  if (numLabels > 0) {
+    const first = node("Gather", [x, constI("zero_idx", [0], [])], { axis: 1 }, "cls");
+    const h = node("Tanh", [linear(first, "classifier.dense")]);
+    const logits = linear(h, "classifier.out_proj");
+    nodes.push(
+      onnx.NodeProto.create({ opType: "Identity", input: [logits], output: ["logits"], name: "logits" }),
+    );
+  }
   const io = (name: string, type: number, dims: (string | number)[]) =>
     onnx.ValueInfoProto.create({
       name,
@@ -165,11 +178,14 @@ export function exportClassifier(
     producerName: "graddrop",
     opsetImport: [onnx.OperatorSetIdProto.create({ domain: "", version: 17 })],
     graph: onnx.GraphProto.create({
-      name: "xlm_roberta_classifier",
+      name: numLabels > 0 ? "xlm_roberta_classifier" : "xlm_roberta_encoder",
       node: nodes,
       initializer: inits,
       input: [io("input_ids", I64, ["batch", "sequence"]), io("attention_mask", I64, ["batch", "sequence"])],
-      output: [io("logits", F32, ["batch", numLabels])],
+      output: [
+        io("pooled", F32, ["batch", D]),
+        ...(numLabels > 0 ? [io("logits", F32, ["batch", numLabels])] : []),
+      ],
     }),
   });
   return onnx.ModelProto.encode(model).finish();

@@ -1,5 +1,6 @@
 /**
- * `model/export-onnx`: the fine-tuned classifier as a standard ONNX model.
+ * `model/export-onnx`: a checkpoint (a fine-tuned classifier, or a pretrained encoder) as a
+ * standard ONNX model.
  * @module
  */
 import { z } from "zod";
@@ -10,20 +11,17 @@ const schema = z.strictObject({});
 /** Writes `model.onnx` and copies `tokenizer.json` and `config.json` beside it. */
 export const stage: StageType<typeof schema> = {
   type: "model/export-onnx",
-  description: "export the fine-tuned classifier to ONNX (opset 17, HF initializer names)",
+  description:
+    "export a checkpoint to ONNX (opset 17, HF initializer names): pooled vectors, and logits for a classifier",
   schema,
   async run(ctx) {
     const { readConfig } = await import("../model/checkpoint.ts");
     const { readSafetensors } = await import("../model/safetensors.ts");
     const { exportClassifier } = await import("../eval/onnx_export.ts");
-    const dir = `${inputOfType(ctx, ["train/"]).dir}/checkpoint`;
+    const dir = `${inputOfType(ctx, ["train/", "model/"]).dir}/checkpoint`;
     const cfg = await readConfig(dir);
     const weights = await readSafetensors(`${dir}/model.safetensors`);
-    const bytes = exportClassifier(
-      cfg,
-      weights,
-      cfg.num_labels ?? weights.get("classifier.out_proj.bias")!.shape[0],
-    );
+    const bytes = exportClassifier(cfg, weights, weights.get("classifier.out_proj.bias")?.shape[0] ?? 0);
     await Deno.writeFile(`${ctx.out}/model.onnx`, bytes);
     for (const f of ["config.json", "tokenizer.json"]) await Deno.copyFile(`${dir}/${f}`, `${ctx.out}/${f}`);
     ctx.log(`model.onnx: ${(bytes.length / 1e6).toFixed(2)} MB`);
