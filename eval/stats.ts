@@ -1,58 +1,127 @@
 /**
- * Statistics for the comparison: mean/std, a paired sign-flip permutation test, and
- * Spearman's rho with a permutation p-value. Seeded, so reports are reproducible.
+ * Statistics for the comparison: mean/std, an exact sign-flip test, Holm's adjustment,
+ * Spearman's rho with a permutation p-value, and accuracy/macro-F1. Seeded, so reports are
+ * reproducible.
  * @module
  */
 import { mulberry32 } from "../kernels/random.ts";
 
-/** Arithmetic mean (0 for none). */
+/**
+ * Arithmetic mean (0 for none).
+ *
+ * @example
+ * ```ts
+ * import { mean } from "./stats.ts";
+ * if (mean([1, 2, 3]) !== 2) throw new Error();
+ * ```
+ */
 export function mean(xs: number[]): number {
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
 }
 
-/** Sample standard deviation (0 for fewer than two). */
+/**
+ * Sample standard deviation (0 for fewer than two).
+ *
+ * @example
+ * ```ts
+ * import { std } from "./stats.ts";
+ * if (std([1, 3]) !== Math.SQRT2) throw new Error();
+ * ```
+ */
 export function std(xs: number[]): number {
   if (xs.length < 2) return 0;
   const m = mean(xs);
   return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
 }
 
+/** Above this many values the sign-flip test samples patterns instead of enumerating 2^n. */
+const EXACT_UP_TO = 20;
+
+/** Result of {@link signFlipTest}. */
+export interface SignFlip {
+  /** Two-sided p-value. */
+  p: number;
+  /** Whether every sign pattern was enumerated. */
+  exact: boolean;
+  /** The smallest p this number of values can give: 2/2^n (exact), or 1/(1 + resamples). */
+  min_p: number;
+}
+
 /**
- * Two-sided paired permutation test on differences: under H0 each difference's sign is
- * exchangeable; p = (1 + #{|mean of flipped| >= |observed|}) / (1 + resamples).
+ * Two-sided sign-flip (paired permutation) test of "mean is zero": under H0 each value's sign
+ * is equally likely to be + or −, so p is the share of the 2^n sign patterns whose mean is at
+ * least as far from zero as the observed one (enumerated up to 20 values, sampled above).
  *
  * @example
  * ```ts
- * pairedPermutation([0.1, 0.2, 0.15], 10000, 0).p; // 0.25 (only 8 sign patterns)
+ * import { signFlipTest } from "./stats.ts";
+ * const t = signFlipTest([1.2, 0.8, 2.0], 10000, 0);
+ * if (t.p !== 0.25 || t.min_p !== 0.25) throw new Error("3 values: 2 of 8 patterns");
  * ```
  */
-export function pairedPermutation(
-  diffs: number[],
-  resamples: number,
-  seed: number,
-): { mean: number; p: number; resamples: number } {
-  const n = diffs.length;
-  const obs = Math.abs(mean(diffs));
-  if (n === 0) return { mean: 0, p: 1, resamples: 0 };
-  if (n <= 16) {
-    // Exact: enumerate every sign pattern.
+export function signFlipTest(xs: number[], resamples: number, seed: number): SignFlip {
+  const n = xs.length;
+  if (n === 0) return { p: 1, exact: true, min_p: 1 };
+  const obs = Math.abs(xs.reduce((a, b) => a + b, 0));
+  // Sums of the same magnitudes in another order can differ in the last bits.
+  const tol = 1e-9 * xs.reduce((a, b) => a + Math.abs(b), 0);
+  if (n <= EXACT_UP_TO) {
+    const total = 2 ** n;
     let hits = 0;
-    const total = 1 << n;
     for (let m = 0; m < total; m++) {
       let s = 0;
-      for (let i = 0; i < n; i++) s += (m >> i) & 1 ? -diffs[i] : diffs[i];
-      if (Math.abs(s / n) >= obs - 1e-12) hits++;
+      for (let i = 0; i < n; i++) s += (m >> i) & 1 ? -xs[i] : xs[i];
+      if (Math.abs(s) >= obs - tol) hits++;
     }
-    return { mean: mean(diffs), p: hits / total, resamples: total };
+    return { p: hits / total, exact: true, min_p: 2 / total };
   }
   const rand = mulberry32(seed);
   let hits = 0;
   for (let r = 0; r < resamples; r++) {
     let s = 0;
-    for (const d of diffs) s += rand() < 0.5 ? -d : d;
-    if (Math.abs(s / n) >= obs - 1e-12) hits++;
+    for (const x of xs) s += rand() < 0.5 ? -x : x;
+    if (Math.abs(s) >= obs - tol) hits++;
   }
-  return { mean: mean(diffs), p: (1 + hits) / (1 + resamples), resamples };
+  return { p: (1 + hits) / (1 + resamples), exact: false, min_p: Math.max(2 / 2 ** n, 1 / (1 + resamples)) };
+}
+
+/**
+ * Holm's step-down adjustment of a family of p-values (family-wise error control). `null`
+ * marks a test that was not made: it stays `null` and does not count in the family.
+ *
+ * @example
+ * ```ts
+ * import { holm } from "./stats.ts";
+ * const adj = holm([0.5, null, 0.125, 0.25]);
+ * // sorted 0.125, 0.25, 0.5 times 3, 2, 1 -> 0.375, 0.5, 0.5 (kept monotone)
+ * if (adj.join() !== "0.5,,0.375,0.5") throw new Error(adj.join());
+ * ```
+ */
+export function holm(ps: (number | null)[]): (number | null)[] {
+  const made = ps.map((p, i) => [p, i] as const).filter((x): x is readonly [number, number] => x[0] !== null)
+    .sort((a, b) => a[0] - b[0]);
+  const out: (number | null)[] = ps.map(() => null);
+  let running = 0;
+  made.forEach(([p, i], k) => {
+    running = Math.max(running, Math.min(1, (made.length - k) * p));
+    out[i] = running;
+  });
+  return out;
+}
+
+/**
+ * The q-quantile of sorted values, interpolating linearly between order statistics.
+ *
+ * @example
+ * ```ts
+ * import { quantile } from "./stats.ts";
+ * if (quantile([1, 2, 3, 4, 5], 0.25) !== 2) throw new Error();
+ * ```
+ */
+export function quantile(sorted: ArrayLike<number>, q: number): number {
+  const h = (sorted.length - 1) * q;
+  const lo = Math.floor(h), hi = Math.ceil(h);
+  return sorted[lo] + (h - lo) * (sorted[hi] - sorted[lo]);
 }
 
 function ranks(xs: number[]): number[] {
@@ -67,7 +136,7 @@ function ranks(xs: number[]): number[] {
   return r;
 }
 
-function pearson(a: number[], b: number[]): number {
+function pearson(a: number[], b: number[]): number | null {
   const ma = mean(a), mb = mean(b);
   let num = 0, da = 0, db = 0;
   for (let i = 0; i < a.length; i++) {
@@ -75,20 +144,34 @@ function pearson(a: number[], b: number[]): number {
     da += (a[i] - ma) ** 2;
     db += (b[i] - mb) ** 2;
   }
-  return da && db ? num / Math.sqrt(da * db) : 0;
+  return da && db ? num / Math.sqrt(da * db) : null;
 }
 
-/** Spearman's rho (average ranks for ties) with a two-sided permutation p-value. */
-export function spearman(
-  x: number[],
-  y: number[],
-  resamples: number,
-  seed: number,
-): { rho: number; p: number; n: number; resamples: number } {
+/** Result of {@link spearman}: `rho` and `p` are null when undefined (fewer than 3 points, or a constant). */
+export interface Correlation {
+  rho: number | null;
+  p: number | null;
+  n: number;
+  resamples: number;
+}
+
+/**
+ * Spearman's rho (average ranks for ties) with a two-sided permutation p-value.
+ *
+ * @example
+ * ```ts
+ * import { spearman } from "./stats.ts";
+ * if (spearman([1, 2, 3, 4], [4, 3, 2, 1], 100, 0).rho !== -1) throw new Error();
+ * if (spearman([1, 2], [1, 2], 100, 0).rho !== null) throw new Error("undefined below 3 points");
+ * ```
+ */
+export function spearman(x: number[], y: number[], resamples: number, seed: number): Correlation {
   const n = x.length;
-  if (n < 3) return { rho: 0, p: 1, n, resamples: 0 };
+  const none = { rho: null, p: null, n, resamples: 0 };
+  if (n < 3) return none;
   const rx = ranks(x), ry = ranks(y);
   const rho = pearson(rx, ry);
+  if (rho === null) return none;
   const rand = mulberry32(seed);
   const perm = [...ry];
   let hits = 0;
@@ -97,12 +180,20 @@ export function spearman(
       const j = Math.floor(rand() * (i + 1));
       [perm[i], perm[j]] = [perm[j], perm[i]];
     }
-    if (Math.abs(pearson(rx, perm)) >= Math.abs(rho) - 1e-12) hits++;
+    if (Math.abs(pearson(rx, perm)!) >= Math.abs(rho) - 1e-12) hits++;
   }
   return { rho, p: (1 + hits) / (1 + resamples), n, resamples };
 }
 
-/** Accuracy and macro-F1 (over labels present in gold or predictions). */
+/**
+ * Accuracy and macro-F1 (over labels present in gold or predictions).
+ *
+ * @example
+ * ```ts
+ * import { scores } from "./stats.ts";
+ * if (scores([0, 0, 1, 1], [0, 1, 1, 1]).accuracy !== 0.75) throw new Error();
+ * ```
+ */
 export function scores(gold: ArrayLike<number>, pred: ArrayLike<number>): { accuracy: number; f1: number } {
   const n = gold.length;
   if (n === 0) return { accuracy: 0, f1: 0 };

@@ -69,6 +69,15 @@ export const seeds = {
   fisherDropout: (seed: number, batch: number) => seed * 100003 - 1 - batch,
   /** Child-Tuning-F's Bernoulli masks: a stream apart from GradDrop's, so the two never share draws. */
   childTuningF: (seed: number) => seed + 7777,
+  /**
+   * Resampling for one named quantity of the analysis (a comparison's bootstrap, a correlation's
+   * permutations): keyed by its name, so adding a method leaves every other draw unchanged.
+   */
+  analysis: (seed: number, key: string) => {
+    let h = 0x811c9dc5;
+    for (const ch of key) h = Math.imul(h ^ ch.codePointAt(0)!, 0x01000193);
+    return (h ^ Math.imul(seed, 0x9e3779b1)) >>> 0;
+  },
   /** GradDrop `layer` granularity: the mask stream shared by every tensor of a layer (-1 = embeddings). */
   layerStream: (layer: number) => 100000 + layer + 1,
 } as const;

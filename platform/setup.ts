@@ -2,9 +2,12 @@
  * First-run set-up shared by `deno task pipeline` and `deno task test`: installs Mesa's
  * Vulkan driver (lavapipe) when it is missing and we may install packages, because WebGPU
  * through Vulkan compiles shaders about ten times faster than through GL on llvmpipe.
+ * With `--for-tests` (what `deno task test` passes) it also installs Chromium, in which the
+ * report tests open `report.html`; the pipeline itself needs no browser.
  * @module
  */
 import { hasVulkanIcd } from "./gpu_env.ts";
+import { ensureChromium } from "./chromium.ts";
 
 if (import.meta.main && !hasVulkanIcd()) {
   const isRoot = Deno.uid?.() === 0;
@@ -35,3 +38,6 @@ if (import.meta.main && !hasVulkanIcd()) {
     );
   }
 }
+
+// The report test fails on its own, saying how to install Chromium, when this could not.
+if (import.meta.main && Deno.args.includes("--for-tests")) ensureChromium();

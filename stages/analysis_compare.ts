@@ -1,17 +1,20 @@
 /**
- * `analysis/compare`: fan-in over the evaluation matrix; writes metrics.json, report.md
- * and report.html.
+ * `analysis/compare`: fan-in over the evaluation matrix; writes metrics.json, analysis.json,
+ * report.md and report.html. An optional `eval/retrieval` input gives the pretrained
+ * checkpoint's sentence retrieval per language.
  * @module
  */
 import { z } from "zod";
 import { inputOfType, inputsOfType, type StageType } from "../pipeline/stage.ts";
+import { referenceSchema } from "../eval/contracts.ts";
 
 const schema = z.strictObject({
   baseline: z.string().default("full"),
   resamples: z.number().int().min(100).default(10000),
   seed: z.number().int().default(0),
-  tie: z.number().min(0).default(0.005),
   title: z.string().default("GradDrop comparison"),
+  /** Published figures shown beside ours, e.g. `{label: "XLM-R base (SIB-200 paper)", english: 90.0}`. */
+  references: z.array(referenceSchema).default([]),
 });
 
 /** Writes `metrics.json`, `analysis.json`, `report.md`, `report.html`. */
@@ -21,59 +24,70 @@ export const stage: StageType<typeof schema> = {
   schema,
   publish: ["metrics.json", "analysis.json", "report.md", "report.html"],
   async run(ctx) {
-    const { compare } = await import("../eval/compare.ts");
-    const { markdown, html } = await import("../eval/report.ts");
+    const { analyze, majorityFloor } = await import("../eval/compare.ts");
+    const { parseMetrics, parseWith, reportTaskSchema, retrievalRowSchema } = await import(
+      "../eval/contracts.ts"
+    );
+    const { markdown } = await import("../eval/report.ts");
+    const { html } = await import("../eval/report_html.ts");
     const { readShard } = await import("../data/shards.ts");
-    const { scores } = await import("../eval/stats.ts");
     const taskDir = inputOfType(ctx, ["data/"]).dir;
-    const task = JSON.parse(await Deno.readTextFile(`${taskDir}/task.json`));
+    const raw = JSON.parse(await Deno.readTextFile(`${taskDir}/task.json`));
+    const task = parseWith(reportTaskSchema, raw, `${taskDir}/task.json`);
     const rows = [];
-    for (const ev of inputsOfType(ctx, ["eval/"])) {
+    const evals = inputsOfType(ctx, ["eval/"]).filter((ev) => !ev.type.startsWith("eval/retrieval"));
+    for (const ev of evals) {
       const m = JSON.parse(await Deno.readTextFile(`${ev.dir}/metrics.json`));
       const method = String(ev.matrix.method ?? "model"), seed = Number(ev.matrix.seed ?? 0);
-      for (const r of m.rows) {
-        rows.push({ method, seed, language: r.language, split: r.split, accuracy: r.accuracy, f1: r.f1 });
-      }
+      const own = (m.rows ?? []).map((r: Record<string, unknown>) => ({ ...r, method, seed }));
+      rows.push(...parseMetrics({ rows: own }, `${ev.dir}/metrics.json`));
     }
     if (rows.length === 0) throw new Error("analysis/compare: no eval/classify inputs");
-    // The majority-class floor: always predict the most frequent training label.
-    const train = await readShard(taskDir, "train");
-    const counts = new Map<number, number>();
-    for (const l of train.labels) counts.set(l, (counts.get(l) ?? 0) + 1);
-    const majority = [...counts].sort((a, b) => b[1] - a[1])[0][0];
+    const references = inputsOfType(ctx, ["eval/retrieval"]);
+    if (references.length > 1) {
+      throw new Error(
+        `analysis/compare: expected at most one eval/retrieval input (the pretrained checkpoint), found ${
+          references.map((r) => r.id).join(", ")
+        }`,
+      );
+    }
+    const checkpointRetrieval = references.length
+      ? parseWith(
+        z.object({ rows: z.array(retrievalRowSchema) }),
+        JSON.parse(await Deno.readTextFile(`${references[0].dir}/metrics.json`)),
+        `${references[0].dir}/metrics.json`,
+      ).rows
+      : undefined;
+    const gold = [];
     for (const split of ["dev", "test"] as const) {
       const s = await readShard(taskDir, split);
-      for (const [li, lang] of s.index.languages.entries()) {
-        const info = task.languages[lang];
-        const scoredOn = info.examples.test > 0 ? "test" : "dev";
-        if (scoredOn !== split) continue;
-        const gold: number[] = [];
-        for (let r = 0; r < s.index.n; r++) if (s.langs[r] === li) gold.push(s.labels[r]);
-        if (gold.length === 0) continue;
-        const sc = scores(gold, gold.map(() => majority));
-        const splitName = task.train_languages.includes(lang) ? "source" : "test";
-        rows.push({
-          method: "majority",
-          seed: 0,
-          language: lang,
-          split: splitName,
-          accuracy: sc.accuracy,
-          f1: sc.f1,
+      for (const [li, language] of s.index.languages.entries()) {
+        // Each language is scored on its test split when it has one, else on dev (as eval/classify does).
+        if ((raw.languages[language].examples.test > 0 ? "test" : "dev") !== split) continue;
+        const labels: number[] = [];
+        for (let r = 0; r < s.index.n; r++) if (s.langs[r] === li) labels.push(s.labels[r]);
+        gold.push({
+          language,
+          split: task.train_languages.includes(language) ? "source" as const : "test" as const,
+          gold: labels,
         });
       }
     }
-    const c = compare(rows as never, task, {
+    rows.push(...majorityFloor((await readShard(taskDir, "train")).labels, gold));
+    const analysis = analyze(rows, {
       baseline: ctx.params.baseline,
+      pairs: "all",
       resamples: ctx.params.resamples,
       seed: ctx.params.seed,
-      tie: ctx.params.tie,
+      task,
+      checkpointRetrieval,
+      references: ctx.params.references,
     });
     const curves = [];
     for (const ft of inputsOfType(ctx, ["train/"])) {
-      const log = (await Deno.readTextFile(`${ft.dir}/train_log.jsonl`)).split("\n").filter(Boolean).map((
-        l,
-      ) => JSON.parse(l));
-      for (const r of log) {
+      const log = (await Deno.readTextFile(`${ft.dir}/train_log.jsonl`)).split("\n").filter(Boolean);
+      for (const line of log) {
+        const r = JSON.parse(line);
         curves.push({
           method: String(ft.matrix.method),
           seed: Number(ft.matrix.seed),
@@ -82,36 +96,20 @@ export const stage: StageType<typeof schema> = {
         });
       }
     }
-    const covariate = c.vs_baseline.flatMap((v) =>
-      v.gains.filter((g) =>
-        typeof task.languages[g.language]?.pretrain_share === "number" &&
-        task.languages[g.language].pretrain_share > 0
-      )
-        .map((g) => ({
-          method: v.method,
-          language: g.language,
-          gain: g.gain,
-          pretrain_share: task.languages[g.language].pretrain_share,
-        }))
-    );
     const notes = [
-      `Task: ${task.name}; ${c.languages.length} languages (${
+      `Task: ${task.name}; ${analysis.languages.test.length} zero-shot languages, ${
         task.train_languages.join(", ")
-      } as source); labels: ${task.labels.join(", ")}.`,
-      `Statistics: two-sided paired permutation test over (zero-shot language, seed) pairs against ${ctx.params.baseline}; Spearman's rho with permutation p-values; ${ctx.params.resamples} resamples, seed ${ctx.params.seed}. Ties: |gain| <= ${ctx.params.tie}.`,
+      } as source; labels: ${task.labels.join(", ")}.`,
     ];
-    const md = markdown(c, ctx.params.title, notes);
+    const md = markdown(analysis, ctx.params.title, notes);
     await Deno.writeTextFile(`${ctx.out}/metrics.json`, JSON.stringify({ rows }, null, 1));
-    await Deno.writeTextFile(`${ctx.out}/analysis.json`, JSON.stringify(c, null, 1));
+    await Deno.writeTextFile(`${ctx.out}/analysis.json`, JSON.stringify(analysis, null, 1));
     await Deno.writeTextFile(`${ctx.out}/report.md`, md);
-    await Deno.writeTextFile(
-      `${ctx.out}/report.html`,
-      await html(c, ctx.params.title, md, curves, covariate),
-    );
-    for (const s of c.summary) {
+    await Deno.writeTextFile(`${ctx.out}/report.html`, await html(analysis, ctx.params.title, md, curves));
+    for (const s of analysis.summary) {
       ctx.log(
-        `${s.method}: source ${(100 * s.source_mean).toFixed(1)}, zero-shot ${
-          (100 * s.zero_shot_mean).toFixed(1)
+        `${s.method}: source ${s.source?.mean.toFixed(1) ?? "n/a"}, zero-shot ${
+          s.zero_shot?.mean.toFixed(1) ?? "n/a"
         }`,
       );
     }

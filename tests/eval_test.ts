@@ -3,10 +3,14 @@ import * as ort from "onnxruntime-web";
 import { namedConfig } from "../model/config.ts";
 import { classifierLogits, encode, initParams } from "../model/encoder.ts";
 import { exportClassifier } from "../eval/onnx_export.ts";
-import { mean, pairedPermutation, scores, spearman, std } from "../eval/stats.ts";
-import { compare, type MetricRow } from "../eval/compare.ts";
+import { holm, mean, quantile, scores, signFlipTest, spearman, std } from "../eval/stats.ts";
+import { twoLevelBootstrap } from "../eval/bootstrap.ts";
+import { analyze, majorityFloor } from "../eval/compare.ts";
+import { comparePair } from "../eval/pairs.ts";
+import { type MetricRow, parseMetrics, type ReportTask } from "../eval/contracts.ts";
+import { analyzeCommand } from "../eval/analyze_command.ts";
+import { mulberry32 } from "../kernels/random.ts";
 import { useBackend } from "./gpu.ts";
-import type { TaskInfo } from "../data/task.ts";
 
 Deno.test("ONNX export: onnxruntime-web logits match tfjs within 1e-4", async () => {
   await useBackend("cpu");
@@ -66,59 +70,328 @@ Deno.test("scores: accuracy and macro-F1 on a known case", () => {
   assert.ok(Math.abs(s.f1 - (2 / 3 + 0.8) / 2) < 1e-12);
 });
 
-Deno.test("stats: mean, std, exact paired permutation, Spearman", () => {
+Deno.test("stats: mean, std, exact sign-flip test, Spearman with n/a", () => {
   assert.equal(mean([1, 2, 3]), 2);
   assert.equal(std([2, 4, 4, 4, 5, 5, 7, 9]), Math.sqrt(32 / 7));
-  const all = pairedPermutation([0.1, 0.2, 0.3], 1000, 0);
-  assert.equal(all.p, 2 / 8, "all positive: only the two all-same-sign patterns are as extreme");
-  assert.equal(all.resamples, 8);
-  assert.equal(pairedPermutation([0.1, -0.1, 0.1, -0.1], 1000, 0).p, 1);
-  const big = pairedPermutation(Array.from({ length: 40 }, () => 0.05), 2000, 1);
-  assert.ok(big.p < 0.001);
+  const all = signFlipTest([0.1, 0.2, 0.3], 1000, 0);
+  assert.deepEqual(all, { p: 2 / 8, exact: true, min_p: 2 / 8 }, "only the two all-same-sign patterns");
+  assert.equal(signFlipTest([0.1, -0.1, 0.1, -0.1], 1000, 0).p, 1);
+  assert.equal(signFlipTest(Array(6).fill(3), 1000, 0).p, 2 / 64);
+  const big = signFlipTest(Array.from({ length: 30 }, () => 0.05), 2000, 1);
+  assert.ok(!big.exact && big.p < 0.001);
   const r = spearman([1, 2, 3, 4, 5, 6, 7, 8], [10, 20, 30, 40, 50, 60, 70, 80], 5000, 0);
   assert.equal(r.rho, 1);
-  assert.ok(r.p < 0.001);
-  assert.ok(Math.abs(spearman([1, 2, 3, 4], [4, 3, 2, 1], 100, 0).rho + 1) < 1e-12);
-  assert.ok(
-    Math.abs(spearman([1, 2, 2, 3], [1, 2, 3, 4], 100, 0).rho - 0.9486832980505138) < 1e-9,
-    "ties take average ranks",
+  assert.ok(r.p! < 0.001);
+  assert.ok(Math.abs(spearman([1, 2, 2, 3], [1, 2, 3, 4], 100, 0).rho! - 0.9486832980505138) < 1e-9, "ties");
+  assert.deepEqual(
+    spearman([1, 2], [1, 2], 100, 0),
+    { rho: null, p: null, n: 2, resamples: 0 },
+    "too few points",
   );
+  assert.equal(spearman([1, 1, 1, 1], [1, 2, 3, 4], 100, 0).rho, null, "a constant has no rank correlation");
+  assert.equal(quantile([0, 10], 0.975), 9.75);
 });
 
-Deno.test("compare: gains, wins/ties/losses and covariate correlation on synthetic rows", () => {
-  const langs = ["a", "b", "c", "d", "e"];
-  const task = {
-    languages: Object.fromEntries(
-      langs.map((
-        l,
-        i,
-      ) => [l, {
-        script: "Latin",
-        fertility: 1 + i,
-        unk_rate: 0,
-        pretrain_share: 0.5 / (i + 1),
-        resource_size: null,
-        examples: { train: 0, dev: 0, test: 10 },
-      }]),
-    ),
-  } as unknown as TaskInfo;
-  const rows: MetricRow[] = [];
-  for (const seed of [1, 2]) {
-    for (const [i, l] of langs.entries()) {
-      rows.push({ method: "full", seed, language: l, split: "test", accuracy: 0.5, f1: 0.5 });
-      rows.push({ method: "graddrop", seed, language: l, split: "test", accuracy: 0.5 + 0.02 * i, f1: 0.5 });
-    }
-    rows.push({ method: "full", seed, language: "src", split: "source", accuracy: 0.9, f1: 0.9 });
-    rows.push({ method: "graddrop", seed, language: "src", split: "source", accuracy: 0.88, f1: 0.9 });
+Deno.test("Holm never lowers a p, keeps nulls out of the family and preserves the order (random families)", () => {
+  const rand = mulberry32(11);
+  for (let t = 0; t < 500; t++) {
+    const ps = Array.from({ length: 1 + Math.floor(rand() * 12) }, () => rand() < 0.15 ? null : rand() ** 3);
+    const adj = holm(ps);
+    const m = ps.filter((p) => p !== null).length;
+    ps.forEach((p, i) => {
+      if (p === null) return assert.equal(adj[i], null);
+      assert.ok(adj[i]! >= p && adj[i]! <= 1, `p ${p} -> ${adj[i]}`);
+      assert.ok(adj[i]! <= Math.min(1, m * p) + 1e-15, "never above Bonferroni");
+      ps.forEach((q, j) => {
+        if (q !== null && q <= p) assert.ok(adj[j]! <= adj[i]!, "monotone in p");
+      });
+    });
   }
-  const c = compare(rows, task, { baseline: "full", resamples: 2000, seed: 0, tie: 0.005 });
-  const v = c.vs_baseline.find((x) => x.method === "graddrop")!;
-  assert.ok(Math.abs(v.mean_gain - 0.04) < 1e-12);
-  assert.deepEqual([v.wins, v.ties, v.losses], [4, 1, 0]);
-  assert.equal(v.gains[0].language, "e");
-  assert.ok(Math.abs(v.correlations.pretrain_share.rho + 1) < 1e-12, "gain grows as the share shrinks");
-  assert.equal(v.pairs, 10);
-  const s = c.summary.find((x) => x.method === "graddrop")!;
-  assert.ok(Math.abs(s.source_mean - 0.88) < 1e-12);
-  assert.ok(Math.abs(s.zero_shot_mean - 0.54) < 1e-12);
+  assert.deepEqual(holm([0.01, 0.04]), [0.02, 0.04]);
+});
+
+type Accuracy = (seed: number, language: number) => number;
+
+/** Test-split rows of each method over seeds × languages, with n items per language. */
+function grid(
+  methods: Record<string, Accuracy>,
+  seeds: number[],
+  languages: number,
+  n?: number,
+): MetricRow[] {
+  return Object.entries(methods).flatMap(([method, acc]) =>
+    seeds.flatMap((seed) =>
+      Array.from({ length: languages }, (_, l) => ({
+        method,
+        seed,
+        language: `l${String(l).padStart(3, "0")}`,
+        split: "test" as const,
+        accuracy: acc(seed, l),
+        ...(n === undefined ? {} : { n }),
+      }))
+    )
+  );
+}
+
+/** A base accuracy that varies by language and seed, as real results do. */
+const base: Accuracy = (seed, l) => 0.45 + 0.3 * ((l * 37) % 11) / 11 + 0.01 * ((seed * 7) % 3);
+
+Deno.test("a gain from one lucky seed is not significant, though every language in it gained", () => {
+  const rows = grid({ full: base, graddrop: (s, l) => base(s, l) + (s === 1 ? 0.1 : 0) }, [1, 2, 3], 50, 60);
+  const c = comparePair(rows, "graddrop", "full", { resamples: 2000, seed: 0 });
+  assert.ok(typeof c !== "string");
+  assert.ok(Math.abs(c.gain - 10 / 3) < 1e-9, "gain in points");
+  assert.ok(c.p >= 0.05, `p ${c.p}`);
+  assert.equal(c.p, 1, "every sign pattern of (10, 0, 0) is as extreme");
+  assert.equal(c.min_p, 0.25, "three seeds cannot go below 2/8");
+  assert.equal(c.n_seeds, 3);
+  assert.equal(c.n_languages, 50);
+});
+
+Deno.test("a steady +3 points in each of 6 seeds over 50 languages is significant and its CI excludes 0", () => {
+  const rand = mulberry32(5);
+  const noise = new Map<string, number>();
+  const jitter = (s: number, l: number) =>
+    noise.get(`${s},${l}`) ?? noise.set(`${s},${l}`, (rand() - 0.5) * 0.02).get(`${s},${l}`)!;
+  const rows = grid(
+    { full: base, graddrop: (s, l) => base(s, l) + 0.03 + jitter(s, l) },
+    [1, 2, 3, 4, 5, 6],
+    50,
+  );
+  const a = analyze(rows, { pairs: "all", resamples: 2000, seed: 0 });
+  assert.equal(a.comparisons.length, 1);
+  const c = a.comparisons[0];
+  assert.equal(c.a, "graddrop");
+  assert.equal(c.b, "full");
+  assert.ok(c.p < 0.05 && c.p_holm < 0.05, `p ${c.p}`);
+  assert.equal(c.p, 2 / 64);
+  assert.ok(c.ci95[0] > 0 && c.ci95[0] < 3 && c.ci95[1] > 3, `CI ${c.ci95}`);
+  assert.ok(Math.abs(c.gain - 3) < 0.2);
+});
+
+function normal(rand: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+}
+
+Deno.test("the two-level bootstrap CI covers the true gain at about its nominal rate (200 simulated experiments)", () => {
+  const rand = mulberry32(2024);
+  const S = 8, L = 40, truth = 1.5;
+  let covered = 0;
+  for (let e = 0; e < 200; e++) {
+    // Seed and language effects plus cell noise: what a real gain grid is made of.
+    const seedFx = Array.from({ length: S }, () => normal(rand));
+    const langFx = Array.from({ length: L }, () => 2 * normal(rand));
+    const cells = seedFx.map((a) => langFx.map((b) => truth + a + b + normal(rand)));
+    const [lo, hi] = twoLevelBootstrap(cells, 1000, e);
+    if (lo <= truth && truth <= hi) covered++;
+  }
+  const rate = covered / 200;
+  assert.ok(rate >= 0.85 && rate <= 0.99, `coverage ${rate}`);
+});
+
+Deno.test("bootstrap: seeded and reproducible", () => {
+  const cells = [[1, 2, 3], [2, 4, 1]];
+  assert.deepEqual(twoLevelBootstrap(cells, 500, 3), twoLevelBootstrap(cells, 500, 3));
+  assert.notDeepEqual(twoLevelBootstrap(cells, 500, 3), twoLevelBootstrap(cells, 500, 4));
+});
+
+Deno.test("wins/ties/losses count only differences beyond the language's binomial standard error", () => {
+  const rows: MetricRow[] = [];
+  const add = (method: string, language: string, accuracy: number, n?: number) => {
+    for (const seed of [1, 2]) {
+      rows.push({ method, seed, language, split: "test", accuracy, ...(n ? { n } : {}) });
+    }
+  };
+  // SE of 0.5 vs 0.5 + d on 60 items is about 9.1 points: +5 is a tie, +20 a win, -20 a loss.
+  add("full", "tie", 0.5, 60), add("graddrop", "tie", 0.55, 60);
+  add("full", "win", 0.5, 60), add("graddrop", "win", 0.7, 60);
+  add("full", "loss", 0.5, 60), add("graddrop", "loss", 0.3, 60);
+  // +5 on 2000 items (SE about 1.6) is a win.
+  add("full", "big", 0.5, 2000), add("graddrop", "big", 0.55, 2000);
+  add("full", "unsized", 0.5), add("graddrop", "unsized", 0.9);
+  const c = comparePair(rows, "graddrop", "full", { resamples: 500, seed: 0 });
+  assert.ok(typeof c !== "string");
+  const outcome = Object.fromEntries(c.languages.map((g) => [g.language, g.outcome]));
+  assert.deepEqual(outcome, { big: "win", loss: "loss", tie: "tie", unsized: "unknown", win: "win" });
+  assert.deepEqual([c.wins, c.ties, c.losses, c.unknown], [2, 1, 1, 1]);
+  const tie = c.languages.find((g) => g.language === "tie")!;
+  assert.ok(Math.abs(tie.se! - 100 * Math.sqrt((0.25 + 0.55 * 0.45) / 60)) < 1e-9);
+});
+
+Deno.test("analyze: every pair, Holm over pairs and correlations, n/a for missing covariates, floor untested", () => {
+  const task: ReportTask = {
+    name: "t",
+    labels: [],
+    train_languages: ["src"],
+    languages: Object.fromEntries(Array.from({ length: 20 }, (_, l) => [
+      `l${String(l).padStart(3, "0")}`,
+      // pretrain_tokens known for half the languages only; unk_rate for none.
+      {
+        script: l % 2 ? "Latn" : "Cyrl",
+        tier: l < 10 ? "high" : "low",
+        pretrain_tokens: l < 10 ? 1000 * (l + 1) : null,
+        fertility: 1 + l / 10,
+      },
+    ])),
+  };
+  const rows = [
+    ...grid(
+      {
+        full: base,
+        "gradual-unfreezing": (s, l) => base(s, l) + 0.01,
+        graddrop: (s, l) => base(s, l) + 0.002 * l,
+      },
+      [1, 2, 3],
+      20,
+      100,
+    ),
+    ...majorityFloor([0, 0, 1], [{ language: "l000", split: "test", gold: [0, 1, 1, 0] }]),
+    ...["full", "gradual-unfreezing", "graddrop"].flatMap((method) =>
+      [1, 2, 3].map((seed) => ({ method, seed, language: "src", split: "source" as const, accuracy: 0.9 }))
+    ),
+  ];
+  const a = analyze(rows, { pairs: "all", resamples: 500, seed: 0, task });
+  assert.deepEqual(a.methods, ["full", "gradual-unfreezing", "graddrop"]);
+  assert.deepEqual(a.comparisons.map((c) => `${c.a}-${c.b}`), [
+    "gradual-unfreezing-full",
+    "graddrop-full",
+    "graddrop-gradual-unfreezing",
+  ]);
+  assert.ok(
+    a.comparisons.every((c) => c.a !== "majority" && c.b !== "majority"),
+    "the floor is never tested",
+  );
+  const rho = (m: string, cov: string) => a.covariates.find((c) => c.method === m && c.covariate === cov)!;
+  assert.equal(rho("graddrop", "unk_rate").rho, null, "unknown everywhere: n/a, not 0");
+  assert.equal(rho("graddrop", "unk_rate").p_holm, null);
+  assert.equal(rho("graddrop", "pretrain_tokens").n, 10);
+  assert.ok(Math.abs(rho("graddrop", "pretrain_tokens").rho! - 1) < 1e-12, "gain grows with l, as do tokens");
+  assert.ok(Math.abs(rho("graddrop", "fertility").rho! - 1) < 1e-12);
+  const family = [
+    ...a.comparisons.map((c) => c.p),
+    ...a.covariates.map((c) => c.p).filter((p) => p !== null),
+  ];
+  assert.equal(a.design.tests, family.length);
+  assert.deepEqual([
+    ...a.comparisons.map((c) => c.p_holm),
+    ...a.covariates.map((c) => c.p_holm).filter((p) => p !== null),
+  ], holm(family));
+  const tiers = a.groups.filter((g) => g.by === "tier" && g.method === "graddrop");
+  assert.deepEqual(tiers.map((g) => [g.group, g.n]), [["high", 10], ["low", 10]]);
+  const floor = a.summary.find((s) => s.floor)!;
+  assert.equal(floor.method, "majority");
+  assert.equal(floor.zero_shot!.ci95, null);
+  assert.equal(a.per_language.find((l) => l.language === "l000")!.accuracy.majority, 50);
+  const full = a.summary.find((s) => s.method === "full")!;
+  assert.ok(Math.abs(full.source!.mean - 90) < 1e-9);
+  const [lo, hi] = full.zero_shot!.ci95!;
+  assert.ok(lo < full.zero_shot!.mean && full.zero_shot!.mean < hi);
+  const only = analyze(rows, { pairs: "baseline", baseline: "gradual-unfreezing", resamples: 200, seed: 0 });
+  assert.deepEqual(only.comparisons.map((c) => `${c.a}-${c.b}`), [
+    "full-gradual-unfreezing",
+    "graddrop-gradual-unfreezing",
+  ]);
+});
+
+Deno.test("majority floor: most frequent training label, smallest id among equals", () => {
+  const rows = majorityFloor([1, 2, 2, 1], [{ language: "x", split: "test", gold: [1, 1, 2] }, {
+    language: "empty",
+    split: "test",
+    gold: [],
+  }]);
+  assert.deepEqual(rows.map((r) => [r.language, r.accuracy, r.n, r.seed]), [["x", 2 / 3, 3, 0]]);
+});
+
+Deno.test("parseMetrics names the row and the field of the first problem", () => {
+  const ok = { method: "full", seed: 1, language: "fra", split: "test", accuracy: 0.5 };
+  assert.throws(
+    () => parseMetrics({ rows: [ok, { ...ok, seed: 2, accuracy: "0.5" }] }, "m.json"),
+    /m\.json: rows\[1\]\.accuracy: /,
+  );
+  assert.throws(() => parseMetrics({ rows: [{ ...ok, split: "dev" }] }, "m.json"), /rows\[0\]\.split/);
+  assert.throws(() => parseMetrics({ rows: [ok, ok] }, "m.json"), /rows\[1\]\.language: .*also rows\[0\]/);
+  assert.throws(() => parseMetrics([ok], "m.json"), /m\.json: /);
+});
+
+async function runCommand(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [], err: string[] = [];
+  const { log, error } = console;
+  console.log = (...xs: unknown[]) => out.push(xs.join(" "));
+  console.error = (...xs: unknown[]) => err.push(xs.join(" "));
+  try {
+    const code = await analyzeCommand(argv);
+    return { code, out: out.join("\n"), err: err.join("\n") };
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+}
+
+Deno.test("analyze command: a malformed file exits 2 with one line naming the row and the field", async () => {
+  const dir = Deno.makeTempDirSync();
+  const file = `${dir}/metrics.json`;
+  const ok = { method: "full", seed: 1, language: "fra", split: "test", accuracy: 0.5 };
+  Deno.writeTextFileSync(file, JSON.stringify({ rows: [ok, { ...ok, seed: 2, split: "dev" }] }));
+  let r = await runCommand(["--metrics", file]);
+  assert.equal(r.code, 2);
+  assert.equal(r.err.split("\n").length, 1);
+  assert.match(r.err, /^error: .*metrics\.json: rows\[1\]\.split: /);
+  Deno.writeTextFileSync(file, JSON.stringify({ rows: [ok, ok] }));
+  r = await runCommand(["--metrics", file]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /^error: .*metrics\.json: rows\[1\]\.language: .*also rows\[0\]/);
+  Deno.writeTextFileSync(file, JSON.stringify({ rows: [ok, { ...ok, seed: 2, n: -3 }] }));
+  r = await runCommand(["--metrics", file]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /^error: .*rows\[1\]\.n: /);
+  assert.equal((await runCommand(["--metrics", `${dir}/absent.json`])).code, 2);
+  assert.equal((await runCommand(["--metrics", file, "--bogus"])).code, 2);
+  assert.equal((await runCommand([])).code, 2);
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("analyze command: --json prints exactly the comparisons contract; --baseline restricts to it", async () => {
+  const dir = Deno.makeTempDirSync();
+  const file = `${dir}/metrics.json`;
+  const rows = grid(
+    {
+      full: base,
+      "gradual-unfreezing": (s, l) => base(s, l) + 0.01,
+      graddrop: (s, l) => base(s, l) + 0.02,
+    },
+    [1, 2, 3],
+    8,
+    200,
+  );
+  Deno.writeTextFileSync(file, JSON.stringify({ rows }));
+  const all = await runCommand(["--metrics", file, "--json", "--resamples", "500"]);
+  assert.equal(all.code, 0, all.err);
+  const doc = JSON.parse(all.out);
+  assert.deepEqual(Object.keys(doc), ["comparisons"]);
+  assert.equal(doc.comparisons.length, 3);
+  for (const c of doc.comparisons) {
+    assert.deepEqual(Object.keys(c), ["a", "b", "gain", "ci95", "p", "p_holm", "n_seeds", "n_languages"]);
+    assert.equal(c.ci95.length, 2);
+    assert.equal(c.n_seeds, 3);
+    assert.equal(c.n_languages, 8);
+  }
+  const gd = doc.comparisons.find((c: { a: string; b: string }) =>
+    c.a === "graddrop" && c.b === "gradual-unfreezing"
+  );
+  assert.ok(Math.abs(gd.gain - 1) < 1e-9, "points");
+  const vs = JSON.parse(
+    (await runCommand(["--metrics", file, "--json", "--baseline", "gradual-unfreezing"])).out,
+  );
+  assert.deepEqual(vs.comparisons.map((c: { a: string; b: string }) => [c.a, c.b]), [
+    ["full", "gradual-unfreezing"],
+    ["graddrop", "gradual-unfreezing"],
+  ]);
+  const text = await runCommand(["--metrics", file]);
+  assert.equal(text.code, 0);
+  assert.match(text.out, /graddrop - gradual-unfreezing\s+\+1\.0/);
+  assert.match(text.out, /smallest attainable p 0\.250/);
+  const unknown = await runCommand(["--metrics", file, "--baseline", "nope"]);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.err, /baseline 'nope'/);
+  Deno.removeSync(dir, { recursive: true });
 });

@@ -1,0 +1,130 @@
+/**
+ * `main.ts analyze`: the `analysis/compare` statistics on any metrics.json, so results from
+ * elsewhere are judged by the same rules.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { ConfigError } from "../pipeline/errors.ts";
+import { analyze } from "./compare.ts";
+import { parseMetrics } from "./contracts.ts";
+import { fmtP, signed } from "./report.ts";
+
+/** Usage line of the command. */
+export const ANALYZE_USAGE = "analyze --metrics FILE [--baseline METHOD] [--json] [--resamples N] [--seed N]";
+
+function intOption(name: string, value: string, min: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) {
+    throw new ConfigError(`--${name} ${value}: expected an integer >= ${min}`);
+  }
+  return n;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      metrics: { type: "string" },
+      baseline: { type: "string" },
+      json: { type: "boolean", default: false },
+      resamples: { type: "string", default: "10000" },
+      seed: { type: "string", default: "0" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(`usage: main.ts ${ANALYZE_USAGE}`);
+    return 0;
+  }
+  const file = values.metrics;
+  if (!file) throw new ConfigError(`--metrics FILE is required (usage: main.ts ${ANALYZE_USAGE})`);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (e) {
+    throw new ConfigError(`${file}: cannot read (${(e as Error).message})`);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${file}: not JSON (${(e as Error).message})`);
+  }
+  const a = analyze(parseMetrics(doc, file), {
+    baseline: values.baseline,
+    pairs: values.baseline === undefined ? "all" : "baseline",
+    resamples: intOption("resamples", values.resamples, 100),
+    seed: intOption("seed", values.seed, 0),
+  });
+  if (values.json) {
+    console.log(JSON.stringify({
+      comparisons: a.comparisons.map((c) => ({
+        a: c.a,
+        b: c.b,
+        gain: c.gain,
+        ci95: c.ci95,
+        p: c.p,
+        p_holm: c.p_holm,
+        n_seeds: c.n_seeds,
+        n_languages: c.n_languages,
+      })),
+    }));
+    return 0;
+  }
+  const head = ["comparison", "gain", "95% CI", "p", "p (Holm)", "seeds", "langs", "W/T/L"];
+  const body = a.comparisons.map((c) => [
+    `${c.a} - ${c.b}`,
+    signed(c.gain),
+    `[${signed(c.ci95[0])}, ${signed(c.ci95[1])}]`,
+    fmtP(c.p),
+    fmtP(c.p_holm),
+    String(c.n_seeds),
+    String(c.n_languages),
+    `${c.wins}/${c.ties}/${c.losses}${c.unknown ? ` (${c.unknown} n?)` : ""}`,
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
+  const line = (r: string[]) =>
+    r.map((x, i) => i === 0 ? x.padEnd(widths[i]) : x.padStart(widths[i])).join("  ");
+  console.log(
+    `${file}: ${a.methods.length} methods, ${a.languages.test.length} zero-shot languages; baseline ${a.baseline}`,
+  );
+  console.log("gain: mean accuracy difference in points on the zero-shot languages");
+  console.log(line(head));
+  for (const r of body) console.log(line(r));
+  for (const s of a.skipped) console.log(`${s.a} - ${s.b}: not compared (${s.reason})`);
+  for (const c of a.design.seed_counts) {
+    console.log(
+      `p: exact sign-flip over ${c.n_seeds} per-seed mean gains; smallest attainable p ${fmtP(c.min_p)}`,
+    );
+  }
+  console.log(
+    `p (Holm): adjusted over the ${a.design.tests} comparisons above; CI: two-level bootstrap (seeds, then languages), ${a.design.resamples} resamples, seed ${a.design.seed}`,
+  );
+  console.log(
+    "W/T/L: languages whose gain exceeds one binomial standard error of the difference on their n items",
+  );
+  return 0;
+}
+
+/**
+ * Runs `analyze` with the arguments after the command name and returns the exit code. Bad
+ * usage or a malformed file prints one line `error: ...` to stderr and returns 2.
+ *
+ * @example
+ * ```ts ignore
+ * if (argv[0] === "analyze") return await analyzeCommand(argv.slice(1));
+ * ```
+ */
+export async function analyzeCommand(argv: string[]): Promise<number> {
+  try {
+    return await run(argv);
+  } catch (e) {
+    if (e instanceof ConfigError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      console.error(`error: ${(e as Error).message}`);
+      return 2;
+    }
+    throw e;
+  }
+}
