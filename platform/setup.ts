@@ -2,20 +2,41 @@
  * First-run set-up shared by `deno task pipeline` and `deno task test`: installs Mesa's
  * Vulkan driver (lavapipe) when it is missing and we may install packages, because WebGPU
  * through Vulkan compiles shaders about ten times faster than through GL on llvmpipe.
+ * With `--tests` it also installs nginx, the real HTTP server the remote cache tests run.
  * @module
  */
 import { hasVulkanIcd } from "./gpu_env.ts";
 
-if (import.meta.main && !hasVulkanIcd()) {
-  const isRoot = Deno.uid?.() === 0;
-  let hasApt = false;
+/** A Debian package we install when missing, and what going without it means. */
+interface Want {
+  pkg: string;
+  why: string;
+  without: string;
+}
+
+function exists(path: string): boolean {
   try {
-    hasApt = Deno.statSync("/usr/bin/apt-get").isFile;
+    return Deno.statSync(path).isFile;
   } catch {
-    hasApt = false;
+    return false;
   }
-  if (isRoot && hasApt) {
-    console.error("setup: installing mesa-vulkan-drivers (Vulkan WebGPU path)...");
+}
+
+if (import.meta.main) {
+  const wants: Want[] = [];
+  if (!hasVulkanIcd()) {
+    wants.push({
+      pkg: "mesa-vulkan-drivers",
+      why: "Vulkan WebGPU path",
+      without: "WebGPU will use Mesa's GL path (slower first step)",
+    });
+  }
+  if (Deno.args.includes("--tests") && !exists("/usr/sbin/nginx")) {
+    wants.push({ pkg: "nginx", why: "remote cache tests", without: "the remote cache tests are skipped" });
+  }
+  const isRoot = Deno.uid?.() === 0;
+  if (wants.length > 0 && isRoot && exists("/usr/bin/apt-get")) {
+    console.error(`setup: installing ${wants.map((w) => `${w.pkg} (${w.why})`).join(", ")}...`);
     const run = (args: string[]) =>
       new Deno.Command("apt-get", {
         args,
@@ -24,14 +45,15 @@ if (import.meta.main && !hasVulkanIcd()) {
         env: { DEBIAN_FRONTEND: "noninteractive" },
       })
         .outputSync().success;
-    if (!(run(["update", "-qq"]) && run(["install", "-y", "-qq", "mesa-vulkan-drivers"]))) {
-      console.error(
-        "setup: could not install mesa-vulkan-drivers; WebGPU will use Mesa's GL path (slower first step)",
-      );
+    const updated = run(["update", "-qq"]);
+    for (const w of wants) {
+      if (!(updated && run(["install", "-y", "-qq", w.pkg]))) {
+        console.error(`setup: could not install ${w.pkg}; ${w.without}`);
+      }
     }
   } else {
-    console.error(
-      "setup: mesa-vulkan-drivers is not installed; WebGPU will use Mesa's GL path (install it for faster shader compilation)",
-    );
+    for (const w of wants) {
+      console.error(`setup: ${w.pkg} is not installed; ${w.without} (install it as root)`);
+    }
   }
 }
