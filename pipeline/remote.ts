@@ -14,7 +14,7 @@
 import { rmSync } from "node:fs";
 import { dirname } from "node:path";
 import pMap from "p-map";
-import { hashTree, listTree, type Store, treeHash } from "./store.ts";
+import { hashTree, listTree, type Manifest, type Store, treeHash } from "./store.ts";
 import { CacheHttp, Cancelled, Unavailable } from "./remote_http.ts";
 import { type EntryRecord, makeRecord, parseRecord } from "./remote_record.ts";
 
@@ -75,13 +75,16 @@ export class RemoteCache {
     return !this.#down;
   }
 
-  /** Whether the server has a record for `key` (for planning; it is not verified here). */
-  async has(key: string): Promise<boolean> {
-    return await this.#guard(
-      key,
-      false,
-      async (op) => (await this.#http.exists(`ac/${key}`, op.signal)) !== undefined,
-    );
+  /**
+   * The manifest the server holds for `key`, without its files: enough for planning (its
+   * `outputHash` gives downstream keys), not verified against the files until
+   * {@link fetchEntry}.
+   */
+  async manifest(key: string): Promise<Manifest | undefined> {
+    return await this.#guard(key, undefined, async (op) => {
+      const text = await this.#http.text(`ac/${key}`, op.signal, MAX_RECORD_BYTES);
+      return text === undefined ? undefined : this.#parse(text, key).manifest;
+    });
   }
 
   /**
@@ -93,12 +96,7 @@ export class RemoteCache {
     return await this.#guard(key, "miss", async (op) => {
       const text = await this.#http.text(`ac/${key}`, op.signal, MAX_RECORD_BYTES);
       if (text === undefined) return "miss";
-      let record: EntryRecord;
-      try {
-        record = parseRecord(text, key);
-      } catch (e) {
-        throw new Corrupt(`bad record: ${(e as Error).message}`);
-      }
+      const record = this.#parse(text, key);
       const tmp = store.tmp(key);
       try {
         await this.#download(record, `${tmp}/out`, op);
@@ -165,6 +163,14 @@ export class RemoteCache {
       return fallback;
     } finally {
       clearTimeout(deadline);
+    }
+  }
+
+  #parse(text: string, key: string): EntryRecord {
+    try {
+      return parseRecord(text, key);
+    } catch (e) {
+      throw new Corrupt(`bad record: ${(e as Error).message}`);
     }
   }
 

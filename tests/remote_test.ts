@@ -137,7 +137,7 @@ withNginx(
     await remote.pushEntry(key, a);
     // 5 files, 4 distinct contents (the two tokenizer.json are one blob).
     assert.equal([...Deno.readDirSync(`${nginx.root}/cas`)].length, 4);
-    assert.equal(await remote.has(key), true);
+    assert.deepEqual(await remote.manifest(key), a.manifest(key));
     assert.equal(await remote.fetchEntry(key, b), "hit");
     await assertSameEntry(a, b, key);
     assert.deepEqual(
@@ -177,7 +177,7 @@ withNginx("an unknown key is a quiet miss", async (nginx) => {
   const { remote, warnings } = client(nginx.url);
   const store = emptyStore();
   assert.equal(await remote.fetchEntry(sha256("nothing"), store), "miss");
-  assert.equal(await remote.has(sha256("nothing")), false);
+  assert.equal(await remote.manifest(sha256("nothing")), undefined);
   assert.deepEqual(warnings, []);
   assert.equal(remote.available, true);
 });
