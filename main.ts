@@ -15,14 +15,20 @@ import { InputHasher } from "./pipeline/input_files.ts";
 import { BuildLog } from "./pipeline/records.ts";
 import { SubprocessRunner } from "./pipeline/runner.ts";
 import { builtinStageTypes } from "./stages/registry.ts";
+import { remoteArgs, remoteFromEnv } from "./pipeline/remote_config.ts";
+import type { RemoteCache } from "./pipeline/remote.ts";
 
 const USAGE = `usage: main.ts <command> [PIPELINE] [options]
-  run     [PIPELINE] [--config FILE] [--set PATH=VALUE]... [--only ID]... [--force [ID]]... [--dry-run] [--jobs N] [--json]
-  status  [PIPELINE] [--config FILE] [--set PATH=VALUE]... [--json]
-  plan    [PIPELINE] [--config FILE] [--set PATH=VALUE]... [--json]
-  dag     [PIPELINE] [--config FILE] [--json | --mermaid]
-  gc      [--config FILE] [--dry-run] [--keep-days N]
-  doctor  [--json]
+  run      [PIPELINE] [--config FILE] [--set PATH=VALUE]... [--only ID]... [--force [ID]]... [--dry-run] [--jobs N] [--json]
+           [--remote URL] [--remote-push]
+  status   [PIPELINE] [--config FILE] [--set PATH=VALUE]... [--json] [--remote URL]
+  plan     [PIPELINE] [--config FILE] [--set PATH=VALUE]... [--json] [--remote URL]
+  dag      [PIPELINE] [--config FILE] [--json | --mermaid]
+  gc       [--config FILE] [--dry-run] [--keep-days N]
+  export   PIPELINE --id INSTANCE --path DIR_IN_OUTPUT --to DIR [--with FILE]...
+  analyze  --metrics FILE [--baseline METHOD] [--json]
+  diff     DIR_A DIR_B [--json]
+  doctor   [--json]
 common: --debug (stack traces), --help`;
 
 interface Values {
@@ -37,6 +43,12 @@ interface Values {
   "keep-days"?: string;
   debug: boolean;
   help: boolean;
+  remote?: string;
+  "remote-push"?: boolean;
+  id?: string;
+  path?: string;
+  to?: string;
+  with: string[];
 }
 
 function parse(argv: string[]): { values: Values; positionals: string[] } {
@@ -56,6 +68,11 @@ function parse(argv: string[]): { values: Values; positionals: string[] } {
       "keep-days": { type: "string" },
       debug: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
+      ...remoteArgs,
+      id: { type: "string" },
+      path: { type: "string" },
+      to: { type: "string" },
+      with: { type: "string", multiple: true, default: [] },
     },
   });
   return { values: values as Values, positionals };
@@ -70,6 +87,15 @@ function normaliseForce(argv: string[]): string[] {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // These two parse their own flags.
+  if (argv[0] === "analyze") {
+    const { analyzeCommand } = await import("./eval/analyze_command.ts");
+    return await analyzeCommand(argv.slice(1));
+  }
+  if (argv[0] === "diff") {
+    const { diffCommand } = await import("./eval/diff_command.ts");
+    return await diffCommand(argv.slice(1));
+  }
   const { values, positionals } = parse(argv);
   const [command, pipeline, ...extra] = positionals;
   if (values.help || !command) {
@@ -92,6 +118,8 @@ async function main(argv: string[]): Promise<number> {
       return await dagCommand(values, pipeline);
     case "gc":
       return await gcCommand(values, pipeline);
+    case "export":
+      return await exportCommand(values, pipeline);
     default:
       throw new ConfigError(`unknown command '${command}'\n${USAGE}`);
   }
@@ -104,6 +132,7 @@ interface Context {
   keyer: Keyer;
   hasher: InputHasher;
   log: BuildLog;
+  remote?: { cache: RemoteCache; push: boolean };
 }
 
 async function context(values: Values, pipeline: string | undefined): Promise<Context> {
@@ -112,7 +141,16 @@ async function context(values: Values, pipeline: string | undefined): Promise<Co
   const plan = await makePlan(cfg, name, builtinStageTypes);
   const store = new Store(defaultHome());
   const hasher = new InputHasher(`${store.home}/stat_cache.json`);
-  return { cfg, plan, store, keyer: new Keyer(hasher), hasher, log: new BuildLog(store.home) };
+  const remoteCfg = remoteFromEnv(values);
+  let remote: Context["remote"];
+  if (remoteCfg) {
+    const { RemoteCache } = await import("./pipeline/remote.ts");
+    remote = {
+      cache: new RemoteCache({ url: remoteCfg.url, token: remoteCfg.token, warn: (l) => console.error(l) }),
+      push: remoteCfg.push,
+    };
+  }
+  return { cfg, plan, store, keyer: new Keyer(hasher), hasher, log: new BuildLog(store.home), remote };
 }
 
 /** The instances `--force` names (ids or stage names); `*` is every one. */
@@ -167,6 +205,7 @@ async function runCommand(values: Values, pipeline: string | undefined): Promise
       signal: abort.signal,
       defaultTimeout: 1800,
       debug: values.debug,
+      remote: ctx.remote ? { store: ctx.remote.cache, push: ctx.remote.push } : undefined,
     });
     ctx.hasher.save();
     const total = (performance.now() - t0) / 1000;
@@ -210,13 +249,14 @@ async function printStaleness(
   json: boolean,
   staleWord: string,
 ): Promise<number> {
-  const info = await staleness(ctx.plan, instances, ctx.store, ctx.keyer, ctx.log, force);
+  const info = await staleness(ctx.plan, instances, ctx.store, ctx.keyer, ctx.log, force, ctx.remote?.cache);
   ctx.hasher.save();
   if (json) console.log(JSON.stringify({ pipeline: ctx.plan.pipeline, stages: info }));
   else {
     for (const s of info) {
       const why = s.reasons.length ? `  (${s.reasons.join("; ")})` : "";
-      console.log(`${s.state === "cached" ? "cached" : staleWord}  ${s.id}${why}`);
+      const state = s.state === "stale" ? staleWord : s.remote ? "cached (remote)" : "cached";
+      console.log(`${state}  ${s.id}${why}`);
     }
   }
   return 0;
@@ -229,7 +269,15 @@ async function statusCommand(values: Values, pipeline: string | undefined): Prom
 
 async function planCommand(values: Values, pipeline: string | undefined): Promise<number> {
   const ctx = await context(values, pipeline);
-  const info = await staleness(ctx.plan, ctx.plan.instances, ctx.store, ctx.keyer, ctx.log, new Set());
+  const info = await staleness(
+    ctx.plan,
+    ctx.plan.instances,
+    ctx.store,
+    ctx.keyer,
+    ctx.log,
+    new Set(),
+    ctx.remote?.cache,
+  );
   ctx.hasher.save();
   const rows = ctx.plan.instances.map((inst, i) => ({
     id: inst.id,
@@ -314,6 +362,36 @@ async function gcCommand(values: Values, pipeline: string | undefined): Promise<
         : ""
     }`,
   );
+  return 0;
+}
+
+/**
+ * Copies a cached output directory (e.g. a pretrained checkpoint) out of the store, with a
+ * `provenance.json` that says how it was made: the pipeline, the instance and every stage
+ * it depends on with their params, the code fingerprint, and each file's sha256.
+ */
+async function exportCommand(values: Values, pipeline: string | undefined): Promise<number> {
+  if (!pipeline || !values.id || !values.path || !values.to) {
+    throw new ConfigError(`export needs PIPELINE --id INSTANCE --path DIR_IN_OUTPUT --to DIR\n${USAGE}`);
+  }
+  const ctx = await context(values, pipeline);
+  const info = await staleness(ctx.plan, ctx.plan.instances, ctx.store, ctx.keyer, ctx.log, new Set());
+  const at = ctx.plan.instances.findIndex((i) => i.id === values.id);
+  if (at < 0) throw new ConfigError(`--id ${values.id}: no such instance in pipeline '${pipeline}'`);
+  const key = info[at].key;
+  const manifest = key ? ctx.store.manifest(key) : undefined;
+  if (!key || !manifest || info[at].state !== "cached") {
+    throw new UserInputError(
+      `${values.id} is not cached: run 'main.ts run ${pipeline} --only ${values.id}' first`,
+    );
+  }
+  const { exportEntry } = await import("./pipeline/export_entry.ts");
+  const out = await exportEntry(ctx.store, manifest, ctx.plan, {
+    path: values.path,
+    to: values.to,
+    extra: values.with,
+  });
+  console.log(`exported ${values.id} to ${values.to}: ${out.files.join(", ")}`);
   return 0;
 }
 

@@ -22,6 +22,8 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export interface RemoteStore {
   fetchEntry(key: string, store: Store): Promise<"hit" | "miss">;
   pushEntry(key: string, store: Store): Promise<void>;
+  /** The entry's manifest on the remote (to plan without downloading), if it has one. */
+  manifest(key: string): Promise<Manifest | undefined>;
 }
 
 /** Which instances to rerun although cached. */
@@ -70,6 +72,7 @@ export async function staleness(
   keyer: Keyer,
   log: BuildLog,
   force: Force,
+  remote?: RemoteStore,
 ): Promise<StaleInfo[]> {
   const outHash = new Map<string, string>();
   const prev = log.latest(plan.pipeline);
@@ -84,10 +87,11 @@ export async function staleness(
     }
     const parts = await keyer.parts(inst, Object.fromEntries(ups.map((u) => [u, outHash.get(u)!])));
     const key = cacheKey(parts);
-    const m = store.manifest(key);
+    const local = store.manifest(key);
+    const m = local ?? (isForced(force, inst) ? undefined : await remote?.manifest(key));
     if (m && !isForced(force, inst)) {
       outHash.set(inst.id, m.outputHash);
-      out.push({ id: inst.id, state: "cached", key, reasons: [] });
+      out.push({ id: inst.id, state: "cached", key, reasons: [], ...(local ? {} : { remote: true }) });
     } else {
       out.push({ id: inst.id, state: "stale", key, reasons: m ? ["forced"] : explain(prev[inst.id], parts) });
     }

@@ -55,7 +55,7 @@ export class Store {
     try {
       Deno.removeSync(`${this.home}/work/${manifest.key}`, { recursive: true });
     } catch (e) {
-      // An entry fetched from a remote cache never had a work dir.
+      // An entry fetched from a remote cache never had a work directory.
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     }
   }
@@ -66,23 +66,47 @@ export class Store {
   }
 }
 
-/** Hash over a directory's sorted file paths and contents; also counts files and bytes. */
-export async function hashTree(dir: string): Promise<{ hash: string; files: number; bytes: number }> {
-  const rows: string[] = [];
-  let bytes = 0;
+/** One file of an entry's output tree. */
+export interface TreeFile {
+  /** Path relative to the tree's root, `/`-separated, e.g. `checkpoint/config.json`. */
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+/**
+ * The files under a directory in the order {@link treeHash} needs: each directory's entries
+ * sorted by name, depth first.
+ */
+export async function listTree(dir: string): Promise<TreeFile[]> {
+  const files: TreeFile[] = [];
   const walk = async (sub: string) => {
-    const entries = [...Deno.readDirSync(`${dir}${sub}`)].sort((a, b) => a.name < b.name ? -1 : 1);
+    const entries = [...Deno.readDirSync(`${dir}/${sub}`)].sort((a, b) => a.name < b.name ? -1 : 1);
     for (const e of entries) {
-      const rel = `${sub}/${e.name}`;
+      const rel = sub ? `${sub}/${e.name}` : e.name;
       if (e.isDirectory) await walk(rel);
       else {
-        bytes += Deno.statSync(`${dir}${rel}`).size;
-        rows.push(`${rel}\t${await sha256File(`${dir}${rel}`)}`);
+        files.push({
+          path: rel,
+          sha256: await sha256File(`${dir}/${rel}`),
+          size: Deno.statSync(`${dir}/${rel}`).size,
+        });
       }
     }
   };
   await walk("");
-  return { hash: sha256(rows.join("\n")), files: rows.length, bytes };
+  return files;
+}
+
+/** The output hash of files listed by {@link listTree}. */
+export function treeHash(files: TreeFile[]): string {
+  return sha256(files.map((f) => `/${f.path}\t${f.sha256}`).join("\n"));
+}
+
+/** Hash over a directory's sorted file paths and contents; also counts files and bytes. */
+export async function hashTree(dir: string): Promise<{ hash: string; files: number; bytes: number }> {
+  const files = await listTree(dir);
+  return { hash: treeHash(files), files: files.length, bytes: files.reduce((n, f) => n + f.size, 0) };
 }
 
 /** Total bytes under a path. */

@@ -60,4 +60,6 @@ export interface StaleInfo {
   /** Unknown (null) while an upstream is stale: the key depends on upstream outputs. */
   key: string | null;
   reasons: string[];
+  /** Cached on the remote, not (yet) in the local store. */
+  remote?: boolean;
 }

@@ -41,37 +41,3 @@ export function chromiumPath(): string | undefined {
 /** How to get Chromium by hand, for messages. */
 export const INSTALL_HINT =
   "install Debian's chromium (as root: apt-get install -y chromium) or set CHROMIUM_PATH";
-
-/**
- * The Chromium binary, installing Debian's `chromium` with apt-get first when it is missing
- * and this process is root with apt available. Undefined (after saying why on stderr) when
- * it cannot be had.
- *
- * @example
- * ```ts ignore
- * const bin = ensureChromium(); // may run apt-get
- * ```
- */
-export function ensureChromium(): string | undefined {
-  const found = chromiumPath();
-  if (found) return found;
-  if (Deno.uid?.() !== 0 || !isFile("/usr/bin/apt-get")) {
-    console.error(`setup: Chromium is missing and cannot be installed from here; ${INSTALL_HINT}`);
-    return undefined;
-  }
-  console.error("setup: installing chromium (headless browser for the report tests)...");
-  const apt = (args: string[]) =>
-    new Deno.Command("apt-get", {
-      args,
-      stdout: "null",
-      stderr: "inherit",
-      env: { DEBIAN_FRONTEND: "noninteractive" },
-    }).outputSync().success;
-  if (!(apt(["update", "-qq"]) && apt(["install", "-y", "-qq", "chromium"]))) {
-    console.error(`setup: apt-get could not install chromium; ${INSTALL_HINT}`);
-    return undefined;
-  }
-  const installed = chromiumPath();
-  if (!installed) console.error(`setup: chromium installed but not found; ${INSTALL_HINT}`);
-  return installed;
-}

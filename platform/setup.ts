@@ -1,43 +1,65 @@
 /**
- * First-run set-up shared by `deno task pipeline` and `deno task test`: installs Mesa's
- * Vulkan driver (lavapipe) when it is missing and we may install packages, because WebGPU
- * through Vulkan compiles shaders about ten times faster than through GL on llvmpipe.
- * With `--for-tests` (what `deno task test` passes) it also installs Chromium, in which the
- * report tests open `report.html`; the pipeline itself needs no browser.
+ * First-run set-up shared by `deno task pipeline` and `deno task test`: installs, with one
+ * apt-get run when we are root on Debian, what is missing:
+ * - Mesa's Vulkan driver (lavapipe), because WebGPU through Vulkan compiles shaders about ten
+ *   times faster than through GL on llvmpipe;
+ * - with `--tests` (what `deno task test` passes): nginx, the real HTTP server the remote
+ *   cache tests run, and Chromium, in which the report test opens `report.html`.
+ * The pipeline itself needs neither. A test whose tool could not be installed fails saying so.
  * @module
  */
 import { hasVulkanIcd } from "./gpu_env.ts";
-import { ensureChromium } from "./chromium.ts";
+import { chromiumPath, INSTALL_HINT } from "./chromium.ts";
 
-if (import.meta.main && !hasVulkanIcd()) {
-  const isRoot = Deno.uid?.() === 0;
-  let hasApt = false;
+/** A Debian package we install when missing, and what going without it means. */
+interface Want {
+  pkg: string;
+  why: string;
+  without: string;
+}
+
+function exists(path: string): boolean {
   try {
-    hasApt = Deno.statSync("/usr/bin/apt-get").isFile;
+    return Deno.statSync(path).isFile;
   } catch {
-    hasApt = false;
+    return false;
   }
-  if (isRoot && hasApt) {
-    console.error("setup: installing mesa-vulkan-drivers (Vulkan WebGPU path)...");
+}
+
+if (import.meta.main) {
+  const wants: Want[] = [];
+  if (!hasVulkanIcd()) {
+    wants.push({
+      pkg: "mesa-vulkan-drivers",
+      why: "Vulkan WebGPU path",
+      without: "WebGPU will use Mesa's GL path (slower first step)",
+    });
+  }
+  if (Deno.args.includes("--tests")) {
+    if (!exists("/usr/sbin/nginx")) {
+      wants.push({ pkg: "nginx", why: "remote cache tests", without: "the remote cache tests will fail" });
+    }
+    if (!chromiumPath()) {
+      wants.push({ pkg: "chromium", why: "report test", without: `the report test will fail; ${INSTALL_HINT}` });
+    }
+  }
+  const isRoot = Deno.uid?.() === 0;
+  if (wants.length > 0 && isRoot && exists("/usr/bin/apt-get")) {
+    console.error(`setup: installing ${wants.map((w) => `${w.pkg} (${w.why})`).join(", ")}...`);
     const run = (args: string[]) =>
       new Deno.Command("apt-get", {
         args,
         stdout: "null",
         stderr: "inherit",
-        env: { DEBIAN_FRONTEND: "noninteractive" },
+        // policy-rc.d is not ours to write: RUNLEVEL=1 keeps nginx's package from starting a server.
+        env: { DEBIAN_FRONTEND: "noninteractive", RUNLEVEL: "1" },
       })
         .outputSync().success;
-    if (!(run(["update", "-qq"]) && run(["install", "-y", "-qq", "mesa-vulkan-drivers"]))) {
-      console.error(
-        "setup: could not install mesa-vulkan-drivers; WebGPU will use Mesa's GL path (slower first step)",
-      );
+    const updated = run(["update", "-qq"]);
+    if (!(updated && run(["install", "-y", "-qq", "--no-install-recommends", ...wants.map((w) => w.pkg)]))) {
+      for (const w of wants) console.error(`setup: could not install ${w.pkg}; ${w.without}`);
     }
   } else {
-    console.error(
-      "setup: mesa-vulkan-drivers is not installed; WebGPU will use Mesa's GL path (install it for faster shader compilation)",
-    );
+    for (const w of wants) console.error(`setup: ${w.pkg} is not installed; ${w.without} (install it as root)`);
   }
 }
-
-// The report test fails on its own, saying how to install Chromium, when this could not.
-if (import.meta.main && Deno.args.includes("--for-tests")) ensureChromium();

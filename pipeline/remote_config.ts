@@ -1,0 +1,71 @@
+/**
+ * Where the remote cache is and whether to push to it, from CLI flags and the environment:
+ * `--remote URL` / `GRADDROP_REMOTE`, `--remote-push` / `GRADDROP_REMOTE_PUSH=1`, and
+ * `GRADDROP_REMOTE_TOKEN` (environment only, so it never shows in a process listing).
+ * @module
+ */
+import { ConfigError } from "./errors.ts";
+
+/** The remote cache a run uses. */
+export interface RemoteConfig {
+  url: string;
+  token?: string;
+  /** Upload entries this run computes (off unless asked for). */
+  push: boolean;
+}
+
+/** The flags as `parseArgs` returns them for {@link remoteArgs}. */
+export interface RemoteFlags {
+  remote?: string;
+  "remote-push"?: boolean;
+}
+
+/** `node:util` `parseArgs` options for the remote flags, to spread into a command's options. */
+export const remoteArgs = {
+  remote: { type: "string" },
+  "remote-push": { type: "boolean" },
+} as const;
+
+const TRUE = ["1", "true", "yes"], FALSE = ["", "0", "false", "no"];
+
+/**
+ * The remote cache configuration, or undefined when no URL is given. Flags win over the
+ * environment; an empty variable counts as unset (CI passes unset secrets as "").
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const env: Record<string, string> = { GRADDROP_REMOTE: "http://127.0.0.1:8080/", GRADDROP_REMOTE_PUSH: "1" };
+ * const cfg = remoteFromEnv({}, (name) => env[name]);
+ * assert.deepEqual(cfg, { url: "http://127.0.0.1:8080", token: undefined, push: true });
+ * ```
+ */
+export function remoteFromEnv(
+  flags: RemoteFlags,
+  env: (name: string) => string | undefined = (name) => Deno.env.get(name),
+): RemoteConfig | undefined {
+  const url = flags.remote || env("GRADDROP_REMOTE") || undefined;
+  const pushVar = (env("GRADDROP_REMOTE_PUSH") ?? "").toLowerCase();
+  if (!TRUE.includes(pushVar) && !FALSE.includes(pushVar)) {
+    throw new ConfigError(`GRADDROP_REMOTE_PUSH=${pushVar}: expected 1 or 0`);
+  }
+  if (!url) {
+    if (flags["remote-push"]) throw new ConfigError("--remote-push needs --remote URL or GRADDROP_REMOTE");
+    return undefined;
+  }
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || !["http:", "https:"].includes(parsed.protocol)) {
+    // The URL may carry a password: name where it came from, not what it is.
+    throw new ConfigError(`${flags.remote ? "--remote" : "GRADDROP_REMOTE"}: expected an http(s) URL`);
+  }
+  return {
+    url: url.replace(/\/+$/, ""),
+    token: env("GRADDROP_REMOTE_TOKEN") || undefined,
+    push: Boolean(flags["remote-push"]) || TRUE.includes(pushVar),
+  };
+}

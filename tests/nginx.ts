@@ -1,0 +1,154 @@
+/**
+ * Test harness: a real nginx serving WebDAV PUT/GET/HEAD on 127.0.0.1, the way a team would
+ * host the remote cache, with every file it writes (pid, logs, request temp files) under one
+ * temporary directory. `deno task setup --tests` installs nginx on Debian when run as root.
+ *
+ * Besides the plain cache at `url`, it serves the same files with injected faults:
+ * `url/fail500` answers 500 to everything and `url/slow` sends bodies at a few bytes a second.
+ * @module
+ */
+
+/** A running nginx; `stop()` ends it and removes its directory. */
+export interface Nginx {
+  /** Base URL of the cache, e.g. `http://127.0.0.1:40123`. */
+  url: string;
+  /** Directory nginx serves and stores PUT files in (`ac/`, `cas/` appear under it). */
+  root: string;
+  /** nginx's access log: one line per request, in order (`"PUT /cas/... HTTP/1.1" 201`). */
+  accessLog: string;
+  stop(): Promise<void>;
+}
+
+/** Options for {@link startNginx}. */
+export interface NginxOptions {
+  /** When set, every request must carry `Authorization: Bearer <token>` or gets 401. */
+  token?: string;
+}
+
+/** Whether an nginx binary is on this machine (tests skip themselves when it is not). */
+export function hasNginx(): boolean {
+  return nginxBinary() !== undefined;
+}
+
+function nginxBinary(): string | undefined {
+  for (const p of ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]) {
+    try {
+      if (Deno.statSync(p).isFile) return p;
+    } catch {
+      // not here; try the next place
+    }
+  }
+  return undefined;
+}
+
+/** A TCP port that was free a moment ago (nginx binds it right after). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+function config(dir: string, port: number, opts: NginxOptions): string {
+  const root = `${dir}/root`;
+  // nginx's `if` cannot compare against a literal containing spaces without quoting; the
+  // token is test-generated, so quoting it is enough.
+  const auth = opts.token ? `if ($http_authorization != "Bearer ${opts.token}") { return 401; }` : "";
+  // One process, no daemon: it stays our child (so stop() can end it) and never switches to
+  // another user who could not write the private temp directory.
+  return `
+daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 64; }
+http {
+  access_log ${dir}/access.log;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  server {
+    listen 127.0.0.1:${port};
+    client_max_body_size 0;
+    ${auth}
+    location /fail500/ { return 500; }
+    location /slow/ { alias ${root}/; limit_rate 8; }
+    location / {
+      root ${root};
+      dav_methods PUT;
+      create_full_put_path on;
+      dav_access user:rw;
+    }
+  }
+}
+`;
+}
+
+/**
+ * Starts nginx on a free loopback port.
+ *
+ * @example
+ * ```ts ignore
+ * const nginx = await startNginx();
+ * await fetch(`${nginx.url}/cas/abc`, { method: "PUT", body: "x" });
+ * await nginx.stop();
+ * ```
+ */
+export async function startNginx(opts: NginxOptions = {}): Promise<Nginx> {
+  const bin = nginxBinary();
+  if (!bin) throw new Error("nginx is not installed (run `deno task setup --tests` as root)");
+  const dir = Deno.makeTempDirSync({ prefix: "graddrop-nginx-" });
+  Deno.mkdirSync(`${dir}/root`);
+  // Another process may take the port between freePort() and nginx's bind: try a few.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = freePort();
+    Deno.writeTextFileSync(`${dir}/nginx.conf`, config(dir, port, opts));
+    const child = new Deno.Command(bin, {
+      args: ["-p", `${dir}/`, "-c", `${dir}/nginx.conf`, "-e", `${dir}/error.log`],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const url = `http://127.0.0.1:${port}`;
+    if (await answers(url, child)) {
+      return {
+        url,
+        root: `${dir}/root`,
+        accessLog: `${dir}/access.log`,
+        stop: async () => {
+          child.kill("SIGTERM");
+          await child.status;
+          Deno.removeSync(dir, { recursive: true });
+        },
+      };
+    }
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // it already exited (e.g. the port was taken)
+    }
+    await child.status;
+  }
+  const log = Deno.readTextFileSync(`${dir}/error.log`);
+  Deno.removeSync(dir, { recursive: true });
+  throw new Error(`nginx did not start:\n${log}`);
+}
+
+/** Polls until nginx accepts connections (up to ~5 s), or it exits. */
+async function answers(url: string, child: Deno.ChildProcess): Promise<boolean> {
+  let exited = false;
+  child.status.then(() => exited = true);
+  for (let i = 0; i < 50 && !exited; i++) {
+    try {
+      const r = await fetch(`${url}/`, { method: "HEAD", signal: AbortSignal.timeout(500) });
+      await r.body?.cancel();
+      return true;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return false;
+}
