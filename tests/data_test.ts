@@ -136,23 +136,17 @@ Deno.test("zero-shot language sample is deterministic and spans scripts", () => 
   assert.ok(a.includes("eth0") && a.filter((x) => x.startsWith("cyr")).length === 5);
 });
 
-const SIB = new URL("../../shared/data/sib200", import.meta.url).pathname;
-const hasSib = (() => {
-  try {
-    return Deno.statSync(`${SIB}/eng_Latn/train.tsv`).isFile;
-  } catch {
-    return false;
-  }
-})();
+const SIB = new URL("../datasets/sib200", import.meta.url).pathname;
 
-Deno.test({
-  name: "SIB-200: the shared data reads with 7 labels in every language",
-  ignore: !hasSib,
-  fn: async () => {
-    const langs = languageFolders(SIB);
-    assert.ok(langs.length >= 20);
-    const train = await readSib200Split(SIB, "eng_Latn", "train");
-    assert.equal(train.length, 701);
-    for (const l of langs) assert.ok((await readSib200Split(SIB, l, "test")).length > 100, l);
-  },
+Deno.test("SIB-200: the vendored data reads with 7 labels in 24 languages, parallel by index_id", async () => {
+  const langs = languageFolders(SIB);
+  assert.equal(langs.length, 24);
+  const train = await readSib200Split(SIB, "eng_Latn", "train");
+  assert.equal(train.length, 701);
+  const ids = (await readSib200Split(SIB, "eng_Latn", "test")).map((r) => r.id).join(",");
+  for (const l of langs) {
+    const test = await readSib200Split(SIB, l, "test");
+    assert.equal(test.length, 204, l);
+    assert.equal(test.map((r) => r.id).join(","), ids, `${l} test items are English's, in the same order`);
+  }
 });

@@ -25,11 +25,6 @@ export interface NginxOptions {
   token?: string;
 }
 
-/** Whether an nginx binary is on this machine (tests skip themselves when it is not). */
-export function hasNginx(): boolean {
-  return nginxBinary() !== undefined;
-}
-
 function nginxBinary(): string | undefined {
   for (const p of ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]) {
     try {
