@@ -122,6 +122,11 @@ export function pretrainingSequences(
     tokensPerEpoch,
     tlmSequences: tlm.length,
     pairs: aligned,
-    corpusHash: sha256(corpus.paragraphs.map((t) => `${t.lang}\t${t.align ?? ""}\t${t.text}`).join("\n")),
+    corpusHash: corpusHash(corpus),
   };
+}
+
+/** sha256 over a corpus's texts (language, align key, text), in order: names the corpus a checkpoint saw. */
+export function corpusHash(corpus: Corpus): string {
+  return sha256(corpus.paragraphs.map((t) => `${t.lang}\t${t.align ?? ""}\t${t.text}`).join("\n"));
 }

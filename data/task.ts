@@ -5,6 +5,8 @@
  */
 import { buildShard, writeShard } from "./shards.ts";
 import { encodeExample, type LoadedTokenizer, tokenStats } from "./encoding.ts";
+import type { Contamination } from "./contamination.ts";
+import type { PretrainingFacts } from "./pretraining_facts.ts";
 
 /** One labelled example. */
 export interface Example {
@@ -27,6 +29,10 @@ export interface LanguageInfo {
   pretrain_share: number | null;
   /** From the user's resource-size CSV, where given. */
   resource_size: number | null;
+  /** Tokens of this language (and script) pretraining saw, where the checkpoint records them. */
+  pretrain_tokens?: number | null;
+  /** Resource tier the pretraining corpus put the language in, where it had tiers. */
+  tier?: string | null;
 }
 
 /** `task.json`. */
@@ -38,6 +44,8 @@ export interface TaskInfo {
   max_length: number;
   languages: Record<string, LanguageInfo>;
   warnings: string[];
+  /** How much of the test set occurs in the pretraining corpora, when they were given. */
+  contamination?: Contamination | null;
 }
 
 /**
@@ -101,6 +109,8 @@ export async function writeTask(out: string, o: {
   shares: Record<string, { iso6393: string; share: number }> | null;
   resources: Map<string, number> | null;
   warnings: string[];
+  /** Contamination, pretraining tokens and tiers, when the pipeline gives the pretraining corpora. */
+  facts?: PretrainingFacts;
   log: (m: string) => void;
 }): Promise<TaskInfo> {
   const languages = [...new Set(o.examples.map((e) => e.lang))].sort();
@@ -121,6 +131,7 @@ export async function writeTask(out: string, o: {
       unk_rate: Number(stats.unk_rate.toFixed(5)),
       pretrain_share: shareFor(lang, o.shares),
       resource_size: o.resources?.get(lang) ?? null,
+      ...(o.facts?.languages.get(lang) ?? {}),
     };
   }
   let truncated = 0;
@@ -136,6 +147,21 @@ export async function writeTask(out: string, o: {
   }
   if (truncated > 0) o.log(`${truncated} examples truncated to max_length ${o.maxLength}`);
   await Deno.copyFile(`${o.tokenizerDir}/tokenizer.json`, `${out}/tokenizer.json`);
+  // The raw texts too, for stages that do not read token ids (a character n-gram baseline).
+  await Deno.writeTextFile(
+    `${out}/texts.jsonl`,
+    o.examples.map((e) =>
+      JSON.stringify({
+        split: e.split,
+        lang: e.lang,
+        id: e.id,
+        label: e.label,
+        text: e.text,
+        text_b: e.text_b,
+      })
+    )
+      .join("\n") + "\n",
+  );
   const task: TaskInfo = {
     name: o.name,
     labels: o.labels,
@@ -143,7 +169,8 @@ export async function writeTask(out: string, o: {
     test_languages: languages.filter((l) => info[l].examples.test > 0),
     max_length: o.maxLength,
     languages: info,
-    warnings: o.warnings,
+    warnings: [...o.warnings, ...(o.facts?.warnings ?? [])],
+    contamination: o.facts?.contamination ?? null,
   };
   await Deno.writeTextFile(`${out}/task.json`, JSON.stringify(task, null, 2));
   const counts = ["train", "dev", "test"].map((s) =>

@@ -162,7 +162,7 @@ export async function makePlan(
         },
       );
       // A foreach stage carries its cell's matrix values as identity; only a stage's own matrix feeds `with`.
-      const merged = s.foreach ? { ...s.with } : { ...s.with, ...matrix };
+      const merged = s.foreach ? { ...s.with } : withMatrix(s.with, matrix);
       const parsed = definition.schema.safeParse(merged);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
@@ -213,6 +213,30 @@ export async function makePlan(
     instances.push(...made);
   }
   return { pipeline: name, instances, byId: new Map(instances.map((i) => [i.id, i])) };
+}
+
+/**
+ * `with` plus a cell's matrix values; a dotted key (`graddrop.rate`) sets a nested value.
+ *
+ * @example
+ * ```ts
+ * import { withMatrix } from "./plan.ts";
+ * const w = withMatrix({ graddrop: { rescale: true } }, { "graddrop.rate": 0.3, seed: 1 });
+ * if (JSON.stringify(w) !== '{"graddrop":{"rescale":true,"rate":0.3},"seed":1}') throw new Error(JSON.stringify(w));
+ * ```
+ */
+export function withMatrix(base: Record<string, unknown>, matrix: MatrixValues): Record<string, unknown> {
+  const out: Record<string, unknown> = structuredClone(base);
+  for (const [k, v] of Object.entries(matrix)) {
+    const path = k.split(".");
+    let node = out;
+    for (const p of path.slice(0, -1)) {
+      if (!node[p] || typeof node[p] !== "object") node[p] = {};
+      node = node[p] as Record<string, unknown>;
+    }
+    node[path[path.length - 1]] = v;
+  }
+  return out;
 }
 
 /** The instances `only` names plus everything they need, in plan order. */

@@ -17,6 +17,17 @@ const schema = z.strictObject({
   references: z.array(referenceSchema).default([]),
 });
 
+/**
+ * A method's name in the report: the `method` matrix value (or what the stage reports), with
+ * any other matrix values but the seed, e.g. `graddrop (rate=0.3)` in a sweep.
+ */
+function methodLabel(matrix: Record<string, string | number | boolean>, reported?: string): string {
+  const base = String(matrix.method ?? reported ?? "model");
+  const rest = Object.entries(matrix).filter(([k]) => k !== "method" && k !== "seed")
+    .map(([k, v]) => `${k.split(".").pop()}=${v}`);
+  return rest.length ? `${base} (${rest.join(", ")})` : base;
+}
+
 /** Writes `metrics.json`, `analysis.json`, `report.md`, `report.html`. */
 export const stage: StageType<typeof schema> = {
   type: "analysis/compare",
@@ -38,7 +49,7 @@ export const stage: StageType<typeof schema> = {
     const evals = inputsOfType(ctx, ["eval/"]).filter((ev) => !ev.type.startsWith("eval/retrieval"));
     for (const ev of evals) {
       const m = JSON.parse(await Deno.readTextFile(`${ev.dir}/metrics.json`));
-      const method = String(ev.matrix.method ?? "model"), seed = Number(ev.matrix.seed ?? 0);
+      const method = methodLabel(ev.matrix, m.method), seed = Number(ev.matrix.seed ?? 0);
       const own = (m.rows ?? []).map((r: Record<string, unknown>) => ({ ...r, method, seed }));
       rows.push(...parseMetrics({ rows: own }, `${ev.dir}/metrics.json`));
     }
@@ -89,7 +100,7 @@ export const stage: StageType<typeof schema> = {
       for (const line of log) {
         const r = JSON.parse(line);
         curves.push({
-          method: String(ft.matrix.method),
+          method: methodLabel(ft.matrix),
           seed: Number(ft.matrix.seed),
           step: r.step,
           loss: r.loss,

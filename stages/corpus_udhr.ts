@@ -8,6 +8,8 @@ import type { StageType } from "../pipeline/stage.ts";
 const schema = z.strictObject({
   languages: z.union([z.literal("all"), z.array(z.string()).min(1)]).default("all"),
   min_paragraphs: z.number().int().min(1).default(20),
+  /** Articles left out in every language (a task tests on them, so pretraining must never see them). */
+  hold_out_articles: z.array(z.number().int().min(0).max(30)).default([]),
 });
 
 /** Writes `paragraphs.jsonl` and `languages.json` (counts and metadata per declaration). */
@@ -30,7 +32,8 @@ export const stage: StageType<typeof schema> = {
         dropped++;
         continue;
       }
-      for (const p of paras) lines.push(JSON.stringify(p));
+      const held = new Set(ctx.params.hold_out_articles);
+      for (const p of paras) if (!held.has(p.article)) lines.push(JSON.stringify(p));
       langs[u.code] = {
         iso6393: u.iso6393,
         bcp47: u.bcp47,

@@ -4,7 +4,13 @@
  * @module
  */
 import { z } from "zod";
-import { inputOfType, inputPath, type StageContext, type StageType } from "../pipeline/stage.ts";
+import {
+  inputOfType,
+  inputPath,
+  inputsOfType,
+  type StageContext,
+  type StageType,
+} from "../pipeline/stage.ts";
 import type { Example } from "../data/task.ts";
 import { UserInputError } from "../pipeline/errors.ts";
 
@@ -91,8 +97,28 @@ export async function runTsvTask(
     );
   }
   for (const w of warnings) ctx.log(`warning: ${w}`);
-  const tokDir = inputOfType(ctx, ["tokenizer/"]).dir;
+  const tokDir = tokenizerDir(ctx);
   const shares = await readShares(ctx);
+  const { pretrainingFacts } = await import("../data/pretraining_facts.ts");
+  const testTexts = new Map<string, string[]>();
+  for (const e of examples) {
+    if (e.split === "test") testTexts.set(e.lang, [...testTexts.get(e.lang) ?? [], e.text]);
+  }
+  const model = inputsOfType(ctx, ["model/"])[0];
+  const facts = await pretrainingFacts(
+    inputsOfType(ctx, ["corpus/"]).map((c) => c.dir),
+    model ? `${model.dir}/checkpoint` : undefined,
+    testTexts,
+  );
+  if (facts.contamination) {
+    ctx.log(
+      `contamination: ${
+        (100 * facts.contamination.exact_share).toFixed(2)
+      }% of ${facts.contamination.items} test items in the pretraining corpora, ${
+        (100 * facts.contamination.ngram8_share).toFixed(2)
+      }% of their word 8-grams`,
+    );
+  }
   await writeTask(ctx.out, {
     name,
     examples,
@@ -105,8 +131,18 @@ export async function runTsvTask(
     shares,
     resources: p.resource_csv ? await readResourceCsv(p.resource_csv) : null,
     warnings,
+    facts,
     log: ctx.log,
   });
+}
+
+/** The tokenizer: a `tokenizer/*` input, else the `tokenizer.json` of a `model/*` input's checkpoint. */
+export function tokenizerDir(ctx: StageContext<unknown>): string {
+  const tok = inputsOfType(ctx, ["tokenizer/"]);
+  if (tok.length === 1) return tok[0].dir;
+  const model = inputsOfType(ctx, ["model/"]);
+  if (tok.length === 0 && model.length === 1) return `${model[0].dir}/checkpoint`;
+  return inputOfType(ctx, ["tokenizer/"]).dir;
 }
 
 async function readShares(ctx: StageContext<TsvParams>) {

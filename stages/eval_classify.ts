@@ -1,5 +1,6 @@
 /**
- * `eval/classify`: runs the exported model in onnxruntime-web on every task language.
+ * `eval/classify`: runs the exported classifier in onnxruntime-web on every task language:
+ * accuracy and macro-F1, and English <-> X retrieval kept by the fine-tuned encoder.
  * Source languages are scored on their test split when it has one, else on dev.
  * @module
  */
@@ -10,57 +11,34 @@ const schema = z.strictObject({
   batch_size: z.number().int().min(1).default(64),
 });
 
-/** Writes `metrics.json` (per language) and `predictions.jsonl`. */
+/** Writes `metrics.json` (a row per language) and `predictions.jsonl`. */
 export const stage: StageType<typeof schema> = {
   type: "eval/classify",
-  description: "score an ONNX classifier per language with onnxruntime-web",
+  description: "score an ONNX classifier per language with onnxruntime-web (accuracy, macro-F1, retrieval)",
   schema,
   async run(ctx) {
     const { readTask } = await import("../data/task.ts");
-    const { session, predict } = await import("../eval/classify.ts");
-    const { scores } = await import("../eval/stats.ts");
+    const { session } = await import("../eval/classify.ts");
+    const { evaluateTask } = await import("../eval/evaluate.ts");
     const { readShard } = await import("../data/shards.ts");
     const model = inputOfType(ctx, ["model/export"]);
     const taskDir = inputOfType(ctx, ["data/"]).dir;
     const task = await readTask(taskDir);
     const sess = await session(`${model.dir}/model.onnx`);
     const shards = { dev: await readShard(taskDir, "dev"), test: await readShard(taskDir, "test") };
-    const rows: Record<string, unknown>[] = [];
-    const preds: string[] = [];
-    const langs = Object.keys(task.languages);
-    for (const [i, lang] of langs.entries()) {
-      const info = task.languages[lang];
-      const which = info.examples.test > 0 ? "test" : info.examples.dev > 0 ? "dev" : null;
-      if (!which) continue;
-      const s = shards[which];
-      const li = s.index.languages.indexOf(lang);
-      const idx: number[] = [];
-      for (let r = 0; r < s.index.n; r++) if (s.langs[r] === li) idx.push(r);
-      const p = await predict(sess, s, idx, ctx.params.batch_size);
-      const gold = Int32Array.from(idx, (r) => s.labels[r]);
-      const sc = scores(gold, p);
-      rows.push({
-        language: lang,
-        split: task.train_languages.includes(lang) ? "source" : "test",
-        scored_on: which,
-        n: idx.length,
-        accuracy: sc.accuracy,
-        f1: sc.f1,
-      });
-      idx.forEach((r, k) =>
-        preds.push(JSON.stringify({ language: lang, row: r, gold: gold[k], pred: p[k] }))
-      );
-      if (i % 10 === 0) ctx.progress(i / langs.length, lang);
-    }
+    const { rows, predictions } = await evaluateTask(sess, task, shards, ctx.progress);
     await Deno.writeTextFile(`${ctx.out}/metrics.json`, JSON.stringify({ rows }, null, 1));
-    await Deno.writeTextFile(`${ctx.out}/predictions.jsonl`, preds.join("\n") + "\n");
+    await Deno.writeTextFile(
+      `${ctx.out}/predictions.jsonl`,
+      predictions.map((p) => JSON.stringify(p)).join("\n") + "\n",
+    );
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-    const src = rows.filter((r) => r.split === "source").map((r) => r.accuracy as number);
-    const zs = rows.filter((r) => r.split === "test").map((r) => r.accuracy as number);
+    const src = rows.filter((r) => r.split === "source").map((r) => r.accuracy ?? 0);
+    const zs = rows.filter((r) => r.split === "test");
     ctx.log(
-      `source accuracy ${mean(src).toFixed(3)} (${src.length} langs), zero-shot ${
-        mean(zs).toFixed(3)
-      } (${zs.length} langs)`,
+      `source accuracy ${mean(src).toFixed(3)}, zero-shot ${
+        mean(zs.map((r) => r.accuracy ?? 0)).toFixed(3)
+      } (${zs.length} langs), retrieval ${mean(zs.map((r) => r.retrieval ?? 0)).toFixed(3)}`,
     );
   },
 };

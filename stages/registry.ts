@@ -22,5 +22,7 @@ export const builtinStageTypes: Record<string, string> = {
   "train/finetune": here("train_finetune.ts"),
   "model/export-onnx": here("model_export_onnx.ts"),
   "eval/classify": here("eval_classify.ts"),
+  "eval/retrieval": here("eval_retrieval.ts"),
+  "eval/char-ngram": here("eval_char_ngram.ts"),
   "analysis/compare": here("analysis_compare.ts"),
 };
