@@ -9,7 +9,8 @@ import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { prepareGpuEnv } from "../tests/gpu.ts";
-import { type BackendChoice, initBackend } from "../model/backend.ts";
+import { initBackend } from "../model/backend.ts";
+import type { BackendChoice } from "../platform/adapter.ts";
 import { namedConfig } from "../model/config.ts";
 import {
   classifierLogits,

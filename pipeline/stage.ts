@@ -55,6 +55,11 @@ export interface StageType<S extends z.ZodType = z.ZodType> {
   schema: S;
   /** Output files copied to `results/<pipeline>/` after a run (people read them). */
   publish?: string[];
+  /**
+   * Facts about this machine the output depends on (e.g. the backend `auto` resolves to);
+   * they enter the cache key and the manifest.
+   */
+  environment?(params: z.infer<S>): Promise<Record<string, string>>;
   /** Does the work. Heavy libraries are imported inside so the CLI stays fast. */
   run(ctx: StageContext<z.infer<S>>): Promise<void>;
 }

@@ -4,7 +4,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { initBackend, webgpuAdapter } from "../model/backend.ts";
+import { initBackend } from "../model/backend.ts";
+import { adapterLabel, probeAdapter } from "./adapter.ts";
 import { maskTensor } from "../kernels/graddrop_mask.ts";
 import { maskSpec, referenceMask } from "../kernels/mask_spec.ts";
 import { gpuEnv } from "./gpu_env.ts";
@@ -13,7 +14,8 @@ import { gpuEnv } from "./gpu_env.ts";
 export async function doctor(json: boolean): Promise<number> {
   const home = Deno.env.get("GRADDROP_HOME") ?? `${new URL("..", import.meta.url).pathname}.graddrop`;
   for (const [k, v] of Object.entries(gpuEnv(home))) if (!Deno.env.get(k)) Deno.env.set(k, v);
-  const adapter = await webgpuAdapter();
+  const a = await probeAdapter();
+  const adapter = a && { adapter: adapterLabel(a), fallback: a.software };
   const backends: Record<string, boolean> = {};
   for (const b of ["cpu", "wasm", "webgpu"] as const) {
     try {
