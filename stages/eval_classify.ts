@@ -7,15 +7,19 @@ import { z } from "zod";
 import { inputOfType, type StageType } from "../pipeline/stage.ts";
 
 const schema = z.strictObject({
-  threads: z.number().int().min(1).optional(),
+  provider: z.enum(["auto", "wasm", "webgpu"]).default("auto"),
   batch_size: z.number().int().min(1).default(64),
 });
 
-/** Writes `metrics.json` (per language) and `predictions.jsonl`. */
+/** Writes `metrics.json` (per language), `predictions.jsonl` and `provenance.json` (the provider). */
 export const stage: StageType<typeof schema> = {
   type: "eval/classify",
   description: "score an ONNX classifier per language with onnxruntime-web",
   schema,
+  async environment(params) {
+    const { resolveProvider } = await import("../platform/adapter.ts");
+    return { ep: await resolveProvider(params.provider) };
+  },
   async run(ctx) {
     const { session, predict } = await import("../eval/classify.ts");
     const { scores } = await import("../eval/stats.ts");
@@ -23,10 +27,8 @@ export const stage: StageType<typeof schema> = {
     const model = inputOfType(ctx, ["model/export"]);
     const taskDir = inputOfType(ctx, ["data/"]).dir;
     const task = JSON.parse(await Deno.readTextFile(`${taskDir}/task.json`));
-    // Default: the cores the engine gives this stage (all of them when it runs alone).
-    const threads = ctx.params.threads ??
-      Number(Deno.env.get("GRADDROP_THREADS") ?? navigator.hardwareConcurrency);
-    const sess = await session(`${model.dir}/model.onnx`, threads);
+    const sess = await session(`${model.dir}/model.onnx`, ctx.params.provider);
+    ctx.log(`onnxruntime-web ${sess.provider} EP, one thread (${sess.reason})`);
     const shards = { dev: await readShard(taskDir, "dev"), test: await readShard(taskDir, "test") };
     const rows: Record<string, unknown>[] = [];
     const preds: string[] = [];
@@ -57,6 +59,10 @@ export const stage: StageType<typeof schema> = {
     }
     await Deno.writeTextFile(`${ctx.out}/metrics.json`, JSON.stringify({ rows }, null, 1));
     await Deno.writeTextFile(`${ctx.out}/predictions.jsonl`, preds.join("\n") + "\n");
+    await Deno.writeTextFile(
+      `${ctx.out}/provenance.json`,
+      JSON.stringify({ ep: sess.provider, reason: sess.reason }),
+    );
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
     const src = rows.filter((r) => r.split === "source").map((r) => r.accuracy as number);
     const zs = rows.filter((r) => r.split === "test").map((r) => r.accuracy as number);
