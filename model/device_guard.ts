@@ -31,7 +31,8 @@ export function throwIfDeviceError(): void {
 /**
  * Installs the guard on tfjs's WebGPU backend (once per device): records uncaptured errors
  * and wraps `read`/`readSync` so that they throw after the data arrives. The event is
- * dispatched before the read that follows the failing dispatch resolves.
+ * dispatched before the read that follows the failing dispatch resolves. A synchronous read
+ * of GPU data, which tfjs cannot do in Deno, fails with a message saying so.
  *
  * @example
  * ```ts ignore
@@ -55,7 +56,14 @@ export function guardDevice(backend: WebGPUBackend): void {
     return values;
   };
   backend.readSync = (dataId) => {
-    const values = readSync(dataId);
+    let values;
+    try {
+      values = readSync(dataId);
+    } catch (e) {
+      // tfjs reads a GPU buffer synchronously through a 2D OffscreenCanvas, which Deno lacks.
+      if (!/clearRect|getContext|OffscreenCanvas/.test(String(e))) throw e;
+      throw new Error("dataSync()/arraySync() cannot read a WebGPU tensor in Deno: use await data()");
+    }
     throwIfDeviceError();
     return values;
   };

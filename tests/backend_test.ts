@@ -92,7 +92,7 @@ Deno.test("binding limit: over-limit activations (attention scores, MLM logits) 
   tf.dispose([hidden, ...params.values()]);
 });
 
-Deno.test("device guard: a tensor past the binding limit makes the read throw the device's error, never return zeros", async () => {
+Deno.test("device guard: a tensor past the binding limit makes the read throw the device's error, never return zeros; dataSync says why it cannot", async () => {
   await useBackend("webgpu");
   const limit = (await initBackend("webgpu")).bindingLimit!;
   // Created with raw tfjs ops, past this project's own size checks, as a bug would.
@@ -101,6 +101,10 @@ Deno.test("device guard: a tensor past the binding limit makes the read throw th
   await assert.rejects(sum.data(), (e: Error) => e instanceof DeviceError && /exceeds/.test(e.message));
   tf.dispose([big, sum]);
   assert.deepEqual(Array.from(await tf.ones([4]).sum().data()), [4], "later reads work");
+  assert.throws(
+    () => tf.ones([4096]).add(1).dataSync(),
+    /cannot read a WebGPU tensor in Deno: use await data\(\)/,
+  );
 });
 
 const probe = (libs: string[], files: string[], env: Record<string, string>): SystemProbe => ({
