@@ -62,7 +62,7 @@ export interface StepBenchResult {
 }
 
 /** The batch every bench uses: `<s>`, random ids, `</s>`; no padding (same as torch_step.py). */
-export function benchBatch(
+function benchBatch(
   cfg: EncoderConfig,
   B: number,
   T: number,
