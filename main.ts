@@ -28,7 +28,7 @@ const USAGE = `usage: main.ts <command> [PIPELINE] [options]
   export   PIPELINE --id INSTANCE --path DIR_IN_OUTPUT --to DIR [--with FILE]...
   analyze  --metrics FILE [--baseline METHOD] [--json]
   diff     DIR_A DIR_B [--json]
-  doctor   [--json]
+  doctor   [--json] [--expect-gpu]
 common: --debug (stack traces), --help`;
 
 interface Values {
@@ -96,6 +96,10 @@ async function main(argv: string[]): Promise<number> {
     const { diffCommand } = await import("./eval/diff_command.ts");
     return await diffCommand(argv.slice(1));
   }
+  if (argv[0] === "doctor") {
+    const { doctorCommand } = await import("./platform/doctor.ts");
+    return await doctorCommand(argv.slice(1));
+  }
   const { values, positionals } = parse(argv);
   const [command, pipeline, ...extra] = positionals;
   if (values.help || !command) {
@@ -104,10 +108,6 @@ async function main(argv: string[]): Promise<number> {
   }
   if (extra.length > 0) throw new ConfigError(`unexpected argument '${extra[0]}'\n${USAGE}`);
   switch (command) {
-    case "doctor": {
-      const { doctor } = await import("./platform/doctor.ts");
-      return await doctor(values.json);
-    }
     case "run":
       return await runCommand(values, pipeline);
     case "status":

@@ -1,7 +1,7 @@
 /**
  * `deno task bench [--json] [--only SECTION,...]`: the figures issues ask for, measured in one
  * run so they compare as ratios. Sections: engine, tokenizer, pretrain, shader_cache,
- * graddrop_kernel, step.
+ * graddrop_kernel, step, xlmr_base_step (only when named: minutes and ~9 GB on a CPU).
  * @module
  */
 import { parseArgs } from "node:util";
@@ -9,7 +9,8 @@ import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { prepareGpuEnv } from "../tests/gpu.ts";
-import { type BackendChoice, initBackend } from "../model/backend.ts";
+import { initBackend } from "../model/backend.ts";
+import type { BackendChoice } from "../platform/adapter.ts";
 import { namedConfig } from "../model/config.ts";
 import {
   classifierLogits,
@@ -32,6 +33,8 @@ const { values } = parseArgs({
 });
 const only = values.only?.split(",");
 const want = (s: string) => !only || only.includes(s);
+/** Sections too slow for a default run on a CPU. */
+const onRequest = (s: string) => !!only?.includes(s);
 const results: Record<string, unknown> = {};
 const say = (line: string) => {
   if (!values.json) console.log(line);
@@ -329,6 +332,28 @@ if (want("step")) {
     );
   }
   results.step = { ...out.webgpu, wasm: out.wasm };
+}
+
+if (onRequest("xlmr_base_step")) {
+  // A subprocess of its own: its peak RSS is the step's alone, and the bench's memory stays small.
+  const args = ["--config", "base", "--batch", "2", "--seq", "32", "--steps", "1", "--methods", "full"];
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `--config=${ROOT}/deno.json`, `${ROOT}/platform/gpu_check/step_bench.ts`, ...args],
+    stdout: "piped",
+    stderr: values.json ? "null" : "inherit",
+  }).output();
+  if (!r.success) throw new Error("xlmr_base_step: step_bench.ts failed");
+  const j = JSON.parse(new TextDecoder().decode(r.stdout).trim().split("\n").at(-1)!);
+  results.xlmr_base_step = j;
+  say(
+    `xlmr_base_step (250,002 x 768, 12 layers, B2 T32, ${j.backend}, embedding in ${j.embedding_blocks} block(s)): init ${
+      j.init_s.toFixed(1)
+    } s, first step ${j.first_step_s.full.toFixed(1)} s, next step ${
+      (j.step_ms.full / 1000).toFixed(1)
+    } s, loss ${j.loss.toFixed(4)}, embedding gradient norm ${
+      j.embedding_grad_norm.toExponential(2)
+    }, peak RSS ${(j.peak_rss_mb / 1024).toFixed(2)} GiB`,
+  );
 }
 
 results.machine = {

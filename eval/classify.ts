@@ -1,26 +1,80 @@
 /**
- * Runs an exported classifier with onnxruntime-web's wasm execution provider over a shard.
- * (The webgpu build of onnxruntime-web 1.30 imports its glue from a blob: URL, which Deno's
- * module loader refuses, so evaluation stays on wasm.)
+ * Runs an exported classifier with onnxruntime-web over a shard, on the WebGPU execution
+ * provider (`onnxruntime-web/webgpu`) or the wasm one (the package root). Both run one
+ * thread in Deno: the WebGPU build fetches its threaded glue from a `blob:` URL Deno
+ * refuses, and the wasm build with more threads starts no worker and spins the main thread
+ * forever. Parallelism comes from running several processes.
  * @module
  */
-import * as ort from "onnxruntime-web";
+import * as ortWasm from "onnxruntime-web";
 import { batchRows, type Shard } from "../data/shards.ts";
+import type { HostBatch } from "../model/encoder.ts";
+import { explainProvider, type Provider, type ProviderChoice } from "../platform/adapter.ts";
+
+/** An open session with the onnxruntime-web build that created it (tensors must come from the same build). */
+export interface Session {
+  session: ortWasm.InferenceSession;
+  ort: typeof ortWasm;
+  provider: Provider;
+  /** Why this provider: the request, or for `auto` the adapter that decided it. */
+  reason: string;
+}
 
 /**
- * Creates a wasm session (one thread).
+ * Opens a one-thread session on the provider `choice` resolves to: `auto` takes WebGPU only
+ * on a hardware adapter (the same rule as training's backend).
  *
  * @example
- * ```ts
- * const sess = await session("model.onnx");
+ * ```ts ignore
+ * const sess = await session("model.onnx", "auto"); // sess.provider: "wasm" on llvmpipe
  * ```
  */
-export async function session(path: string): Promise<ort.InferenceSession> {
-  // One thread: under Deno, onnxruntime-web starts no worker threads, and asking for more
-  // leaves the main thread spinning forever. Parallelism comes from running stages side by side.
+export async function session(path: string, choice: ProviderChoice = "auto"): Promise<Session> {
+  const { choice: provider, reason } = await explainProvider(choice);
+  const ort = provider === "webgpu" ? await import("onnxruntime-web/webgpu") : ortWasm;
   ort.env.wasm.numThreads = 1;
   ort.env.logLevel = "error";
-  return await ort.InferenceSession.create(await Deno.readFile(path), { executionProviders: ["wasm"] });
+  const bytes = await Deno.readFile(path);
+  const s = await ort.InferenceSession.create(bytes, { executionProviders: [provider], logSeverityLevel: 3 });
+  return { session: s, ort, provider, reason };
+}
+
+/** The outputs of one batch: pooled sentence vectors, and logits for a classifier. */
+export interface BatchOutput {
+  pooled: Float32Array;
+  logits?: Float32Array;
+}
+
+/**
+ * Runs one batch of token ids (`pad` marks padding) through the model.
+ *
+ * @example
+ * ```ts ignore
+ * const { pooled, logits } = await runBatch(sess, { ids: Int32Array.from([0, 5, 2]), B: 1, T: 3 }, 1);
+ * ```
+ */
+export async function runBatch(sess: Session, b: HostBatch, pad: number): Promise<BatchOutput> {
+  const ids = BigInt64Array.from(b.ids, (v) => BigInt(v));
+  const mask = BigInt64Array.from(b.ids, (v) => (v === pad ? 0n : 1n));
+  const r = await sess.session.run({
+    input_ids: new sess.ort.Tensor("int64", ids, [b.B, b.T]),
+    attention_mask: new sess.ort.Tensor("int64", mask, [b.B, b.T]),
+  });
+  return { pooled: r.pooled.data as Float32Array, logits: r.logits?.data as Float32Array | undefined };
+}
+
+/**
+ * Classifier logits `[B, C]` (row-major) for a batch of token ids; `pad` marks padding.
+ *
+ * @example
+ * ```ts ignore
+ * const l = await logits(sess, { ids: Int32Array.from([0, 5, 2]), B: 1, T: 3 }, 1);
+ * ```
+ */
+export async function logits(sess: Session, b: HostBatch, pad: number): Promise<Float32Array> {
+  const out = await runBatch(sess, b, pad);
+  if (!out.logits) throw new Error("the model has no classifier head (no 'logits' output)");
+  return out.logits;
 }
 
 /** What one pass of the model gives for some rows of a shard. */
@@ -41,36 +95,24 @@ export interface Inference {
  * const { labels, pooled } = await infer(await session("model.onnx"), test, [0, 1, 2]);
  * ```
  */
-export async function infer(
-  sess: ort.InferenceSession,
-  s: Shard,
-  rows: number[],
-  batchSize = 64,
-): Promise<Inference> {
+export async function infer(sess: Session, s: Shard, rows: number[], batchSize = 64): Promise<Inference> {
   const order = rows.map((r, i) => [r, i]).sort((a, b) => s.lengths[a[0]] - s.lengths[b[0]]);
-  const labels = new Int32Array(sess.outputNames.includes("logits") ? rows.length : 0);
+  const labels = new Int32Array(sess.session.outputNames.includes("logits") ? rows.length : 0);
   let pooled = new Float32Array(0), hidden = 0;
   for (let i = 0; i < order.length; i += batchSize) {
     const chunk = order.slice(i, i + batchSize);
     const b = batchRows(s, chunk.map(([r]) => r));
-    const ids = BigInt64Array.from(b.ids, (v) => BigInt(v));
-    const mask = BigInt64Array.from(b.ids, (v) => (v === s.index.pad_id ? 0n : 1n));
-    const out = await sess.run({
-      input_ids: new ort.Tensor("int64", ids, [b.B, b.T]),
-      attention_mask: new ort.Tensor("int64", mask, [b.B, b.T]),
-    });
-    const p = out.pooled.data as Float32Array;
+    const out = await runBatch(sess, b, s.index.pad_id);
     if (hidden === 0) {
-      hidden = p.length / b.B;
+      hidden = out.pooled.length / b.B;
       pooled = new Float32Array(rows.length * hidden);
     }
-    chunk.forEach(([, at], k) => pooled.set(p.subarray(k * hidden, (k + 1) * hidden), at * hidden));
-    if (labels.length > 0) {
-      const logits = out.logits.data as Float32Array;
-      const C = logits.length / b.B;
+    chunk.forEach(([, at], k) => pooled.set(out.pooled.subarray(k * hidden, (k + 1) * hidden), at * hidden));
+    if (out.logits && labels.length > 0) {
+      const l = out.logits, C = l.length / b.B;
       chunk.forEach(([, at], k) => {
         let best = 0;
-        for (let c = 1; c < C; c++) if (logits[k * C + c] > logits[k * C + best]) best = c;
+        for (let c = 1; c < C; c++) if (l[k * C + c] > l[k * C + best]) best = c;
         labels[at] = best;
       });
     }

@@ -4,10 +4,9 @@
  * pooled vectors of the same pass. Languages without a test split are scored on dev.
  * @module
  */
-import type { InferenceSession } from "onnxruntime-web";
 import type { Shard } from "../data/shards.ts";
 import type { TaskInfo } from "../data/task.ts";
-import { infer } from "./classify.ts";
+import { infer, type Session } from "./classify.ts";
 import { retrievalByLanguage, type RetrievalScore } from "./retrieval.ts";
 import { scores } from "./stats.ts";
 
@@ -43,7 +42,7 @@ export interface Prediction {
  * ```
  */
 export async function evaluateTask(
-  sess: InferenceSession,
+  sess: Session,
   task: TaskInfo,
   shards: { dev: Shard; test: Shard },
   progress: (fraction: number, note: string) => void,

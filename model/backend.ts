@@ -1,61 +1,67 @@
 /**
- * Chooses and initialises the tfjs backend: `auto` takes WebGPU when an adapter exists
- * (the software adapter included) and says which adapter it got.
+ * Initialises the tfjs backend a choice resolves to ({@link resolveBackend}: `auto` takes
+ * WebGPU on a hardware adapter and wasm when the only adapter is a software one), installs
+ * the device-error guard on WebGPU and the wasm kernels this project adds, and says what it
+ * chose and why.
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-webgpu";
+import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { installWasmMatmul } from "../kernels/wasm_matmul.ts";
+import {
+  adapterLabel,
+  type Backend,
+  type BackendChoice,
+  explainBackend,
+  probeAdapter,
+} from "../platform/adapter.ts";
+import { guardDevice } from "./device_guard.ts";
 
-/** A backend choice as stages accept it. */
-export type BackendChoice = "auto" | "webgpu" | "wasm" | "cpu";
-
-/** What was initialised, for logs and provenance. */
+/** What was initialised and why, for logs and provenance. */
 export interface BackendInfo {
-  backend: "webgpu" | "wasm" | "cpu";
+  backend: Backend;
+  /** Why this backend: the request, or for `auto` the adapter that decided it. */
+  reason: string;
   adapter?: string;
   fallback?: boolean;
   /** `vulkan` or `gl` on Mesa, from DENO_WEBGPU_BACKEND. */
   mesaPath?: string;
-}
-
-/** Describes the WebGPU adapter, or undefined when there is none. */
-export async function webgpuAdapter(): Promise<{ adapter: string; fallback: boolean } | undefined> {
-  const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
-  if (!gpu) return undefined;
-  const a = await gpu.requestAdapter();
-  if (!a) return undefined;
-  const info = a.info;
-  return {
-    adapter: [info.vendor, info.architecture, info.description].filter(Boolean).join(" / ") || "unknown",
-    fallback: (a as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter ??
-      info.isFallbackAdapter ??
-      false,
-  };
+  /** Largest tensor the device binds, bytes (WebGPU only). */
+  bindingLimit?: number;
 }
 
 /**
- * Initialises tfjs on the chosen backend.
+ * Initialises tfjs on the backend `choice` resolves to on this machine.
  *
  * @example
- * ```ts
- * const info = await initBackend("auto"); // { backend: "webgpu", adapter: "... llvmpipe ...", fallback: true }
+ * ```ts ignore
+ * const info = await initBackend("auto"); // { backend: "wasm", reason: "auto: only a software adapter (llvmpipe ...)" }
  * ```
  */
 export async function initBackend(choice: BackendChoice): Promise<BackendInfo> {
   // PROD silences tfjs's "looks like you are running TensorFlow.js in Node.js" banner and
   // skips its debug-only checks.
   tf.env().set("PROD", true);
-  if (choice === "auto" || choice === "webgpu") {
-    const a = await webgpuAdapter();
-    if (a && (await tf.setBackend("webgpu"))) {
-      await tf.ready();
-      return { backend: "webgpu", ...a, mesaPath: Deno.env.get("DENO_WEBGPU_BACKEND") ?? "default" };
-    }
-    if (choice === "webgpu") throw new Error("backend webgpu requested but no WebGPU adapter is available");
+  const { choice: backend, reason } = await explainBackend(choice);
+  if (backend === "webgpu") {
+    const a = await probeAdapter();
+    if (!a) throw new Error("backend webgpu requested but no WebGPU adapter is available");
+    if (!(await tf.setBackend("webgpu"))) throw new Error("tfjs webgpu backend failed to initialise");
+    await tf.ready();
+    const b = tf.backend() as WebGPUBackend;
+    guardDevice(b);
+    return {
+      backend,
+      reason,
+      adapter: adapterLabel(a),
+      fallback: a.software,
+      mesaPath: Deno.env.get("DENO_WEBGPU_BACKEND") ?? "default",
+      bindingLimit: Math.min(b.device.limits.maxStorageBufferBindingSize, b.device.limits.maxBufferSize),
+    };
   }
-  if (choice === "wasm") {
+  if (backend === "wasm") {
     await import("@tensorflow/tfjs-backend-wasm");
     registerWasmSegmentSum();
     const dir = new URL("../node_modules/@tensorflow/tfjs-backend-wasm/dist/", import.meta.url);
@@ -63,11 +69,11 @@ export async function initBackend(choice: BackendChoice): Promise<BackendInfo> {
     if (!(await tf.setBackend("wasm"))) throw new Error("tfjs wasm backend failed to initialise");
     await tf.ready();
     await installWasmMatmul();
-    return { backend: "wasm" };
+    return { backend, reason };
   }
   await tf.setBackend("cpu");
   await tf.ready();
-  return { backend: "cpu" };
+  return { backend, reason };
 }
 
 let segmentSumRegistered = false;

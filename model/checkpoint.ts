@@ -1,13 +1,17 @@
 /**
  * Checkpoints in Hugging Face layout: `config.json` + `model.safetensors`, parameters by HF
  * name. Loading checks every expected tensor's presence and shape and names the offender.
+ * A word embedding held as row blocks is saved whole and split again on load when the
+ * active device needs it.
  * @module
  */
 import { type EncoderConfig, fromHfConfig, toHfConfig } from "./config.ts";
 import { type Heads, initValue, ownedVariable, type Params, paramShapes } from "./encoder.ts";
 import { mulberry32 } from "../kernels/random.ts";
 import { UserInputError } from "../pipeline/errors.ts";
-import { type NamedTensor, readSafetensors, writeSafetensors } from "./safetensors.ts";
+import { readSafetensors, writeSafetensors } from "./safetensors.ts";
+import { bindingLimit } from "./limits.ts";
+import { joinedTensors, splitForLimit } from "./row_shards.ts";
 
 /** Writes params to `dir/model.safetensors` and the config to `dir/config.json`. */
 export async function saveCheckpoint(
@@ -17,11 +21,7 @@ export async function saveCheckpoint(
   labels?: string[],
 ): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
-  const tensors = new Map<string, NamedTensor>();
-  for (const [name, v] of params) {
-    tensors.set(name, { shape: v.shape, data: (await v.data()) as Float32Array });
-  }
-  await writeSafetensors(`${dir}/model.safetensors`, tensors);
+  await writeSafetensors(`${dir}/model.safetensors`, await joinedTensors(params));
   await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(toHfConfig(cfg, labels), null, 2));
 }
 
@@ -66,6 +66,7 @@ export async function loadCheckpoint(
   const file = `${dir}/model.safetensors`;
   const tensors = await readSafetensors(file);
   const rand = mulberry32(seed);
+  const limit = bindingLimit();
   const params: Params = new Map();
   const fresh: string[] = [];
   try {
@@ -83,7 +84,9 @@ export async function loadCheckpoint(
       if (t.shape.join(",") !== shape.join(",")) {
         throw new UserInputError(`${file}: tensor '${name}' has shape [${t.shape}], expected [${shape}]`);
       }
-      params.set(name, ownedVariable(t.data, shape, name));
+      for (const [key, data, s] of splitForLimit(name, t.data, shape, limit)) {
+        params.set(key, ownedVariable(data, s, key));
+      }
     }
   } catch (e) {
     for (const v of params.values()) v.dispose();

@@ -9,8 +9,10 @@
 import * as tf from "@tensorflow/tfjs";
 import type { EncoderConfig } from "./config.ts";
 import { mulberry32, seeds } from "../kernels/random.ts";
+import { bindingLimit, checkActivations, checkTensorSize, MLM_REMEDY, PARAMETER_REMEDY } from "./limits.ts";
+import { splitForLimit, wordEmbeddingBlocks } from "./row_shards.ts";
 
-/** Model parameters by HF name. */
+/** Model parameters by HF name (the word embedding as `NAME#k` row blocks when it exceeds the binding limit). */
 export type Params = Map<string, tf.Variable>;
 
 /** Which heads a parameter set carries. */
@@ -83,29 +85,41 @@ export function initValue(name: string, shape: number[], rand: () => number): Fl
 
 /**
  * Fresh parameters for a config, as tfjs variables (each owns its buffer, which the fused
- * optimizer relies on).
+ * optimizer relies on). A word embedding larger than `limit` bytes (the active device's
+ * binding limit by default) is held as row blocks with the same values.
  *
  * @example
  * ```ts
  * const params = initParams(namedConfig("tiny", 1000), { mlm: true, numLabels: 0 }, 42);
  * ```
  */
-export function initParams(cfg: EncoderConfig, heads: Heads, seed: number): Params {
+export function initParams(cfg: EncoderConfig, heads: Heads, seed: number, limit = bindingLimit()): Params {
   const rand = mulberry32(seed);
   const params: Params = new Map();
-  for (const [name, shape] of paramShapes(cfg, heads)) {
-    params.set(name, ownedVariable(initValue(name, shape, rand), shape, name));
+  try {
+    for (const [name, shape] of paramShapes(cfg, heads)) {
+      for (const [key, data, s] of splitForLimit(name, initValue(name, shape, rand), shape, limit)) {
+        params.set(key, ownedVariable(data, s, key));
+      }
+    }
+  } catch (e) {
+    for (const v of params.values()) v.dispose();
+    throw e;
   }
   return params;
 }
 
-/** A variable built from host data that shares its buffer with no other tensor. */
+/**
+ * A variable built from host data that shares its buffer with no other tensor. Throws a
+ * {@link BindingLimitError} naming it when it is larger than the device can bind.
+ */
 export function ownedVariable(
   data: Float32Array,
   shape: number[],
   name: string,
   trainable = true,
 ): tf.Variable {
+  checkTensorSize(`'${name}'`, shape, PARAMETER_REMEDY);
   const t = tf.tensor(data, shape, "float32");
   const v = tf.variable(t, trainable, `${name}#${crypto.randomUUID().slice(0, 8)}`);
   t.dispose();
@@ -166,8 +180,32 @@ export function gelu(x: tf.Tensor): tf.Tensor {
 }
 
 /**
+ * Word embeddings of `[B, T]` token ids, gathered block by block when the embedding is split:
+ * each block looks up the ids in its row range (others read its row 0 and are zeroed), so
+ * every block is on the gradient path and gets a gradient, zero where no id fell.
+ */
+function embedTokens(p: Params, batch: HostBatch): tf.Tensor {
+  const { B, T, ids } = batch;
+  const blocks = wordEmbeddingBlocks(p);
+  if (blocks.length === 1) return tf.gather(blocks[0], tf.tensor2d(ids, [B, T], "int32"));
+  let out: tf.Tensor | undefined;
+  let start = 0;
+  for (const w of blocks) {
+    const end = start + w.shape[0];
+    const inBlock = (v: number) => v >= start && v < end;
+    const local = tf.tensor2d(Int32Array.from(ids, (v) => (inBlock(v) ? v - start : 0)), [B, T], "int32");
+    const hit = tf.tensor3d(Float32Array.from(ids, (v) => (inBlock(v) ? 1 : 0)), [B, T, 1]);
+    const part = tf.gather(w, local).mul(hit);
+    out = out ? out.add(part) : part;
+    start = end;
+  }
+  return out!;
+}
+
+/**
  * Encoder forward pass: returns hidden states `[B, T, D]`.
- * Attention ignores padded keys (mask bias of -1e9 before the softmax).
+ * Attention ignores padded keys (mask bias of -1e9 before the softmax). Throws a
+ * {@link BindingLimitError} before computing when an activation would not fit the device.
  */
 export function encode(
   p: Params,
@@ -177,7 +215,7 @@ export function encode(
 ): tf.Tensor3D {
   const { B, T } = batch;
   const D = cfg.hidden_size, H = cfg.num_attention_heads, dh = D / H;
-  const ids = tf.tensor2d(batch.ids, [B, T], "int32");
+  checkActivations(cfg, B, T);
   const pos = tf.tensor2d(positionIds(batch, cfg.pad_token_id), [B, T], "int32");
   const keyMask = tf.tensor(Float32Array.from(batch.ids, (v) => (v === cfg.pad_token_id ? -1e9 : 0)), [
     B,
@@ -185,7 +223,7 @@ export function encode(
     1,
     T,
   ]);
-  let x = tf.gather(p.get("roberta.embeddings.word_embeddings.weight")!, ids)
+  let x = embedTokens(p, batch)
     .add(tf.gather(p.get("roberta.embeddings.position_embeddings.weight")!, pos))
     .add(p.get("roberta.embeddings.token_type_embeddings.weight")!.slice([0, 0], [1, D]));
   x = dropout(layerNorm(x, p, "roberta.embeddings.LayerNorm", cfg.layer_norm_eps), drop);
@@ -206,14 +244,18 @@ export function encode(
   return x as tf.Tensor3D;
 }
 
-/** MLM logits `[N, V]` at the flat positions `at` of the hidden states (masked tokens only). */
+/**
+ * MLM logits `[N, V]` at the flat positions `at` of the hidden states (masked tokens only),
+ * with the decoder tied to the word embedding (block by block when it is split).
+ */
 export function mlmLogits(p: Params, cfg: EncoderConfig, hidden: tf.Tensor3D, at: Int32Array): tf.Tensor2D {
+  checkTensorSize("MLM logits", [at.length, cfg.vocab_size], MLM_REMEDY);
   const flat = hidden.reshape([-1, cfg.hidden_size]);
   const h = tf.gather(flat, tf.tensor1d(at, "int32"));
   const t = layerNorm(gelu(linear(h, p, "lm_head.dense")), p, "lm_head.layer_norm", cfg.layer_norm_eps);
-  return tf.matMul(t, p.get("roberta.embeddings.word_embeddings.weight")!, false, true).add(
-    p.get("lm_head.bias")!,
-  );
+  const blocks = wordEmbeddingBlocks(p).map((w) => tf.matMul(t, w, false, true));
+  const logits = blocks.length === 1 ? blocks[0] : tf.concat(blocks, 1);
+  return logits.add(p.get("lm_head.bias")!);
 }
 
 /** Classification logits `[B, C]` from the `<s>` position, as RoBERTa's head. */

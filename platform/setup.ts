@@ -40,7 +40,11 @@ if (import.meta.main) {
       wants.push({ pkg: "nginx", why: "remote cache tests", without: "the remote cache tests will fail" });
     }
     if (!chromiumPath()) {
-      wants.push({ pkg: "chromium", why: "report test", without: `the report test will fail; ${INSTALL_HINT}` });
+      wants.push({
+        pkg: "chromium",
+        why: "report test",
+        without: `the report test will fail; ${INSTALL_HINT}`,
+      });
     }
   }
   const isRoot = Deno.uid?.() === 0;
@@ -60,6 +64,8 @@ if (import.meta.main) {
       for (const w of wants) console.error(`setup: could not install ${w.pkg}; ${w.without}`);
     }
   } else {
-    for (const w of wants) console.error(`setup: ${w.pkg} is not installed; ${w.without} (install it as root)`);
+    for (const w of wants) {
+      console.error(`setup: ${w.pkg} is not installed; ${w.without} (install it as root)`);
+    }
   }
 }

@@ -8,14 +8,19 @@ import { z } from "zod";
 import { inputOfType, type StageType } from "../pipeline/stage.ts";
 
 const schema = z.strictObject({
+  provider: z.enum(["auto", "wasm", "webgpu"]).default("auto"),
   batch_size: z.number().int().min(1).default(64),
 });
 
-/** Writes `metrics.json` (a row per language) and `predictions.jsonl`. */
+/** Writes `metrics.json` (a row per language), `predictions.jsonl` and `provenance.json` (the provider). */
 export const stage: StageType<typeof schema> = {
   type: "eval/classify",
   description: "score an ONNX classifier per language with onnxruntime-web (accuracy, macro-F1, retrieval)",
   schema,
+  async environment(params) {
+    const { resolveProvider } = await import("../platform/adapter.ts");
+    return { ep: await resolveProvider(params.provider) };
+  },
   async run(ctx) {
     const { readTask } = await import("../data/task.ts");
     const { session } = await import("../eval/classify.ts");
@@ -24,13 +29,18 @@ export const stage: StageType<typeof schema> = {
     const model = inputOfType(ctx, ["model/export"]);
     const taskDir = inputOfType(ctx, ["data/"]).dir;
     const task = await readTask(taskDir);
-    const sess = await session(`${model.dir}/model.onnx`);
+    const sess = await session(`${model.dir}/model.onnx`, ctx.params.provider);
+    ctx.log(`onnxruntime-web ${sess.provider} EP, one thread (${sess.reason})`);
     const shards = { dev: await readShard(taskDir, "dev"), test: await readShard(taskDir, "test") };
     const { rows, predictions } = await evaluateTask(sess, task, shards, ctx.progress);
     await Deno.writeTextFile(`${ctx.out}/metrics.json`, JSON.stringify({ rows }, null, 1));
     await Deno.writeTextFile(
       `${ctx.out}/predictions.jsonl`,
       predictions.map((p) => JSON.stringify(p)).join("\n") + "\n",
+    );
+    await Deno.writeTextFile(
+      `${ctx.out}/provenance.json`,
+      JSON.stringify({ ep: sess.provider, reason: sess.reason }),
     );
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
     const src = rows.filter((r) => r.split === "source").map((r) => r.accuracy ?? 0);

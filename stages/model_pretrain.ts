@@ -51,6 +51,10 @@ export const stage: StageType<typeof schema> = {
   description:
     "MLM + TLM pretraining of an XLM-R-architecture encoder (packed sequences, data-parallel workers)",
   schema,
+  async environment(params) {
+    const { resolveBackend } = await import("../platform/adapter.ts");
+    return { backend: await resolveBackend(params.backend) };
+  },
   publish: ["curve.jsonl", "tokens_by_language.json"],
   async run(ctx) {
     const { namedConfig, NAMED_CONFIGS } = await import("../model/config.ts");

@@ -34,6 +34,10 @@ export const stage: StageType<typeof schema> = {
   description:
     "fine-tune a checkpoint on a task with full / frozen / gradual-unfreezing / GradDrop / Child-Tuning",
   schema,
+  async environment(params) {
+    const { resolveBackend } = await import("../platform/adapter.ts");
+    return { backend: await resolveBackend(params.backend) };
+  },
   async run(ctx) {
     const { readTask } = await import("../data/task.ts");
     const { initBackend } = await import("../model/backend.ts");

@@ -58,7 +58,7 @@ Deno.test("end to end on the software adapter: every method through the stages, 
   const html = Deno.readTextFileSync(`${dir}/results/tiny/report.html`);
   assert.equal((html.match(/<svg/g) ?? []).length, 4);
   assert.match(Deno.readTextFileSync(`${dir}/results/tiny/report.md`), /\| graddrop \|/);
-  assert.match(r.stderr, /backend webgpu/);
+  assert.match(r.stderr, /trained on webgpu/);
   const again = await cli(["run", "--config", file, "--json"], home);
   assert.ok(Object.values(statuses(again)).every((s) => s === "cached"));
   // Outputs hold no timings or paths: a forced rerun with the same seed writes the same bytes,

@@ -10,7 +10,9 @@ import { comparePair } from "../eval/pairs.ts";
 import { type MetricRow, parseMetrics, type ReportTask } from "../eval/contracts.ts";
 import { analyzeCommand } from "../eval/analyze_command.ts";
 import { mulberry32 } from "../kernels/random.ts";
-import { useBackend } from "./gpu.ts";
+import { prepareGpuEnv, useBackend } from "./gpu.ts";
+import { logits, session } from "../eval/classify.ts";
+import { tempDir } from "./helpers.ts";
 
 Deno.test("ONNX export: onnxruntime-web logits match tfjs within 1e-4", async () => {
   await useBackend("cpu");
@@ -60,6 +62,32 @@ Deno.test("ONNX export: onnxruntime-web logits match tfjs within 1e-4", async ()
   let maxDiff = 0;
   for (let i = 0; i < ref.length; i++) maxDiff = Math.max(maxDiff, Math.abs(got[i] - ref[i]));
   assert.ok(Math.max(...Array.from(ref, Math.abs)) > 0.1, "logits are not trivially small");
+  assert.ok(maxDiff <= 1e-4, `max |diff| ${maxDiff}`);
+});
+
+Deno.test("evaluation: onnxruntime-web's WebGPU EP (forced, on this machine's adapter) matches the wasm EP within 1e-4", async () => {
+  prepareGpuEnv();
+  await useBackend("cpu");
+  const cfg = namedConfig("tiny", 300);
+  const params = initParams(cfg, { mlm: false, numLabels: 4 }, 5);
+  for (const v of params.values()) v.assign(v.mul(10));
+  const weights = new Map();
+  for (const [n, v] of params) weights.set(n, { shape: v.shape, data: await v.data() });
+  const path = `${tempDir()}/model.onnx`;
+  await Deno.writeFile(path, exportClassifier(cfg, weights, 4));
+  const ids = Int32Array.from(
+    { length: 4 * 12 },
+    (_, i) => (i % 12 === 0 ? 0 : i % 12 > 9 - (i % 3) ? 1 : 4 + (i * 37) % 290),
+  );
+  const batch = { ids, B: 4, T: 12 };
+  const [gpu, wasm] = [await session(path, "webgpu"), await session(path, "wasm")];
+  assert.equal(gpu.provider, "webgpu");
+  assert.equal(wasm.provider, "wasm");
+  const [a, b] = [await logits(gpu, batch, 1), await logits(wasm, batch, 1)];
+  assert.equal(a.length, 16);
+  assert.ok(Math.max(...Array.from(b, Math.abs)) > 0.1, "logits are not trivially small");
+  let maxDiff = 0;
+  for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
   assert.ok(maxDiff <= 1e-4, `max |diff| ${maxDiff}`);
 });
 

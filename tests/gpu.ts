@@ -6,7 +6,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { gpuEnv } from "../platform/gpu_env.ts";
 import { defaultHome } from "../pipeline/store.ts";
-import { type BackendChoice, initBackend } from "../model/backend.ts";
+import { initBackend } from "../model/backend.ts";
+import type { BackendChoice } from "../platform/adapter.ts";
 
 /** Sets the GPU environment variables for this process before the first adapter request. */
 export function prepareGpuEnv(): void {

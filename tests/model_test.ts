@@ -6,6 +6,7 @@ import {
   crossEntropy,
   encode,
   initParams,
+  mlmLogits,
   ownedVariable,
   type Params,
   paramShapes,
@@ -17,7 +18,9 @@ import { readSafetensors, writeSafetensors } from "../model/safetensors.ts";
 import { AdamW } from "../train/optimizer.ts";
 import { trainStep } from "../train/step.ts";
 import { useBackend } from "./gpu.ts";
+import { initBackend } from "../model/backend.ts";
 import { tempDir } from "./helpers.ts";
+import { rowBlocks, WORD_EMBEDDINGS, wordEmbeddingBlocks } from "../model/row_shards.ts";
 
 const CFG: EncoderConfig = {
   ...namedConfig("tiny", 12),
@@ -339,4 +342,99 @@ Deno.test("checkpoints: an XLM-R-style F16 file with extra tensors (pooler, tied
   const { params } = await loadCheckpoint(dir, { mlm: false, numLabels: 2 }, 1);
   const name = "roberta.encoder.layer.1.intermediate.dense.weight";
   assert.deepEqual(Array.from(await params.get(name)!.data()), values.get(name));
+});
+
+Deno.test("row blocks: XLM-R's embedding splits into 6 blocks under 128 MiB covering every row; small ones stay whole", () => {
+  const blocks = rowBlocks(250_002, 768, 134_217_728);
+  assert.equal(blocks.length, 6);
+  assert.ok(blocks.every((b) => b.rows * 768 * 4 <= 134_217_728));
+  assert.equal(blocks.reduce((a, b) => (assert.equal(b.start, a), a + b.rows), 0), 250_002);
+  assert.deepEqual(rowBlocks(8000, 64, 134_217_728), [{ start: 0, rows: 8000 }]);
+  assert.equal(rowBlocks(250_002, 768, 2_147_483_647).length, 1);
+});
+
+Deno.test("row-split word embedding: same values, logits, MLM logits and embedding gradient as the whole one; checkpoints keep the HF name", async () => {
+  await useBackend("cpu");
+  const cfg = namedConfig("tiny", 300);
+  const heads = { mlm: true, numLabels: 3 };
+  const whole = initParams(cfg, heads, 4);
+  const split = initParams(cfg, heads, 4, 10_000);
+  assert.ok(!split.has(WORD_EMBEDDINGS));
+  const blocks = wordEmbeddingBlocks(split);
+  assert.equal(blocks.length, 4);
+  assert.deepEqual(
+    Array.from(await tf.concat(blocks, 0).data()),
+    Array.from(await whole.get(WORD_EMBEDDINGS)!.data()),
+  );
+  const ids = Int32Array.from(
+    { length: 3 * 10 },
+    (_, i) => (i % 10 === 0 ? 0 : i % 10 > 7 ? 1 : (i * 53) % 300),
+  );
+  const batch = { ids, B: 3, T: 10 };
+  const at = Int32Array.from([1, 4, 12, 25]);
+  const labels = Int32Array.from([5, 77, 150, 299]);
+  const run = (p: Params) => {
+    const h = encode(p, cfg, batch, null);
+    return { cls: classifierLogits(p, h, null), mlm: mlmLogits(p, cfg, h, at) };
+  };
+  const [a, b] = [run(whole), run(split)];
+  assert.deepEqual(Array.from(await b.cls.data()), Array.from(await a.cls.data()));
+  const [ma, mb] = [await a.mlm.data(), await b.mlm.data()];
+  assert.ok(ma.every((v, i) => Math.abs(v - mb[i]) < 1e-6));
+  const grad = (p: Params, vars: tf.Variable[]) =>
+    tf.variableGrads(() => crossEntropy(mlmLogits(p, cfg, encode(p, cfg, batch, null), at), labels), vars)
+      .grads;
+  const gw = grad(whole, [whole.get(WORD_EMBEDDINGS)!]);
+  const gs = grad(split, blocks);
+  const gWhole = await gw[whole.get(WORD_EMBEDDINGS)!.name].data();
+  const gSplit = await tf.concat(blocks.map((v) => gs[v.name]), 0).data();
+  assert.ok(gWhole.some((v) => v !== 0));
+  assert.ok(gWhole.every((v, i) => Math.abs(v - gSplit[i]) < 1e-6));
+  const dir = tempDir();
+  await saveCheckpoint(dir, cfg, split);
+  const file = await readSafetensors(`${dir}/model.safetensors`);
+  assert.deepEqual(file.get(WORD_EMBEDDINGS)!.shape, [300, 32]);
+  assert.ok(![...file.keys()].some((k) => k.includes("#")));
+  const { params: loaded } = await loadCheckpoint(dir, heads, 1);
+  assert.deepEqual(
+    Array.from(await loaded.get(WORD_EMBEDDINGS)!.data()),
+    Array.from(await whole.get(WORD_EMBEDDINGS)!.data()),
+  );
+});
+
+Deno.test("WebGPU: an embedding past the device's binding limit is split automatically, matches cpu and trains", async () => {
+  // 530,000 x 64 float32 = 135.7 MB: just past the 128 MiB Mesa binds.
+  const cfg = { ...namedConfig("tiny", 530_000), hidden_size: 64, num_hidden_layers: 1 };
+  const heads = { mlm: false, numLabels: 3 };
+  const ids = Int32Array.from([0, 17, 250_000, 529_999, 2, 0, 99_999, 400_001, 2, 1]);
+  const batch = { ids, B: 2, T: 5 };
+  await useBackend("cpu");
+  const ref = initParams(cfg, heads, 2);
+  const want = await classifierLogits(ref, encode(ref, cfg, batch, null), null).data();
+  tf.dispose([...ref.values()]);
+  await useBackend("webgpu");
+  const params = initParams(cfg, heads, 2);
+  const blocks = wordEmbeddingBlocks(params);
+  const limit = (await initBackend("webgpu")).bindingLimit!;
+  if (limit < 530_000 * 64 * 4) assert.equal(blocks.length, 2);
+  const got = await classifierLogits(params, encode(params, cfg, batch, null), null).data();
+  assert.ok(got.every((v, i) => Math.abs(v - want[i]) < 1e-4), `${got} vs ${want}`);
+  const opt = new AdamW(params, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, fused: true });
+  const updates = new Map([...params.keys()].map((n) => [n, { mode: "none" as const }]));
+  const r = await trainStep(
+    params,
+    () =>
+      crossEntropy(classifierLogits(params, encode(params, cfg, batch, null), null), Int32Array.from([0, 2])),
+    opt,
+    updates,
+    1e-3,
+    1,
+  );
+  assert.ok(Number.isFinite(r.loss));
+  for (const name of [...params.keys()].filter((n) => n.startsWith(`${WORD_EMBEDDINGS}#`))) {
+    const m = await opt.m.get(name)!.abs().sum().data();
+    assert.ok(m[0] > 0, "every block holds a looked-up id and gets a gradient");
+  }
+  opt.dispose();
+  tf.dispose([...params.values()]);
 });

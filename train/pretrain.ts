@@ -12,7 +12,8 @@ import type { HostBatch } from "../model/encoder.ts";
 import { mulberry32, seeds } from "../kernels/random.ts";
 import { lrAt } from "./optimizer.ts";
 import { epochOrder } from "./step.ts";
-import type { BackendChoice, BackendInfo } from "../model/backend.ts";
+import type { BackendInfo } from "../model/backend.ts";
+import type { BackendChoice } from "../platform/adapter.ts";
 
 /** Pretraining settings. */
 export interface PretrainOptions {

@@ -99,7 +99,7 @@ async function init(m: Extract<ToWorker, { type: "init" }>): Promise<FromWorker>
  * `xlcoWeight` x contrast summed over its pair groups / groups in the whole batch. The
  * coordinator only has to add the workers' gradients.
  */
-function grads(step: number): FromWorker {
+async function grads(step: number): Promise<FromWorker> {
   const s = st!;
   const { batch, at, labels, globalCount } = workerBatch(s.seqs, step, s.o, s.rank, s.vocab);
   const groups = s.o.xlcoWeight > 0 ? workerPairGroups(s.pairs.length, step, s.o, s.rank) : [];
@@ -133,10 +133,11 @@ function grads(step: number): FromWorker {
     }, vars);
     let o = 0;
     for (const v of vars) {
-      flat.set(grads[v.name].dataSync() as Float32Array, o);
+      flat.set((await grads[v.name].data()) as Float32Array, o);
       o += v.size;
     }
-    const values = parts.map((p) => p.dataSync()[0]);
+    // Async reads: tfjs-webgpu's dataSync needs a 2D OffscreenCanvas, which Deno lacks.
+    const values = await Promise.all(parts.map(async (p) => (await p.data())[0]));
     if (labels.length > 0) mlmSum = values.shift()!;
     xlcoSum = values.reduce((a, b) => a + b, 0);
     tf.dispose([...parts, ...Object.values(grads)]);
@@ -144,7 +145,7 @@ function grads(step: number): FromWorker {
   return { type: "grads", flat, mlmSum, count: labels.length, xlcoSum, groups: groups.length };
 }
 
-function apply(sum: Float32Array, lr: number): FromWorker {
+async function apply(sum: Float32Array, lr: number): Promise<FromWorker> {
   const s = st!;
   const gradMap = new Map<string, tf.Tensor>();
   let o = 0;
@@ -155,7 +156,7 @@ function apply(sum: Float32Array, lr: number): FromWorker {
   }
   const { scale, norm } = clipScale([...gradMap.values()], s.o.clipNorm);
   s.opt.apply(gradMap, scale, lr, s.updates);
-  const gradNorm = norm.dataSync()[0];
+  const gradNorm = (await norm.data())[0];
   tf.dispose([scale, norm, ...gradMap.values()]);
   return { type: "applied", gradNorm };
 }
@@ -181,11 +182,11 @@ async function handle(m: ToWorker): Promise<[FromWorker, Transferable[]]> {
     case "init":
       return [await init(m), []];
     case "grads": {
-      const r = grads(m.step);
+      const r = await grads(m.step);
       return [r, r.type === "grads" ? [r.flat.buffer as ArrayBuffer] : []];
     }
     case "apply":
-      return [apply(m.sum, m.lr), []];
+      return [await apply(m.sum, m.lr), []];
     case "save":
       return [await save(m.dir, m.step), []];
     case "close":
