@@ -137,6 +137,10 @@ interface Context {
 
 async function context(values: Values, pipeline: string | undefined): Promise<Context> {
   const cfg = await loadConfig(values.config, pipeline, values.set);
+  // Stage types may probe the WebGPU adapter here (their `environment`): give this process
+  // the same Mesa settings the stages get, or Vulkan complains about XDG_RUNTIME_DIR.
+  const { gpuEnv } = await import("./platform/gpu_env.ts");
+  for (const [k, v] of Object.entries(gpuEnv(defaultHome()))) if (!Deno.env.get(k)) Deno.env.set(k, v);
   const name = pipeline ?? cfg.order[0];
   const plan = await makePlan(cfg, name, builtinStageTypes);
   const store = new Store(defaultHome());

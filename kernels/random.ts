@@ -54,6 +54,8 @@ export function shuffled<T>(xs: T[], seed: number): T[] {
 export const seeds = {
   /** Order of training rows in an epoch. */
   epochOrder: (seed: number, epoch: number) => seed * 1000003 + epoch * 7919 + 1,
+  /** Order of the length-bucketed batches of an epoch. */
+  bucketOrder: (seed: number, epoch: number) => seed * 1000033 + epoch * 7907 + 3,
   /** Dropout masks of one training step (each dropout site then adds its own counter). */
   dropoutStep: (seed: number, step: number) => seed * 100003 + step,
   /** A data-parallel worker's share of a step (its rows differ, so its dropout masks must too). */

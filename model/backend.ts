@@ -41,9 +41,6 @@ export interface BackendInfo {
  * ```
  */
 export async function initBackend(choice: BackendChoice): Promise<BackendInfo> {
-  // PROD silences tfjs's "looks like you are running TensorFlow.js in Node.js" banner and
-  // skips its debug-only checks.
-  tf.env().set("PROD", true);
   const { choice: backend, reason } = await explainBackend(choice);
   if (backend === "webgpu") {
     const a = await probeAdapter();

@@ -12,6 +12,10 @@ import { mulberry32, seeds } from "../kernels/random.ts";
 import { bindingLimit, checkActivations, checkTensorSize, MLM_REMEDY, PARAMETER_REMEDY } from "./limits.ts";
 import { splitForLimit, wordEmbeddingBlocks } from "./row_shards.ts";
 
+// Before any tensor exists: PROD silences tfjs's "running TensorFlow.js in Node.js" banner
+// (printed at the cpu backend's first write) and skips its debug-only checks.
+tf.env().set("PROD", true);
+
 /** Model parameters by HF name (the word embedding as `NAME#k` row blocks when it exceeds the binding limit). */
 export type Params = Map<string, tf.Variable>;
 

@@ -24,6 +24,7 @@ const schema = z.strictObject({
   seed: z.number().int().default(1),
   select: z.enum(["last", "best-dev"]).default("last"),
   log_kept_every: z.number().int().min(0).default(5),
+  bucket_by_length: z.boolean().default(true),
   backend: z.enum(["auto", "webgpu", "wasm", "cpu"]).default("auto"),
   fused: z.boolean().default(true),
 });
@@ -90,6 +91,7 @@ export const stage: StageType<typeof schema> = {
         select: p.select,
         logKeptEvery: p.log_kept_every,
         fused: p.fused,
+        bucketByLength: p.bucket_by_length,
       },
       (row, total) => {
         if (row.step % 10 === 0 || row.dev_accuracy !== undefined) {

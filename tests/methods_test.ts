@@ -12,7 +12,7 @@ import {
 import { namedConfig } from "../model/config.ts";
 import { initParams } from "../model/encoder.ts";
 import { buildShard } from "../data/shards.ts";
-import { finetune, fisherInformation, type LogRow } from "../train/finetune.ts";
+import { epochBatches, finetune, fisherInformation, type LogRow } from "../train/finetune.ts";
 import { useBackend } from "./gpu.ts";
 
 const L = 4;
@@ -87,6 +87,25 @@ Deno.test("methods: GradDrop presets set rate, granularity, schedule and target"
   const ct = fateOf(cfgOf("childtuning-f"), w, 1, L, [32, 64], 7, at(3))!;
   assert.ok(Math.abs(ct.mask!.scale - 1 / 0.3) < 1e-12);
   assert.equal(fateOf(cfgOf("full"), w, 1, L, [32, 64], 7, at(3))!.mode, "none");
+});
+
+Deno.test("fine-tuning batches: length buckets hold the same rows per epoch, with less padding", () => {
+  const rows = Array.from(
+    { length: 100 },
+    (_, i) => ({ ids: Array(3 + (i * 37) % 60).fill(5), label: 0, lang: 0 }),
+  );
+  const shard = buildShard("train", rows, 64, 1, ["x"], ["a"]);
+  const plain = epochBatches(shard, { batchSize: 8, seed: 1, bucketByLength: false }, 0);
+  const bucketed = epochBatches(shard, { batchSize: 8, seed: 1, bucketByLength: true }, 0);
+  assert.deepEqual(bucketed.flat().sort((a, b) => a - b), plain.flat().sort((a, b) => a - b));
+  const padded = (bs: number[][]) =>
+    bs.reduce((a, b) => a + b.length * Math.max(...b.map((r) => shard.lengths[r])), 0);
+  assert.ok(padded(bucketed) < 0.8 * padded(plain), `${padded(bucketed)} vs ${padded(plain)} token slots`);
+  assert.notDeepEqual(
+    bucketed,
+    epochBatches(shard, { batchSize: 8, seed: 1, bucketByLength: true }, 1),
+    "a new order each epoch",
+  );
 });
 
 Deno.test("methods: baselines as their authors define them; the step-size control", () => {
@@ -173,6 +192,7 @@ async function run(method: Method, backend: "cpu" | "webgpu", extra: Partial<Met
     select: "best-dev",
     logKeptEvery: 1,
     fused: true,
+    bucketByLength: false,
   }, () => {});
   return out.log;
 }
@@ -248,6 +268,7 @@ Deno.test("fine-tuning: weights are pinned on cpu (moving code must not change a
       select: "last",
       logKeptEvery: 0,
       fused: true,
+      bucketByLength: false,
     }, () => {});
     const h = createHash("sha256");
     for (const [n, v] of [...params].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {

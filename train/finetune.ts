@@ -27,6 +27,32 @@ export interface FinetuneOptions {
   select: "last" | "best-dev";
   logKeptEvery: number;
   fused: boolean;
+  /**
+   * Batch rows of similar length (within pools of 8 batches of a shuffled epoch), in a
+   * shuffled batch order: less padding, the same rows per epoch.
+   */
+  bucketByLength: boolean;
+}
+
+/**
+ * The batches (row indices) of one epoch: the seeded epoch order cut into batches, or with
+ * `bucketByLength`, pools of 8 batches' rows sorted by length, cut, and the batches shuffled.
+ */
+export function epochBatches(
+  train: Shard,
+  o: Pick<FinetuneOptions, "batchSize" | "seed" | "bucketByLength">,
+  epoch: number,
+): number[][] {
+  const order = epochOrder(train.index.n, o.seed, epoch);
+  const cut = (rows: number[]) =>
+    Array.from({ length: Math.ceil(rows.length / o.batchSize) }, (_, k) => rows.slice(k * o.batchSize, (k + 1) * o.batchSize));
+  if (!o.bucketByLength) return cut(order);
+  const pool = o.batchSize * 8;
+  const batches: number[][] = [];
+  for (let i = 0; i < order.length; i += pool) {
+    batches.push(...cut(order.slice(i, i + pool).sort((a, b) => train.lengths[a] - train.lengths[b] || a - b)));
+  }
+  return shuffled(batches, seeds.bucketOrder(o.seed, epoch));
 }
 
 /** One line of the training log. */
@@ -143,7 +169,7 @@ export async function finetune(
   let best = -1, bestEpoch = -1;
   let bestSnapshot: Map<string, Float32Array> | null = null;
   for (let epoch = 0; epoch < o.epochs; epoch++) {
-    const order = epochOrder(train.index.n, o.seed, epoch);
+    const batches = epochBatches(train, o, epoch);
     for (let k = 0; k < perEpoch; k++) {
       const step = epoch * perEpoch + k;
       const s: StepCtx = {
@@ -162,7 +188,7 @@ export async function finetune(
         updates.set(n, { mode: fate.mode, mask: fate.mask, fixedMask: fixed.get(n), lrScale: fate.lrScale });
         rates.set(n, fate.rate);
       });
-      const b = batchRows(train, order.slice(k * o.batchSize, (k + 1) * o.batchSize));
+      const b = batchRows(train, batches[k]);
       const drop = o.dropout > 0
         ? { rate: o.dropout, seed: seeds.dropoutStep(o.seed, step), counter: 0 }
         : null;
