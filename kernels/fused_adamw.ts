@@ -9,6 +9,12 @@ import * as tf from "@tensorflow/tfjs";
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { KEEP_WGSL, kept, PCG_WGSL } from "./rng.ts";
 import type { MaskSpec } from "./mask_spec.ts";
+import { uniformData, type UniformField, wgslFields } from "./uniforms.ts";
+import { recordDispatch } from "./tfjs_webgpu_internals.ts";
+
+function modeCode(mode: MaskMode): number {
+  return mode === "none" ? 0 : mode === "gradient" ? 1 : 2;
+}
 
 /** How the mask acts: not at all, on the gradient (moments carry on), or on the whole update. */
 export type MaskMode = "none" | "gradient" | "update";
@@ -30,16 +36,36 @@ export interface AdamWStep {
 const WORKGROUP = 256;
 const MAX_GROUPS_X = 65535;
 
+/** A dispatch's view of one step: the step, the mask (or none), the size and the row stride. */
+interface Dispatch {
+  s: AdamWStep;
+  mask: MaskSpec | { key: number; divisor: number; threshold: number; scale: number };
+  n: number;
+  stride: number;
+}
+
+const UNIFORMS: UniformField<Dispatch>[] = [
+  { name: "key", type: "u32", value: (d) => d.mask.key },
+  { name: "divisor", type: "u32", value: (d) => d.mask.divisor },
+  { name: "threshold", type: "u32", value: (d) => d.mask.threshold },
+  { name: "scale", type: "f32", value: (d) => d.mask.scale },
+  { name: "lr", type: "f32", value: (d) => d.s.lr },
+  { name: "beta1", type: "f32", value: (d) => d.s.beta1 },
+  { name: "beta2", type: "f32", value: (d) => d.s.beta2 },
+  { name: "eps", type: "f32", value: (d) => d.s.eps },
+  { name: "wd", type: "f32", value: (d) => d.s.weightDecay },
+  { name: "bc1", type: "f32", value: (d) => d.s.bc1 },
+  { name: "bc2", type: "f32", value: (d) => d.s.bc2 },
+  { name: "n", type: "u32", value: (d) => d.n },
+  { name: "mode", type: "u32", value: (d) => modeCode(d.s.mode) },
+  { name: "stride", type: "u32", value: (d) => d.stride },
+];
+
 /** WGSL source of the fused kernel. */
 export const FUSED_ADAMW_WGSL = /* wgsl */ `
 ${PCG_WGSL}
 ${KEEP_WGSL}
-struct Params {
-  key : u32, divisor : u32, threshold : u32, scale : f32,
-  lr : f32, beta1 : f32, beta2 : f32, eps : f32,
-  wd : f32, bc1 : f32, bc2 : f32, n : u32,
-  mode : u32, stride : u32,
-};
+struct Params { ${wgslFields(UNIFORMS)} };
 @group(0) @binding(0) var<storage, read_write> W : array<f32>;
 @group(0) @binding(1) var<storage, read_write> M : array<f32>;
 @group(0) @binding(2) var<storage, read_write> V : array<f32>;
@@ -69,10 +95,6 @@ fn main(@builtin(global_invocation_id) gid : vec3<u32>) {
 }`;
 
 const pipelines = new WeakMap<GPUDevice, GPUComputePipeline>();
-
-function modeCode(mode: MaskMode): number {
-  return mode === "none" ? 0 : mode === "gradient" ? 1 : 2;
-}
 
 /**
  * Runs the fused update in place on WebGPU. `w`, `m`, `v` must be variables this code owns
@@ -109,46 +131,17 @@ export function fusedAdamW(
   const gx = Math.min(groups, MAX_GROUPS_X);
   const gy = Math.ceil(groups / gx);
   const mask = s.mask ?? { key: 0, divisor: 1, threshold: 0, scale: 1 };
-  const tensors = [w, m, v, g, clip];
-  // deno-lint-ignore no-explicit-any
-  const be = backend as any;
-  for (const t of tensors) be.uploadToGPU(t.dataId);
-  const uniform = be.makeUniforms([
-    { type: "uint32", data: [mask.key >>> 0] },
-    { type: "uint32", data: [mask.divisor >>> 0] },
-    { type: "uint32", data: [mask.threshold >>> 0] },
-    { type: "float32", data: [mask.scale] },
-    { type: "float32", data: [s.lr] },
-    { type: "float32", data: [s.beta1] },
-    { type: "float32", data: [s.beta2] },
-    { type: "float32", data: [s.eps] },
-    { type: "float32", data: [s.weightDecay] },
-    { type: "float32", data: [s.bc1] },
-    { type: "float32", data: [s.bc2] },
-    { type: "uint32", data: [n] },
-    { type: "uint32", data: [modeCode(s.mode)] },
-    { type: "uint32", data: [gx * WORKGROUP] },
-  ]);
-  const bindGroup = device.createBindGroup({
-    layout: pipeline.getBindGroupLayout(0),
-    entries: [...tensors.map((t, i) => ({ binding: i, resource: be.tensorToBinding(t) })), {
-      binding: 5,
-      resource: uniform,
-    }],
-  });
-  be.ensureCommandEncoderReady();
-  if (!be.computePassEncoder) be.computePassEncoder = be.commandEncoder.beginComputePass({});
-  be.computePassEncoder.setPipeline(pipeline);
-  be.computePassEncoder.setBindGroup(0, bindGroup);
-  be.computePassEncoder.dispatchWorkgroups(gx, gy, 1);
-  be.dispatchCountInPass++;
-  for (const t of tensors) be.commandQueueOwnedIds.add(t.dataId);
-  // The buffers changed under tfjs: drop any CPU copy it cached when they were last read.
-  for (const t of [w, m, v]) be.tensorMap.get(t.dataId).values = null;
-  if (tf.env().get("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE") as number <= be.dispatchCountInPass) {
-    be.endComputePassEncoder();
-    be.submitQueue();
-  }
+  recordDispatch(
+    backend,
+    pipeline,
+    [w, m, v, g, clip],
+    [w, m, v],
+    uniformData(UNIFORMS, { s, mask, n, stride: gx * WORKGROUP }),
+    [
+      gx,
+      gy,
+    ],
+  );
 }
 
 /**

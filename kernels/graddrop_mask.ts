@@ -9,6 +9,15 @@ import type { WebGPUBackend, WebGPUProgram } from "@tensorflow/tfjs-backend-webg
 import { webgpu_util } from "@tensorflow/tfjs-backend-webgpu";
 import { KEEP_WGSL, PCG_WGSL } from "./rng.ts";
 import { type MaskSpec, referenceMask } from "./mask_spec.ts";
+import { uniformData, type UniformField, wgslFields } from "./uniforms.ts";
+
+/** The mask program's uniforms, read from a mask spec. */
+const MASK_UNIFORMS: UniformField<MaskSpec>[] = [
+  { name: "key", type: "u32", value: (m) => m.key },
+  { name: "divisor", type: "u32", value: (m) => m.divisor },
+  { name: "threshold", type: "u32", value: (m) => m.threshold },
+  { name: "scale", type: "f32", value: (m) => m.scale },
+];
 
 /** Masks (and optionally rescales) a gradient. */
 export class GradDropMaskProgram implements WebGPUProgram {
@@ -18,7 +27,7 @@ export class GradDropMaskProgram implements WebGPUProgram {
   dispatch: [number, number, number];
   variableNames = ["G"];
   workgroupSize: [number, number, number] = [256, 1, 1];
-  uniforms = "key : u32, divisor : u32, threshold : u32, scale : f32,";
+  uniforms = wgslFields(MASK_UNIFORMS);
   size = true;
 
   constructor(shape: number[]) {
@@ -41,15 +50,6 @@ fn main(index : i32) {
   }
 }
 
-function uniforms(spec: MaskSpec) {
-  return [
-    { type: "uint32", data: [spec.key >>> 0] },
-    { type: "uint32", data: [spec.divisor >>> 0] },
-    { type: "uint32", data: [spec.threshold >>> 0] },
-    { type: "float32", data: [spec.scale] },
-  ];
-}
-
 /**
  * Applies a GradDrop mask to a gradient on the active backend: the WGSL program on WebGPU,
  * the TypeScript reference elsewhere.
@@ -62,7 +62,12 @@ function uniforms(spec: MaskSpec) {
 export function applyMask(g: tf.Tensor, spec: MaskSpec): tf.Tensor {
   if (tf.getBackend() === "webgpu") {
     const backend = tf.backend() as WebGPUBackend;
-    const info = backend.runWebGPUProgram(new GradDropMaskProgram(g.shape), [g], "float32", uniforms(spec));
+    const info = backend.runWebGPUProgram(
+      new GradDropMaskProgram(g.shape),
+      [g],
+      "float32",
+      uniformData(MASK_UNIFORMS, spec),
+    );
     return tf.engine().makeTensorFromTensorInfo(info);
   }
   return tf.tidy(() => g.mul(maskTensor(g.shape, spec)).mul(spec.scale));

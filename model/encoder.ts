@@ -206,9 +206,50 @@ function embedTokens(p: Params, batch: HostBatch): tf.Tensor {
   return out!;
 }
 
+/** Token, position and token-type embeddings, then LayerNorm and dropout: `[B, T, D]`. */
+function embeddings(p: Params, cfg: EncoderConfig, batch: HostBatch, drop: DropoutCtx | null): tf.Tensor3D {
+  const pos = tf.tensor2d(positionIds(batch, cfg.pad_token_id), [batch.B, batch.T], "int32");
+  const x = embedTokens(p, batch)
+    .add(tf.gather(p.get("roberta.embeddings.position_embeddings.weight")!, pos))
+    .add(p.get("roberta.embeddings.token_type_embeddings.weight")!.slice([0, 0], [1, cfg.hidden_size]));
+  return dropout(layerNorm(x, p, "roberta.embeddings.LayerNorm", cfg.layer_norm_eps), drop) as tf.Tensor3D;
+}
+
 /**
- * Encoder forward pass: returns hidden states `[B, T, D]`.
- * Attention ignores padded keys (mask bias of -1e9 before the softmax). Throws a
+ * Multi-head self-attention of block `l` with its output projection (post-LN residual is the
+ * caller's): `softmax(QK^T / sqrt(dh) + mask) V`. `keyMask` is -1e9 on padded keys.
+ */
+function selfAttention(
+  x: tf.Tensor3D,
+  p: Params,
+  cfg: EncoderConfig,
+  l: string,
+  keyMask: tf.Tensor,
+  drop: DropoutCtx | null,
+): tf.Tensor3D {
+  const [B, T, D] = x.shape;
+  const H = cfg.num_attention_heads, dh = D / H;
+  const heads = (t: tf.Tensor) => t.reshape([B, T, H, dh]).transpose([0, 2, 1, 3]);
+  const q = heads(linear(x, p, `${l}.attention.self.query`));
+  const k = heads(linear(x, p, `${l}.attention.self.key`));
+  const v = heads(linear(x, p, `${l}.attention.self.value`));
+  const scores = tf.matMul(q, k, false, true).mul(1 / Math.sqrt(dh)).add(keyMask);
+  const probs = dropout(tf.softmax(scores, -1), drop);
+  const ctx = tf.matMul(probs, v).transpose([0, 2, 1, 3]).reshape([B, T, D]);
+  return dropout(linear(ctx, p, `${l}.attention.output.dense`), drop) as tf.Tensor3D;
+}
+
+/** The feed-forward of block `l`: dense -> GELU -> dense, with dropout. */
+function feedForward(x: tf.Tensor3D, p: Params, l: string, drop: DropoutCtx | null): tf.Tensor3D {
+  return dropout(
+    linear(gelu(linear(x, p, `${l}.intermediate.dense`)), p, `${l}.output.dense`),
+    drop,
+  ) as tf.Tensor3D;
+}
+
+/**
+ * Encoder forward pass: returns hidden states `[B, T, D]`. Each block is post-LN, as in
+ * RoBERTa: `x = LN(x + selfAttention(x))`, then `x = LN(x + feedForward(x))`. Throws a
  * {@link BindingLimitError} before computing when an activation would not fit the device.
  */
 export function encode(
@@ -217,35 +258,28 @@ export function encode(
   batch: HostBatch,
   drop: DropoutCtx | null,
 ): tf.Tensor3D {
-  const { B, T } = batch;
-  const D = cfg.hidden_size, H = cfg.num_attention_heads, dh = D / H;
-  checkActivations(cfg, B, T);
-  const pos = tf.tensor2d(positionIds(batch, cfg.pad_token_id), [B, T], "int32");
-  const keyMask = tf.tensor(Float32Array.from(batch.ids, (v) => (v === cfg.pad_token_id ? -1e9 : 0)), [
-    B,
-    1,
-    1,
-    T,
-  ]);
-  let x = embedTokens(p, batch)
-    .add(tf.gather(p.get("roberta.embeddings.position_embeddings.weight")!, pos))
-    .add(p.get("roberta.embeddings.token_type_embeddings.weight")!.slice([0, 0], [1, D]));
-  x = dropout(layerNorm(x, p, "roberta.embeddings.LayerNorm", cfg.layer_norm_eps), drop);
-  const heads = (t: tf.Tensor) => t.reshape([B, T, H, dh]).transpose([0, 2, 1, 3]);
+  checkActivations(cfg, batch.B, batch.T);
+  const keyMask = tf.tensor(
+    Float32Array.from(batch.ids, (v) => (v === cfg.pad_token_id ? -1e9 : 0)),
+    [batch.B, 1, 1, batch.T],
+  );
+  let x = embeddings(p, cfg, batch, drop);
   for (let i = 0; i < cfg.num_hidden_layers; i++) {
     const l = `roberta.encoder.layer.${i}`;
-    const q = heads(linear(x, p, `${l}.attention.self.query`));
-    const k = heads(linear(x, p, `${l}.attention.self.key`));
-    const v = heads(linear(x, p, `${l}.attention.self.value`));
-    const scores = tf.matMul(q, k, false, true).mul(1 / Math.sqrt(dh)).add(keyMask);
-    const probs = dropout(tf.softmax(scores, -1), drop);
-    const ctx = tf.matMul(probs, v).transpose([0, 2, 1, 3]).reshape([B, T, D]);
-    const attn = dropout(linear(ctx, p, `${l}.attention.output.dense`), drop);
-    x = layerNorm(x.add(attn), p, `${l}.attention.output.LayerNorm`, cfg.layer_norm_eps);
-    const ff = dropout(linear(gelu(linear(x, p, `${l}.intermediate.dense`)), p, `${l}.output.dense`), drop);
-    x = layerNorm(x.add(ff), p, `${l}.output.LayerNorm`, cfg.layer_norm_eps);
+    x = layerNorm(
+      x.add(selfAttention(x, p, cfg, l, keyMask, drop)),
+      p,
+      `${l}.attention.output.LayerNorm`,
+      cfg.layer_norm_eps,
+    ) as tf.Tensor3D;
+    x = layerNorm(
+      x.add(feedForward(x, p, l, drop)),
+      p,
+      `${l}.output.LayerNorm`,
+      cfg.layer_norm_eps,
+    ) as tf.Tensor3D;
   }
-  return x as tf.Tensor3D;
+  return x;
 }
 
 /**
