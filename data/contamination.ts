@@ -30,7 +30,7 @@ export interface Contamination {
  * @example
  * ```ts
  * import { normaliseText } from "./contamination.ts";
- * if (normaliseText("  The\\u00a0CAT  sat ") !== "the cat sat") throw new Error("not normalised");
+ * if (normaliseText("  The   CAT\tsat ") !== "the cat sat") throw new Error("not normalised");
  * ```
  */
 export function normaliseText(s: string): string {

@@ -84,7 +84,7 @@ export function pieces(t: LoadedTokenizer, text: string): number[] {
  * `<s> A </s>` or `<s> A </s></s> B </s>`, truncated longest-first to `maxLength`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const ids = encodeExample(tok, "premise", "hypothesis", 128);
  * ```
  */

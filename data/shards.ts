@@ -43,7 +43,7 @@ export async function writeShard(dir: string, s: Shard): Promise<void> {
  * Reads `dir/NAME.*`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const train = await readShard(taskDir, "train");
  * console.log(train.index.n, train.index.labels);
  * ```

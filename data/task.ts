@@ -93,7 +93,7 @@ export function shareFor(
  * Encodes examples and writes the task directory.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await writeTask(ctx.out, { name: "sib200", examples, labels, trainLanguages: ["eng_Latn"], maxLength: 128, tokenizer, tokenizerDir, scripts, shares: null, resources: null, warnings: [] });
  * ```
  */

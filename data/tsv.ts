@@ -9,7 +9,7 @@ import { UserInputError } from "../pipeline/errors.ts";
  * Reads a TSV with a header row into records keyed by column name.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const rows = await readTsv("sib200/eng_Latn/train.tsv", ["index_id", "category", "text"]);
  * ```
  */

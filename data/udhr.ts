@@ -56,7 +56,10 @@ function textOf(n: HNode): string {
  *
  * @example
  * ```ts
+ * import { parseDeclaration } from "./udhr.ts";
+ * const html = `<header><p>Whereas recognition</p></header><article data-number="1"><p>All human beings</p></article>`;
  * const paras = parseDeclaration(html, { code: "eng", iso6393: "eng", bcp47: "en", name: "English" });
+ * if (paras.length !== 2 || paras[1].article !== 1) throw new Error(JSON.stringify(paras));
  * ```
  */
 export function parseDeclaration(

@@ -18,7 +18,7 @@ const I64 = onnx.TensorProto.DataType.INT64;
  * Builds the ONNX model bytes for a classifier (`numLabels` > 0) or a bare encoder (0).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const bytes = exportClassifier(cfg, await readSafetensors("checkpoint/model.safetensors"), 6);
  * await Deno.writeFile("model.onnx", bytes);
  * ```

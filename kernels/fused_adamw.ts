@@ -101,7 +101,7 @@ const pipelines = new WeakMap<GPUDevice, GPUComputePipeline>();
  * (not sharing buffers with other tensors); `clip` is a 1-element global-norm clip scale.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * fusedAdamW(w, m, v, grad, clipScale, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, bc1, bc2, mode: "gradient", mask });
  * ```
  */

@@ -56,7 +56,13 @@ fn main(index : i32) {
  *
  * @example
  * ```ts
- * const masked = applyMask(grad, maskSpec({ seed: 1, step, stream: 0, keep: 0.5, divisor: 1, rescale: false }));
+ * import * as tf from "@tensorflow/tfjs";
+ * import { applyMask } from "./graddrop_mask.ts";
+ * import { maskSpec } from "./mask_spec.ts";
+ * await tf.setBackend("cpu");
+ * const masked = applyMask(tf.ones([8]), maskSpec({ seed: 1, step: 0, stream: 0, keep: 0.5, divisor: 1, rescale: false }));
+ * const kept = (await masked.data()).filter((x) => x === 1).length;
+ * if (kept === 0 || kept === 8) throw new Error(`kept ${kept} of 8`);
  * ```
  */
 export function applyMask(g: tf.Tensor, spec: MaskSpec): tf.Tensor {

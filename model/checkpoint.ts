@@ -52,7 +52,7 @@ export async function readConfig(dir: string): Promise<EncoderConfig> {
  * `roberta.` prefix load too.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const { cfg, params } = await loadCheckpoint("ckpt", { mlm: false, numLabels: 6 }, 1);
  * ```
  */

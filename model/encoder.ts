@@ -94,7 +94,10 @@ export function initValue(name: string, shape: number[], rand: () => number): Fl
  *
  * @example
  * ```ts
+ * import { initParams } from "./encoder.ts";
+ * import { namedConfig } from "./config.ts";
  * const params = initParams(namedConfig("tiny", 1000), { mlm: true, numLabels: 0 }, 42);
+ * if (!params.has("lm_head.bias")) throw new Error("no MLM head");
  * ```
  */
 export function initParams(cfg: EncoderConfig, heads: Heads, seed: number, limit = bindingLimit()): Params {

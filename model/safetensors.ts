@@ -26,7 +26,7 @@ function f16ToF32(h: number): number {
  * Reads every tensor of a safetensors file into F32.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const tensors = await readSafetensors("model.safetensors");
  * console.log(tensors.get("roberta.embeddings.word_embeddings.weight")?.shape);
  * ```

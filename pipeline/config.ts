@@ -55,7 +55,7 @@ export interface LoadedConfig {
  * Reads and validates a pipelines file, applying `--set PATH=VALUE` overrides to `pipeline`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const cfg = await loadConfig("pipelines.yaml", "demo", ["stages.finetune.with.epochs=1"]);
  * ```
  */

@@ -62,7 +62,7 @@ function npmPart(spec: string, info: ProjectInfo): string {
  * Fingerprints a module and its local dependency tree.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const fp = fingerprint("/repo/stages/tokenizer_train.ts");
  * console.log(fp.hash, Object.keys(fp.parts));
  * ```

@@ -21,8 +21,11 @@ export function alive(pid: number): boolean {
  *
  * @example
  * ```ts
- * const release = tryLock(".graddrop/locks/abc.lock");
- * if (release) try { work(); } finally { release(); }
+ * import { tryLock } from "./lock.ts";
+ * const path = `${Deno.makeTempDirSync()}/abc.lock`;
+ * const release = tryLock(path);
+ * if (!release || tryLock(path)) throw new Error("a live lock must not be taken twice");
+ * release();
  * ```
  */
 export function tryLock(path: string): (() => void) | undefined {

@@ -96,7 +96,7 @@ function topoOrder(cfg: LoadedConfig, name: string, stages: Record<string, Stage
  * Expands and validates a pipeline.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const cfg = await loadConfig("pipelines.yaml");
  * const plan = await makePlan(cfg, cfg.order[0], builtinStageTypes);
  * for (const inst of plan.instances) console.log(inst.id);

@@ -108,7 +108,10 @@ export function declaredInputPaths(schema: z.ZodType): Map<string, "file" | "dir
  *
  * @example
  * ```ts
- * const runs = inputsOfType(ctx, ["train/"]); // every fine-tuning instance of a fan-in
+ * import { inputsOfType } from "./stage.ts";
+ * const input = (type: string) => ({ stage: "s", type, id: type, matrix: {}, params: {}, dir: "/x" });
+ * const ctx = { inputs: [input("train/finetune"), input("data/sib200"), input("train/finetune")] };
+ * if (inputsOfType(ctx, ["train/"]).length !== 2) throw new Error("every fine-tuning instance of a fan-in");
  * ```
  */
 export function inputsOfType(ctx: { inputs: InputRef[] }, prefixes: string[]): InputRef[] {

@@ -168,7 +168,19 @@ export function dropRate(g: GradDrop, layer: number, L: number, s: StepCtx): num
  *
  * @example
  * ```ts
+ * import { fateOf, resolveGradDrop } from "./methods.ts";
+ * const cfg = {
+ *   method: "graddrop" as const,
+ *   graddrop: resolveGradDrop("graddrop", {}),
+ *   unfreeze_every: "auto" as const,
+ *   childtuning_pf: 0.3,
+ *   childtuning_pd: 0.3,
+ *   childtuning_mask_head: true,
+ *   lr_match_rate: 0.5,
+ * };
+ * const ctx = { step: 3, epoch: 0, totalSteps: 100, epochs: 1, stepsPerEpoch: 100, seed: 1 };
  * const fate = fateOf(cfg, "roberta.encoder.layer.0.output.dense.weight", 0, 4, [512, 128], 7, ctx);
+ * if (fate?.mode !== "gradient" || fate.rate !== 0.5) throw new Error(JSON.stringify(fate));
  * ```
  */
 export function fateOf(

@@ -13,7 +13,7 @@ import { seeds, shuffled } from "../kernels/random.ts";
  * Returns the loss and the pre-clip gradient norm (one GPU->CPU read per step).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const { loss } = await trainStep(params, () => crossEntropy(logits(), labels), opt, updates, lr, 1.0);
  * ```
  */
