@@ -17,7 +17,6 @@ import {
   crossEntropy,
   encode,
   initParams,
-  mlmLogits,
   ownedVariable,
 } from "../model/encoder.ts";
 import { AdamW, type TensorUpdate } from "../train/optimizer.ts";

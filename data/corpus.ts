@@ -38,7 +38,7 @@ export interface Corpus<T extends CorpusText = CorpusText> {
 }
 
 /** Paragraphs and language metadata of a corpus directory. UDHR paragraphs get `udhr:<article>.<paragraph>` keys. */
-export async function readCorpus<T extends CorpusText = CorpusText>(dir: string): Promise<Corpus<T>> {
+async function readCorpus<T extends CorpusText = CorpusText>(dir: string): Promise<Corpus<T>> {
   const text = await Deno.readTextFile(`${dir}/paragraphs.jsonl`);
   const paragraphs = text.split("\n").filter(Boolean).map((l) => {
     const p = JSON.parse(l) as T & { article?: number; paragraph?: number };

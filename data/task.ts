@@ -78,7 +78,7 @@ export async function readResourceCsv(path: string): Promise<Map<string, number>
 }
 
 /** Pretraining share for a task language: exact code, else by its ISO 639-3 prefix (e.g. `eng_Latn` -> eng). */
-export function shareFor(
+function shareFor(
   lang: string,
   shares: Record<string, { iso6393: string; share: number }> | null,
 ): number | null {

@@ -62,7 +62,7 @@ const UNIFORMS: UniformField<Dispatch>[] = [
 ];
 
 /** WGSL source of the fused kernel. */
-export const FUSED_ADAMW_WGSL = /* wgsl */ `
+const FUSED_ADAMW_WGSL = /* wgsl */ `
 ${PCG_WGSL}
 ${KEEP_WGSL}
 struct Params { ${wgslFields(UNIFORMS)} };

@@ -20,7 +20,7 @@ const MASK_UNIFORMS: UniformField<MaskSpec>[] = [
 ];
 
 /** Masks (and optionally rescales) a gradient. */
-export class GradDropMaskProgram implements WebGPUProgram {
+class GradDropMaskProgram implements WebGPUProgram {
   outputShape: number[];
   shaderKey: string;
   dispatchLayout: { x: number[] };

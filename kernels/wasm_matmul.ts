@@ -22,7 +22,7 @@ import wabtInit from "wabt";
  * copy), B rows contiguous in j, and C row-major. `transpose` writes src[b] ([R, C]) as
  * dst[b] ([C, R]) for a transposed B.
  */
-export const MATMUL_WAT = `
+const MATMUL_WAT = `
 (module
   (import "env" "memory" (memory 1))
   (func $cell (param $pa i32) (param $sAk i32) (param $pb i32) (param $sBk i32) (param $K i32) (result f32)

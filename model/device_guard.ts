@@ -17,7 +17,7 @@ const guarded = new WeakSet<GPUDevice>();
 const pending: string[] = [];
 
 /** Throws the errors the device reported since the last check, if any, and forgets them. */
-export function throwIfDeviceError(): void {
+function throwIfDeviceError(): void {
   if (pending.length === 0) return;
   const errors = pending.splice(0);
   throw new DeviceError(

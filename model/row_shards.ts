@@ -38,12 +38,12 @@ export function rowBlocks(rows: number, cols: number, limitBytes: number): RowBl
 }
 
 /** Name of block `k` of tensor `name`. */
-export function blockName(name: string, k: number): string {
+function blockName(name: string, k: number): string {
   return `${name}#${k}`;
 }
 
 /** The HF name a parameter key stands for (a block's tensor, or itself). */
-export function hfName(key: string): string {
+function hfName(key: string): string {
   const i = key.indexOf("#");
   return i < 0 ? key : key.slice(0, i);
 }

@@ -52,7 +52,7 @@ export interface ExecuteOptions {
 }
 
 /** Whether `force` names this instance (by id or by stage). */
-export function isForced(force: Force, inst: Instance): boolean {
+function isForced(force: Force, inst: Instance): boolean {
   return force === "all" || force.has(inst.id) || force.has(inst.stage);
 }
 

@@ -35,7 +35,7 @@ export interface Plan {
 }
 
 /** Instance id for a stage and its matrix values, keys in declaration order. */
-export function instanceId(stage: string, matrix: MatrixValues): string {
+function instanceId(stage: string, matrix: MatrixValues): string {
   const keys = Object.keys(matrix);
   if (keys.length === 0) return stage;
   return `${stage}[${keys.map((k) => `${k}=${matrix[k]}`).join(",")}]`;

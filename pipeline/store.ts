@@ -110,7 +110,7 @@ export async function hashTree(dir: string): Promise<{ hash: string; files: numb
 }
 
 /** Total bytes under a path. */
-export function du(path: string): number {
+function du(path: string): number {
   const st = Deno.statSync(path);
   if (!st.isDirectory) return st.size;
   let n = 0;

@@ -60,7 +60,7 @@ const GRADDROP_DEFAULTS: GradDrop = {
 };
 
 /** What each GradDrop preset sets before the user's own options. */
-export const PRESETS: Partial<Record<Method, Partial<GradDrop>>> = {
+const PRESETS: Partial<Record<Method, Partial<GradDrop>>> = {
   "graddrop": {},
   // "A stochastic, sparse gradual unfreezing": a dropped layer does not move at all that step.
   "graddrop-layer": {
@@ -118,16 +118,14 @@ export interface Fate {
   lrScale: number;
 }
 
-/** Encoder layer of a tensor: -1 embeddings, 0..L-1 blocks, L for heads. */
-export type LayerOf = (name: string) => number;
 
 /** Steps per unfreezing stage for `auto`: the head alone, L layers, then the embeddings, evenly over the run. */
-export function autoUnfreezeEvery(totalSteps: number, L: number): number {
+function autoUnfreezeEvery(totalSteps: number, L: number): number {
   return Math.max(1, Math.floor(totalSteps / (L + 2)));
 }
 
 /** How many encoder layers are unfrozen (from the top) at this step; L+1 means embeddings too. */
-export function unfrozenCount(c: MethodConfig, s: StepCtx, L: number): number {
+function unfrozenCount(c: MethodConfig, s: StepCtx, L: number): number {
   if (c.unfreeze_every === "epoch") return s.epoch;
   const every = c.unfreeze_every === "auto" ? autoUnfreezeEvery(s.totalSteps, L) : c.unfreeze_every;
   return Math.floor(s.step / every);

@@ -31,7 +31,7 @@ export interface AdamWOptions {
 }
 
 /** Biases and LayerNorm weights get no weight decay, as in HF fine-tuning scripts. */
-export function decays(name: string): boolean {
+function decays(name: string): boolean {
   return !/(\.bias$|LayerNorm\.weight$|layer_norm\.weight$)/.test(name);
 }
 

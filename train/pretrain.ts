@@ -55,7 +55,7 @@ export interface MlmVocab {
  * become `<mask>`, 10% a random token, 10% stay. Returns the positions and their labels and
  * corrupts `ids` in place.
  */
-export function mlmMaskRow(
+function mlmMaskRow(
   ids: Int32Array,
   v: MlmVocab,
   maskProb: number,
@@ -76,7 +76,7 @@ export function mlmMaskRow(
 let lastOrder: { key: string; order: number[] } | undefined;
 
 /** The rows (sequence indices) of step `step`'s global batch. */
-export function batchOf(step: number, n: number, batchSize: number, seed: number): number[] {
+function batchOf(step: number, n: number, batchSize: number, seed: number): number[] {
   const perEpoch = Math.max(1, Math.floor(n / batchSize));
   const epoch = Math.floor(step / perEpoch);
   const key = `${n}/${seed}/${epoch}`;
@@ -229,7 +229,7 @@ class WorkerHandle {
 }
 
 /** Where pretraining keeps its resumable state. */
-export function resumeDir(work: string): string {
+function resumeDir(work: string): string {
   return `${work}/checkpoint`;
 }
 
