@@ -95,7 +95,13 @@ export interface Inference {
  * const { labels, pooled } = await infer(await session("model.onnx"), test, [0, 1, 2]);
  * ```
  */
-export async function infer(sess: Session, s: Shard, rows: number[], batchSize = 64): Promise<Inference> {
+export async function infer(
+  sess: Session,
+  s: Shard,
+  rows: number[],
+  batchSize = 64,
+  progress?: (fraction: number) => void,
+): Promise<Inference> {
   const order = rows.map((r, i) => [r, i]).sort((a, b) => s.lengths[a[0]] - s.lengths[b[0]]);
   const labels = new Int32Array(sess.session.outputNames.includes("logits") ? rows.length : 0);
   let pooled = new Float32Array(0), hidden = 0;
@@ -103,6 +109,7 @@ export async function infer(sess: Session, s: Shard, rows: number[], batchSize =
     const chunk = order.slice(i, i + batchSize);
     const b = batchRows(s, chunk.map(([r]) => r));
     const out = await runBatch(sess, b, s.index.pad_id);
+    progress?.((i + chunk.length) / order.length);
     if (hidden === 0) {
       hidden = out.pooled.length / b.B;
       pooled = new Float32Array(rows.length * hidden);

@@ -55,8 +55,14 @@ export async function evaluateTask(
   const testLangs = langs.filter((l) => task.languages[l].examples.test > 0);
   // The whole test split in one pass: classification per language, retrieval across them.
   const all = Array.from({ length: test.index.n }, (_, i) => i);
-  const out = await infer(sess, test, all);
-  progress(0.8, "retrieval");
+  const out = await infer(
+    sess,
+    test,
+    all,
+    64,
+    (f) => progress(0.9 * f, `${Math.round(f * test.index.n)}/${test.index.n} test items`),
+  );
+  progress(0.9, "retrieval");
   const rowLang = all.map((r) => test.index.languages[test.langs[r]]);
   const retr: Map<string, RetrievalScore> = retrievalByLanguage(
     out.pooled,
