@@ -4,9 +4,10 @@
  * pooled vectors of the same pass. Languages without a test split are scored on dev.
  * @module
  */
-import type { Shard } from "../data/shards.ts";
-import type { TaskInfo } from "../data/task.ts";
-import { infer, type Session } from "./classify.ts";
+import { readShard, type Shard } from "../data/shards.ts";
+import { readTask, type TaskInfo } from "../data/task.ts";
+import type { ProviderChoice } from "../platform/adapter.ts";
+import { infer, type Session, session } from "./classify.ts";
 import { retrievalByLanguage, type RetrievalScore } from "./retrieval.ts";
 import { scores } from "./stats.ts";
 
@@ -101,4 +102,27 @@ export async function evaluateTask(
   }
   progress(1, `${testLangs.length} languages`);
   return { rows, predictions };
+}
+
+/**
+ * Opens `model.onnx` of an export directory on the chosen provider and evaluates the task
+ * directory with it: what the `eval/*` stages share.
+ *
+ * @example
+ * ```ts ignore
+ * const { task, sess, rows } = await evaluateExport(exportDir, taskDir, "auto", ctx.progress);
+ * ```
+ */
+export async function evaluateExport(
+  exportDir: string,
+  taskDir: string,
+  provider: ProviderChoice,
+  progress: (fraction: number, note: string) => void,
+  pivot?: string,
+): Promise<{ task: TaskInfo; sess: Session; rows: EvalRow[]; predictions: Prediction[] }> {
+  const task = await readTask(taskDir);
+  const sess = await session(`${exportDir}/model.onnx`, provider);
+  const shards = { dev: await readShard(taskDir, "dev"), test: await readShard(taskDir, "test") };
+  const { rows, predictions } = await evaluateTask(sess, task, shards, progress, pivot);
+  return { task, sess, rows, predictions };
 }

@@ -22,17 +22,15 @@ export const stage: StageType<typeof schema> = {
     return { ep: await resolveProvider(params.provider) };
   },
   async run(ctx) {
-    const { readTask } = await import("../data/task.ts");
-    const { session } = await import("../eval/classify.ts");
-    const { evaluateTask } = await import("../eval/evaluate.ts");
-    const { readShard } = await import("../data/shards.ts");
-    const model = inputOfType(ctx, ["model/export"]);
-    const taskDir = inputOfType(ctx, ["data/"]).dir;
-    const task = await readTask(taskDir);
-    const sess = await session(`${model.dir}/model.onnx`, ctx.params.provider);
+    const { evaluateExport } = await import("../eval/evaluate.ts");
+    const model = inputOfType(ctx, ["model/export"]).dir, taskDir = inputOfType(ctx, ["data/"]).dir;
+    const { sess, rows, predictions } = await evaluateExport(
+      model,
+      taskDir,
+      ctx.params.provider,
+      ctx.progress,
+    );
     ctx.log(`onnxruntime-web ${sess.provider} EP, one thread (${sess.reason})`);
-    const shards = { dev: await readShard(taskDir, "dev"), test: await readShard(taskDir, "test") };
-    const { rows, predictions } = await evaluateTask(sess, task, shards, ctx.progress);
     await Deno.writeTextFile(`${ctx.out}/metrics.json`, JSON.stringify({ rows }, null, 1));
     await Deno.writeTextFile(
       `${ctx.out}/predictions.jsonl`,

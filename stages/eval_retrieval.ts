@@ -10,6 +10,7 @@ import { inputOfType, type StageType } from "../pipeline/stage.ts";
 const schema = z.strictObject({
   /** Language the others are retrieved against; default: the task's first training language. */
   pivot: z.string().optional(),
+  provider: z.enum(["auto", "wasm", "webgpu"]).default("auto"),
 });
 
 /** Writes `metrics.json`: `{rows: [{language, retrieval, retrieval_en_to_x, retrieval_x_to_en, n, tier}]}`. */
@@ -18,17 +19,20 @@ export const stage: StageType<typeof schema> = {
   description: "sentence retrieval English <-> X (top-1, mean-pooled vectors) with onnxruntime-web",
   schema,
   publish: ["metrics.json"],
+  async environment(params) {
+    const { resolveProvider } = await import("../platform/adapter.ts");
+    return { ep: await resolveProvider(params.provider) };
+  },
   async run(ctx) {
-    const { readTask } = await import("../data/task.ts");
-    const { session } = await import("../eval/classify.ts");
-    const { evaluateTask } = await import("../eval/evaluate.ts");
-    const { readShard } = await import("../data/shards.ts");
-    const model = inputOfType(ctx, ["model/export"]);
-    const taskDir = inputOfType(ctx, ["data/"]).dir;
-    const task = await readTask(taskDir);
-    const sess = await session(`${model.dir}/model.onnx`);
-    const shards = { dev: await readShard(taskDir, "dev"), test: await readShard(taskDir, "test") };
-    const { rows } = await evaluateTask(sess, task, shards, ctx.progress, ctx.params.pivot);
+    const { evaluateExport } = await import("../eval/evaluate.ts");
+    const model = inputOfType(ctx, ["model/export"]).dir, taskDir = inputOfType(ctx, ["data/"]).dir;
+    const { task, rows } = await evaluateExport(
+      model,
+      taskDir,
+      ctx.params.provider,
+      ctx.progress,
+      ctx.params.pivot,
+    );
     const out = rows.filter((r) => r.retrieval !== undefined).map((r) => ({
       language: r.language,
       retrieval: r.retrieval,
