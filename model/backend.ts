@@ -10,6 +10,7 @@ import "@tensorflow/tfjs-backend-webgpu";
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { installWasmMatmul } from "../kernels/wasm_matmul.ts";
+import { installWasmAdamW } from "../kernels/wasm_adamw.ts";
 import {
   adapterLabel,
   type Backend,
@@ -66,6 +67,7 @@ export async function initBackend(choice: BackendChoice): Promise<BackendInfo> {
     if (!(await tf.setBackend("wasm"))) throw new Error("tfjs wasm backend failed to initialise");
     await tf.ready();
     await installWasmMatmul();
+    await installWasmAdamW();
     return { backend, reason };
   }
   await tf.setBackend("cpu");

@@ -59,7 +59,11 @@ Deno.test("end to end on the software adapter: every method through the stages, 
   assert.equal((html.match(/<svg/g) ?? []).length, 4);
   assert.match(Deno.readTextFileSync(`${dir}/results/tiny/report.md`), /\| graddrop \|/);
   assert.match(r.stderr, /trained on webgpu/);
-  assert.match(r.stderr, /\[task\] contamination: 0\.00% of test paragraphs in the corpus/, "split by article");
+  assert.match(
+    r.stderr,
+    /\[task\] contamination: 0\.00% of test paragraphs in the corpus/,
+    "split by article",
+  );
   assert.match(Deno.readTextFileSync(`${dir}/results/tiny/report.md`), /ontamination/);
   const again = await cli(["run", "--config", file, "--json"], home);
   assert.ok(Object.values(statuses(again)).every((s) => s === "cached"));

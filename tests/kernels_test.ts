@@ -4,6 +4,7 @@ import { keepThreshold, kept, pcg, streamKey } from "../kernels/rng.ts";
 import { maskSpec, referenceMask } from "../kernels/mask_spec.ts";
 import { applyMask, maskTensor } from "../kernels/graddrop_mask.ts";
 import { fusedAdamW, referenceAdamW } from "../kernels/fused_adamw.ts";
+import { wasmAdamW, wasmSumOfSquares } from "../kernels/wasm_adamw.ts";
 import { ownedVariable } from "../model/encoder.ts";
 import { useBackend } from "./gpu.ts";
 import { mulberry32 } from "../kernels/random.ts";
@@ -156,5 +157,64 @@ Deno.test("AdamW composed from tfjs ops (cpu/wasm path) matches the reference fo
     let maxDiff = 0;
     for (let i = 0; i < n; i++) maxDiff = Math.max(maxDiff, Math.abs(wd[i] - wr[i]));
     assert.ok(maxDiff < 1e-6, `${mode}: max |diff| ${maxDiff}`);
+  }
+});
+
+Deno.test("fused AdamW wasm kernel matches the reference for every mask mode, with Child-Tuning-D's fixed mask", async () => {
+  await useBackend("wasm");
+  const n = 100_003;
+  const rand = mulberry32(13);
+  const rnd = () => Float32Array.from({ length: n }, () => rand() - 0.5);
+  for (const mode of ["none", "gradient", "update"] as const) {
+    for (const divisor of [1, 7]) {
+      const w0 = rnd(), m0 = rnd().map((x) => x * 0.01), v0 = rnd().map((x) => x * x * 0.001), g0 = rnd();
+      const fixed = Float32Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 0 : 1));
+      const w = ownedVariable(w0, [n], "w"), m = ownedVariable(m0, [n], "m"), v = ownedVariable(v0, [n], "v");
+      const g = tf.tensor(g0), fm = tf.tensor(fixed);
+      const mask = maskSpec({
+        seed: 2,
+        step: 5,
+        stream: 4,
+        keep: 0.3,
+        divisor,
+        rescale: mode === "gradient",
+      });
+      const step = {
+        lr: 1e-3,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weightDecay: 0.01,
+        bc1: 0.19,
+        bc2: 0.002,
+        mode,
+        mask,
+      };
+      const wr = w0.slice(), mr = m0.slice(), vr = v0.slice();
+      const gr = g0.map((x, i) => x * fixed[i]);
+      for (let s = 0; s < 2; s++) {
+        wasmAdamW(w, m, v, g, 0.8, step, fm);
+        referenceAdamW(wr, mr, vr, gr, 0.8, step);
+      }
+      const [wd, md, vd] = await Promise.all([w.data(), m.data(), v.data()]);
+      let maxDiff = 0;
+      for (let i = 0; i < n; i++) {
+        maxDiff = Math.max(
+          maxDiff,
+          Math.abs(wd[i] - wr[i]),
+          Math.abs(md[i] - mr[i]),
+          Math.abs(vd[i] - vr[i]),
+        );
+      }
+      assert.ok(maxDiff < 1e-6, `${mode}, divisor ${divisor}: max |diff| ${maxDiff}`);
+      if (mode === "update") {
+        const ref = referenceMask(mask, n);
+        for (let i = 0; i < n; i++) {
+          if (!ref[i]) assert.equal(wd[i], w0[i], "a dropped element keeps its weight");
+        }
+      }
+      assert.ok(Math.abs(wasmSumOfSquares([g]) - g0.reduce((a, x) => a + x * x, 0)) < 1e-6 * n);
+      tf.dispose([w, m, v, g, fm]);
+    }
   }
 });

@@ -45,12 +45,17 @@ export function epochBatches(
 ): number[][] {
   const order = epochOrder(train.index.n, o.seed, epoch);
   const cut = (rows: number[]) =>
-    Array.from({ length: Math.ceil(rows.length / o.batchSize) }, (_, k) => rows.slice(k * o.batchSize, (k + 1) * o.batchSize));
+    Array.from(
+      { length: Math.ceil(rows.length / o.batchSize) },
+      (_, k) => rows.slice(k * o.batchSize, (k + 1) * o.batchSize),
+    );
   if (!o.bucketByLength) return cut(order);
   const pool = o.batchSize * 8;
   const batches: number[][] = [];
   for (let i = 0; i < order.length; i += pool) {
-    batches.push(...cut(order.slice(i, i + pool).sort((a, b) => train.lengths[a] - train.lengths[b] || a - b)));
+    batches.push(
+      ...cut(order.slice(i, i + pool).sort((a, b) => train.lengths[a] - train.lengths[b] || a - b)),
+    );
   }
   return shuffled(batches, seeds.bucketOrder(o.seed, epoch));
 }

@@ -118,7 +118,6 @@ export interface Fate {
   lrScale: number;
 }
 
-
 /** Steps per unfreezing stage for `auto`: the head alone, L layers, then the embeddings, evenly over the run. */
 function autoUnfreezeEvery(totalSteps: number, L: number): number {
   return Math.max(1, Math.floor(totalSteps / (L + 2)));

@@ -1,12 +1,13 @@
 /**
  * AdamW (decoupled weight decay) with GradDrop masks applied inside the update.
- * On WebGPU with `fused`, one WGSL pass per tensor ({@link fusedAdamW}); otherwise the
- * same math composed from tfjs ops, with the mask from the WGSL mask program (WebGPU) or
- * the TypeScript reference (cpu/wasm).
+ * With `fused`, one kernel call per tensor: a WGSL pass on WebGPU ({@link fusedAdamW}), a
+ * wasm kernel on tfjs-wasm ({@link wasmAdamW}); otherwise the same math composed from tfjs
+ * ops, with the mask from the WGSL mask program (WebGPU) or the TypeScript reference.
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { fusedAdamW, type MaskMode } from "../kernels/fused_adamw.ts";
+import { type AdamWStep, fusedAdamW, type MaskMode } from "../kernels/fused_adamw.ts";
+import { wasmAdamW, wasmAdamWReady, wasmSumOfSquares } from "../kernels/wasm_adamw.ts";
 import { applyMask, maskTensor } from "../kernels/graddrop_mask.ts";
 import type { MaskSpec } from "../kernels/mask_spec.ts";
 import { ownedVariable, type Params } from "../model/encoder.ts";
@@ -51,8 +52,56 @@ export class AdamW {
   }
 
   /**
-   * Applies one step to the tensors in `updates` (others are frozen: no update at all).
-   * `clip` is the global-norm clip scale as a scalar tensor (no GPU->CPU sync needed).
+   * One optimisation step: the global-norm clip of `grads` to `clipNorm` (0: none), then the
+   * update of the tensors in `updates`. Returns the norm before clipping. On wasm with
+   * `fused`, both run as wasm kernels, one call per tensor; elsewhere as tfjs ops (with the
+   * fused WGSL pass on WebGPU).
+   */
+  async step(
+    grads: Map<string, tf.Tensor>,
+    clipNorm: number,
+    lr: number,
+    updates: Map<string, TensorUpdate>,
+  ): Promise<number> {
+    if (this.opts.fused && wasmAdamWReady()) {
+      const norm = Math.sqrt(wasmSumOfSquares([...grads.values()]));
+      const clip = clipNorm > 0 ? Math.min(1, clipNorm / (norm + 1e-6)) : 1;
+      for (const [name, u] of updates) {
+        const g = grads.get(name);
+        if (!g) continue;
+        const s = this.next(name, u, lr);
+        wasmAdamW(this.params.get(name)!, this.m.get(name)!, this.v.get(name)!, g, clip, s, u.fixedMask);
+      }
+      return norm;
+    }
+    const { scale, norm } = clipScale([...grads.values()], clipNorm);
+    this.apply(grads, scale, lr, updates);
+    const n = (await norm.data())[0];
+    tf.dispose([scale, norm]);
+    return n;
+  }
+
+  /** Counts the tensor's update and returns this step's hyper-parameters for it. */
+  private next(name: string, u: TensorUpdate, lr: number): AdamWStep {
+    const t = this.steps.get(name)! + 1;
+    this.steps.set(name, t);
+    return {
+      lr: lr * (u.lrScale ?? 1),
+      beta1: this.opts.beta1,
+      beta2: this.opts.beta2,
+      eps: this.opts.eps,
+      weightDecay: decays(name) ? this.opts.weightDecay : 0,
+      bc1: 1 - this.opts.beta1 ** t,
+      bc2: 1 - this.opts.beta2 ** t,
+      mode: u.mode,
+      mask: u.mask,
+    };
+  }
+
+  /**
+   * Applies one step to the tensors in `updates` (others are frozen: no update at all) with
+   * tfjs ops (the fused WGSL pass on WebGPU). `clip` is the global-norm clip scale as a
+   * scalar tensor (no GPU->CPU sync needed).
    */
   apply(
     grads: Map<string, tf.Tensor>,
@@ -65,19 +114,7 @@ export class AdamW {
     for (const [name, u] of updates) {
       const g0 = grads.get(name);
       if (!g0) continue;
-      const t = this.steps.get(name)! + 1;
-      this.steps.set(name, t);
-      const step = {
-        lr: lr * (u.lrScale ?? 1),
-        beta1: this.opts.beta1,
-        beta2: this.opts.beta2,
-        eps: this.opts.eps,
-        weightDecay: decays(name) ? this.opts.weightDecay : 0,
-        bc1: 1 - this.opts.beta1 ** t,
-        bc2: 1 - this.opts.beta2 ** t,
-        mode: u.mode,
-        mask: u.mask,
-      };
+      const step = this.next(name, u, lr);
       const g = u.fixedMask ? g0.mul(u.fixedMask) : g0;
       const w = this.params.get(name)!, m = this.m.get(name)!, v = this.v.get(name)!;
       if (useFused) fusedAdamW(w, m, v, g, clip1, step);

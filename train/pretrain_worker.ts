@@ -18,7 +18,7 @@ import {
 import { loadCheckpoint, saveCheckpoint } from "../model/checkpoint.ts";
 import { readSafetensors, writeSafetensors } from "../model/safetensors.ts";
 import type { EncoderConfig } from "../model/config.ts";
-import { AdamW, clipScale, type TensorUpdate } from "./optimizer.ts";
+import { AdamW, type TensorUpdate } from "./optimizer.ts";
 import { seeds } from "../kernels/random.ts";
 import {
   type FromWorker,
@@ -154,10 +154,8 @@ async function apply(sum: Float32Array, lr: number): Promise<FromWorker> {
     gradMap.set(n, tf.tensor(sum.subarray(o, o + v.size), v.shape));
     o += v.size;
   }
-  const { scale, norm } = clipScale([...gradMap.values()], s.o.clipNorm);
-  s.opt.apply(gradMap, scale, lr, s.updates);
-  const gradNorm = (await norm.data())[0];
-  tf.dispose([scale, norm, ...gradMap.values()]);
+  const gradNorm = await s.opt.step(gradMap, s.o.clipNorm, lr, s.updates);
+  tf.dispose([...gradMap.values()]);
   return { type: "applied", gradNorm };
 }
 

@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Params } from "../model/encoder.ts";
-import { type AdamW, clipScale, type TensorUpdate } from "./optimizer.ts";
+import type { AdamW, TensorUpdate } from "./optimizer.ts";
 import { seeds, shuffled } from "../kernels/random.ts";
 
 /**
@@ -30,11 +30,10 @@ export async function trainStep(
   const { value, grads } = tf.variableGrads(loss, vars);
   const gradMap = new Map<string, tf.Tensor>();
   names.forEach((n, i) => gradMap.set(n, grads[vars[i].name]));
-  const { scale, norm } = clipScale([...gradMap.values()], clipNorm);
-  opt.apply(gradMap, scale, lr, updates);
-  const [l, gn] = await Promise.all([value.data(), norm.data()]);
-  tf.dispose([value, scale, norm, ...Object.values(grads)]);
-  return { loss: l[0], gradNorm: gn[0] };
+  const gradNorm = await opt.step(gradMap, clipNorm, lr, updates);
+  const l = await value.data();
+  tf.dispose([value, ...Object.values(grads)]);
+  return { loss: l[0], gradNorm };
 }
 
 /** Seeded permutation of 0..n-1 for an epoch. */
