@@ -394,6 +394,7 @@ async function exportCommand(values: Values, pipeline: string | undefined): Prom
     path: values.path,
     to: values.to,
     extra: values.with,
+    baseDir: ctx.cfg.dir,
   });
   console.log(`exported ${values.id} to ${values.to}: ${out.files.join(", ")}`);
   return 0;

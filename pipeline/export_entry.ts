@@ -43,7 +43,7 @@ export async function exportEntry(
   store: Store,
   m: Manifest,
   plan: Plan,
-  o: { path: string; to: string; extra: string[] },
+  o: { path: string; to: string; extra: string[]; baseDir: string },
 ): Promise<{ files: string[] }> {
   const src = `${store.entry(m.key)}/out/${o.path}`.replace(/\/+$/, "");
   let entries: Deno.DirEntry[];
@@ -72,7 +72,7 @@ export async function exportEntry(
       for (const u of n.ids) {
         if (upstream[u]) continue;
         const inst = plan.byId.get(u)!;
-        upstream[u] = { type: inst.type, params: inst.params };
+        upstream[u] = { type: inst.type, params: relativePaths(inst.params, o.baseDir) };
         visit(u);
       }
     }
@@ -83,7 +83,7 @@ export async function exportEntry(
     instance: m.id,
     type: m.type,
     key: m.key,
-    params: m.params,
+    params: relativePaths(m.params, o.baseDir),
     upstream,
     code: m.code,
     environment: m.environment,
@@ -95,6 +95,15 @@ export async function exportEntry(
   };
   Deno.writeTextFileSync(`${o.to}/provenance.json`, JSON.stringify(prov, null, 2) + "\n");
   return { files: Object.keys(sha) };
+}
+
+/** Params with paths under `base` written relative to it, so provenance does not name this machine's directories. */
+function relativePaths(params: Record<string, unknown>, base: string): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(params).map((
+      [k, v],
+    ) => [k, typeof v === "string" && v.startsWith(`${base}/`) ? v.slice(base.length + 1) : v]),
+  );
 }
 
 /**
