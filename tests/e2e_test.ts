@@ -73,6 +73,24 @@ Deno.test("end to end on the software adapter: every method through the stages, 
     await cli(["run", "--config", file, "--json", "--force", "finetune[method=full,seed=1]"], home),
   );
   assert.equal(forced["finetune[method=full,seed=1]"], "ran");
+  // One job on this 2-core machine: evaluation used to spin forever here (onnxruntime-web asked
+  // for two threads it could not start under Deno).
+  const one = await cli(
+    [
+      "run",
+      "--config",
+      file,
+      "--json",
+      "--jobs",
+      "1",
+      "--only",
+      "evaluate[method=graddrop,seed=1]",
+      "--force",
+      "evaluate",
+    ],
+    home,
+  );
+  assert.equal(statuses(one)["evaluate[method=graddrop,seed=1]"], "ran", one.stderr);
   assert.equal(forced["export[method=full,seed=1]"], "cached");
   assert.equal(forced["evaluate[method=full,seed=1]"], "cached");
   assert.equal(forced.analysis, "cached");
