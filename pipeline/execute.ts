@@ -15,6 +15,7 @@ import type { Instance, Plan } from "./plan.ts";
 import type { WorkerSpec } from "./worker.ts";
 import type { InputRef } from "./stage.ts";
 import type { KeyParts, Manifest, StageResult, StaleInfo } from "./types.ts";
+import { UserInputError } from "./errors.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -85,7 +86,13 @@ export async function staleness(
       out.push({ id: inst.id, state: "stale", key: null, reasons: [`upstream will run: ${list}`] });
       continue;
     }
-    const parts = await keyer.parts(inst, Object.fromEntries(ups.map((u) => [u, outHash.get(u)!])));
+    let parts: Awaited<ReturnType<Keyer["parts"]>>;
+    try {
+      parts = await keyer.parts(inst, Object.fromEntries(ups.map((u) => [u, outHash.get(u)!])));
+    } catch (e) {
+      if (e instanceof UserInputError) throw new UserInputError(`${inst.id}: ${e.message}`);
+      throw e;
+    }
     const key = cacheKey(parts);
     const local = store.manifest(key);
     const m = local ?? (isForced(force, inst) ? undefined : await remote?.manifest(key));
