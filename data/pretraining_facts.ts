@@ -8,6 +8,7 @@
 import { readCorpora } from "./corpus.ts";
 import { type Contamination, contamination, CorpusIndex } from "./contamination.ts";
 import { sameLanguage } from "./languages.ts";
+import { readJson } from "../pipeline/json_file.ts";
 
 /** Per task language. */
 export interface LanguageFacts {
@@ -28,14 +29,6 @@ interface TokenEntry {
   script: string;
   tier?: string;
   tokens: number;
-}
-
-function readJsonOr<T>(path: string): T | undefined {
-  try {
-    return JSON.parse(Deno.readTextFileSync(path)) as T;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -65,10 +58,13 @@ export async function pretrainingFacts(
     // An exported checkpoint keeps the stage's provenance under `stage`; a pretraining stage's
     // own output has it beside the checkpoint directory.
     const exported = checkpointDir
-      ? readJsonOr<{ stage?: { corpus_sha256?: string } }>(`${checkpointDir}/provenance.json`)
+      ? readJson<{ stage?: { corpus_sha256?: string } } | undefined>(
+        `${checkpointDir}/provenance.json`,
+        undefined,
+      )
       : undefined;
     const own = checkpointDir
-      ? readJsonOr<{ corpus_sha256?: string }>(`${checkpointDir}/../provenance.json`)
+      ? readJson<{ corpus_sha256?: string } | undefined>(`${checkpointDir}/../provenance.json`, undefined)
       : undefined;
     const want = exported?.stage?.corpus_sha256 ?? own?.corpus_sha256;
     if (want && want !== corpusHash(corpus)) {
@@ -82,8 +78,14 @@ export async function pretrainingFacts(
     }
   }
   const tokens = checkpointDir
-    ? readJsonOr<Record<string, TokenEntry>>(`${checkpointDir}/tokens_by_language.json`) ??
-      readJsonOr<Record<string, TokenEntry>>(`${checkpointDir}/../tokens_by_language.json`)
+    ? readJson<Record<string, TokenEntry> | undefined>(
+      `${checkpointDir}/tokens_by_language.json`,
+      undefined,
+    ) ??
+      readJson<Record<string, TokenEntry> | undefined>(
+        `${checkpointDir}/../tokens_by_language.json`,
+        undefined,
+      )
     : undefined;
   const languages = new Map<string, LanguageFacts>();
   for (const lang of testTexts.keys()) {

@@ -6,6 +6,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { resolve } from "node:path";
 import { readJson, writeJsonAtomic } from "./json_file.ts";
 import { sha256 } from "./hash.ts";
 import { UserInputError } from "./errors.ts";
@@ -114,17 +115,9 @@ export class InputHasher {
  * @example
  * ```ts
  * import { resolveInputPath } from "./input_files.ts";
- * if (resolveInputPath("data/x", "/proj") !== "/proj/data/x") throw new Error("bad join");
+ * if (resolveInputPath("data/../x", "/proj") !== "/proj/x") throw new Error("bad join");
  * ```
  */
 export function resolveInputPath(path: string, base: string): string {
-  if (path.startsWith("/")) return path;
-  const parts = `${base}/${path}`.split("/");
-  const out: string[] = [];
-  for (const p of parts) {
-    if (p === "" || p === ".") continue;
-    if (p === "..") out.pop();
-    else out.push(p);
-  }
-  return `/${out.join("/")}`;
+  return resolve(base, path);
 }
