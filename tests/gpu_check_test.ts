@@ -98,7 +98,16 @@ Deno.test("gpu check: the pack is under 50 MiB and its bundled programs run on t
   assert.ok(bytes <= MAX_BUNDLE_BYTES);
   const work = tempDir();
   assert.equal((await sh("tar", ["-C", work, "-xJf", `${out}/bundle.tar.xz`])).code, 0);
-  for (const f of ["deno", "doctor.js", "kernels_test.js", "step_bench.js", "hf_tiny/model.safetensors"]) {
+  for (
+    const f of [
+      "deno",
+      "js/doctor.js",
+      "js/kernels_test.js",
+      "js/step_bench.js",
+      "node_modules/@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm",
+      "hf_tiny/model.safetensors",
+    ]
+  ) {
     assert.ok(Deno.statSync(`${work}/${f}`).isFile, f);
   }
   const fixture = JSON.parse(Deno.readTextFileSync(`${work}/hf_tiny_logits.json`));
@@ -108,7 +117,7 @@ Deno.test("gpu check: the pack is under 50 MiB and its bundled programs run on t
     "-A",
     "--no-config",
     "--no-lock",
-    `${work}/step_bench.js`,
+    `${work}/js/step_bench.js`,
     "--config",
     "tiny",
     "--vocab",
@@ -124,4 +133,10 @@ Deno.test("gpu check: the pack is under 50 MiB and its bundled programs run on t
   ], { DENO_DIR: `${work}/deno_dir`, GRADDROP_HOME: `${work}/home` });
   assert.equal(r.code, 0, r.stderr);
   assert.ok(Number.isFinite(JSON.parse(r.stdout.trim().split("\n").at(-1)!).loss));
+  // The parity tests as bundled: every backend they touch (WebGPU, cpu, wasm) must start there.
+  const parity = await sh(`${work}/deno`, ["test", "-A", "--no-config", "--no-lock", `${work}/js/kernels_test.js`], {
+    DENO_DIR: `${work}/deno_dir`,
+    GRADDROP_HOME: `${work}/home`,
+  });
+  assert.equal(parity.code, 0, parity.stdout + parity.stderr);
 });

@@ -40,12 +40,25 @@ export const DEBS = [
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
-/** Programs bundled for the device, by the name `run.sh` calls them. */
+/** Programs bundled for the device, by the name `run.sh` calls them (under `js/`). */
 const PROGRAMS: Record<string, string> = {
   "doctor.js": "platform/doctor.ts",
   "kernels_test.js": "tests/kernels_test.ts",
   "step_bench.js": "platform/gpu_check/step_bench.ts",
 };
+
+/**
+ * tfjs-backend-wasm's binaries, where `model/backend.ts` looks for them: one folder above the
+ * module, so programs live in `js/` and the binaries in `node_modules/` beside it.
+ */
+const WASM_DIST = "node_modules/@tensorflow/tfjs-backend-wasm/dist";
+const WASM_FILES = ["tfjs-backend-wasm.wasm", "tfjs-backend-wasm-simd.wasm"];
+
+/**
+ * emscripten's Node loader inside tfjs-backend-wasm reads `__dirname`, which an ES module
+ * bundle lacks; without it the wasm backend fails to initialise on the device.
+ */
+const DIRNAME_SHIM = 'var __dirname = new URL(".", import.meta.url).pathname;\n';
 
 async function run(cmd: string, args: string[], opts: Deno.CommandOptions = {}): Promise<void> {
   const r = await new Deno.Command(cmd, { args, stdout: "inherit", stderr: "inherit", ...opts }).output();
@@ -97,6 +110,7 @@ async function downloadDebs(dir: string): Promise<void> {
 export async function pack(out: string, o: { debs?: string } = {}): Promise<{ path: string; bytes: number }> {
   const stage = await Deno.makeTempDir({ prefix: "graddrop-gpu-check-" });
   try {
+    await Deno.mkdir(`${stage}/js`);
     for (const [name, entry] of Object.entries(PROGRAMS)) {
       await run(Deno.execPath(), [
         "bundle",
@@ -106,10 +120,14 @@ export async function pack(out: string, o: { debs?: string } = {}): Promise<{ pa
         "--minify",
         `--config=${ROOT}/deno.json`,
         "-o",
-        `${stage}/${name}`,
+        `${stage}/js/${name}`,
         `${ROOT}/${entry}`,
       ]);
+      const file = `${stage}/js/${name}`;
+      await Deno.writeTextFile(file, DIRNAME_SHIM + await Deno.readTextFile(file));
     }
+    await Deno.mkdir(`${stage}/${WASM_DIST}`, { recursive: true });
+    for (const f of WASM_FILES) await Deno.copyFile(`${ROOT}/${WASM_DIST}/${f}`, `${stage}/${WASM_DIST}/${f}`);
     await hfParityFixture(stage);
     await Deno.copyFile(Deno.execPath(), `${stage}/deno`);
     await Deno.chmod(`${stage}/deno`, 0o755);

@@ -59,14 +59,22 @@ fi
 
 export DENO_DIR=$work/deno_dir DENO_NO_UPDATE_CHECK=1 DENO_WEBGPU_BACKEND=vulkan NO_COLOR=1
 export GRADDROP_HOME=$work/home XDG_RUNTIME_DIR=$work/run PYTHONUNBUFFERED=1
-mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+mkdir -p "$XDG_RUNTIME_DIR" "$GRADDROP_HOME" && chmod 700 "$XDG_RUNTIME_DIR"
 deno=$work/deno
 js=(-A --no-config --no-lock)
 
-run doctor 60 "$deno" run "${js[@]}" "$work/doctor.js" --json --expect-gpu
-run parity 90 "$deno" test "${js[@]}" "$work/kernels_test.js"
+# What the machine offers, for reading the log when doctor finds no GPU adapter.
+{
+  nvidia-smi -L
+  env | grep '^NVIDIA_'
+  ls /usr/share/vulkan/icd.d /etc/vulkan/icd.d "$nv/vulkan/icd.d"
+  ldconfig -p | grep -E 'libvulkan|nvidia' | head -20
+} >>"$log" 2>&1
+
+run doctor 60 "$deno" run "${js[@]}" "$work/js/doctor.js" --json --expect-gpu
+run parity 90 "$deno" test "${js[@]}" "$work/js/kernels_test.js"
 if [[ $(cat "$work/results/doctor.rc") == 0 ]]; then
-  run webgpu_step 240 "$deno" run "${js[@]}" "$work/step_bench.js" --config base --batch 32 --seq 128 --steps 3
+  run webgpu_step 240 "$deno" run "${js[@]}" "$work/js/step_bench.js" --config base --batch 32 --seq 128 --steps 3
 else
   say "webgpu_step: skipped, no hardware WebGPU adapter (see doctor above)"
 fi
