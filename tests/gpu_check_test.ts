@@ -72,13 +72,25 @@ Deno.test("gpu check: the step bench runs a tiny config on this machine's WebGPU
     "16",
     "--steps",
     "1",
+    "--trace",
   ]);
   assert.equal(r.code, 0, r.stderr);
-  const j = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+  const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  // One line per phase (two methods x first and timed), then the complete one.
+  assert.deepEqual(lines.map((l) => l.complete), [false, false, false, false, true]);
+  assert.ok(Number.isFinite(lines[0].first_step_s.full) && lines[0].step_ms.full === undefined);
+  const j = lines.at(-1);
   assert.equal(j.backend, "webgpu");
   assert.ok(Number.isFinite(j.loss));
   assert.ok(j.embedding_grad_norm > 0);
   assert.ok(j.step_ms.full > 0 && j.step_ms.graddrop > 0);
+  assert.deepEqual(Object.keys(j.webgpu_calls), [
+    "full:first",
+    "full:timed",
+    "graddrop:first",
+    "graddrop:timed",
+  ]);
+  assert.ok(j.webgpu_calls["full:timed"].submit.n > 0, JSON.stringify(j.webgpu_calls));
 });
 
 Deno.test("gpu check: the pack is under 50 MiB and its bundled programs run on the carried Deno with no config", async () => {
@@ -134,7 +146,13 @@ Deno.test("gpu check: the pack is under 50 MiB and its bundled programs run on t
   assert.equal(r.code, 0, r.stderr);
   assert.ok(Number.isFinite(JSON.parse(r.stdout.trim().split("\n").at(-1)!).loss));
   // The parity tests as bundled: every backend they touch (WebGPU, cpu, wasm) must start there.
-  const parity = await sh(`${work}/deno`, ["test", "-A", "--no-config", "--no-lock", `${work}/js/kernels_test.js`], {
+  const parity = await sh(`${work}/deno`, [
+    "test",
+    "-A",
+    "--no-config",
+    "--no-lock",
+    `${work}/js/kernels_test.js`,
+  ], {
     DENO_DIR: `${work}/deno_dir`,
     GRADDROP_HOME: `${work}/home`,
   });

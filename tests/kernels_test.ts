@@ -66,6 +66,31 @@ for (const backend of ["webgpu", "cpu"] as const) {
   });
 }
 
+/**
+ * WGSL lets a GPU divide and take square roots to within 2.5 ULP (llvmpipe is exact, NVIDIA's
+ * Vulkan driver is not: the H200 check saw 1.4e-6 on a weight), so a large AdamW update may
+ * differ from the float64 reference by a few ULP of the update itself: the bound is 1e-6 plus
+ * 16 ULP (2^-19, relative) of the change the reference made.
+ */
+function assertWithinWgslAccuracy(
+  got: ArrayLike<number>,
+  want: Float32Array,
+  before: Float32Array,
+  what: string,
+) {
+  let worst = 0, at = -1;
+  for (let i = 0; i < got.length; i++) {
+    const excess = Math.abs(got[i] - want[i]) / (1e-6 + 2 ** -19 * Math.abs(want[i] - before[i]));
+    if (excess > worst) [worst, at] = [excess, i];
+  }
+  assert.ok(
+    worst <= 1,
+    `${what}[${at}]: ${got[at]} vs reference ${want[at]} (from ${before[at]}): ${
+      worst.toFixed(2)
+    }x the bound`,
+  );
+}
+
 Deno.test("fused AdamW kernel matches the reference for every mask mode", async () => {
   await useBackend("webgpu");
   const n = 100_003;
@@ -100,11 +125,9 @@ Deno.test("fused AdamW kernel matches the reference for every mask mode", async 
       referenceAdamW(wr, mr, vr, g0, 0.8, step);
     }
     const [wd, md, vd] = await Promise.all([w.data(), m.data(), v.data()]);
-    let maxDiff = 0;
-    for (let i = 0; i < n; i++) {
-      maxDiff = Math.max(maxDiff, Math.abs(wd[i] - wr[i]), Math.abs(md[i] - mr[i]), Math.abs(vd[i] - vr[i]));
-    }
-    assert.ok(maxDiff < 1e-6, `${mode}: max |diff| ${maxDiff}`);
+    assertWithinWgslAccuracy(wd, wr, w0, `${mode}: w`);
+    assertWithinWgslAccuracy(md, mr, m0, `${mode}: m`);
+    assertWithinWgslAccuracy(vd, vr, v0, `${mode}: v`);
     if (mode === "update") {
       const ref = referenceMask(mask, n);
       for (let i = 0; i < n; i += 101) {

@@ -127,7 +127,9 @@ export async function pack(out: string, o: { debs?: string } = {}): Promise<{ pa
       await Deno.writeTextFile(file, DIRNAME_SHIM + await Deno.readTextFile(file));
     }
     await Deno.mkdir(`${stage}/${WASM_DIST}`, { recursive: true });
-    for (const f of WASM_FILES) await Deno.copyFile(`${ROOT}/${WASM_DIST}/${f}`, `${stage}/${WASM_DIST}/${f}`);
+    for (const f of WASM_FILES) {
+      await Deno.copyFile(`${ROOT}/${WASM_DIST}/${f}`, `${stage}/${WASM_DIST}/${f}`);
+    }
     await hfParityFixture(stage);
     await Deno.copyFile(Deno.execPath(), `${stage}/deno`);
     await Deno.chmod(`${stage}/deno`, 0o755);

@@ -5,8 +5,9 @@
 # Run from the repository root (device tool: carry [".gpu_check", ".gl"]):
 #   bash platform/gpu_check/run.sh
 # Steps, each with its own time limit inside 8 minutes in all: Vulkan loader; doctor
-# --expect-gpu; WGSL parity tests; an XLM-R-base fine-tuning step on WebGPU (full, GradDrop)
-# and in PyTorch eager; transformers' logits for the project's exported checkpoint. Prints ONE
+# --expect-gpu; WGSL parity tests; an XLM-R-base fine-tuning step in PyTorch eager;
+# transformers' logits for the project's exported checkpoint; the same step on WebGPU (full,
+# GradDrop) with its WebGPU calls counted per phase. Prints ONE
 # JSON line (also $OUT/summary.json); the log of every step goes to $OUT/gpu_check.log.
 set -uo pipefail
 
@@ -73,12 +74,16 @@ js=(-A --no-config --no-lock)
 
 run doctor 60 "$deno" run "${js[@]}" "$work/js/doctor.js" --json --expect-gpu
 run parity 90 "$deno" test "${js[@]}" "$work/js/kernels_test.js"
+cat "$work/results/parity.json" >>"$log"
+run torch_step 120 python3 "$here/torch_step.py" time --batch 32 --seq 128 --steps 5
+run hf_parity 60 python3 "$here/torch_step.py" compare "$work/hf_tiny" "$work/hf_tiny_logits.json"
+# Last, with what time is left: its first step took 207 s on the H200 (shader compilation and
+# uploads), a steady step 47 s. It prints its figures after each phase, so a timeout keeps them.
 if [[ $(cat "$work/results/doctor.rc") == 0 ]]; then
-  run webgpu_step 240 "$deno" run "${js[@]}" "$work/js/step_bench.js" --config base --batch 32 --seq 128 --steps 3
+  run webgpu_step 330 "$deno" run "${js[@]}" "$work/js/step_bench.js" --config base --batch 32 --seq 128 \
+    --steps 1 --trace
 else
   say "webgpu_step: skipped, no hardware WebGPU adapter (see doctor above)"
 fi
-run torch_step 120 python3 "$here/torch_step.py" time --batch 32 --seq 128 --steps 5
-run hf_parity 60 python3 "$here/torch_step.py" compare "$work/hf_tiny" "$work/hf_tiny_logits.json"
 
 python3 "$here/summary.py" "$work/results" | tee "$out/summary.json"

@@ -5,7 +5,10 @@
  * xlmr_base_step` runs it small enough for a CPU; `--config tiny` checks the script itself.
  *
  *     deno run -A platform/gpu_check/step_bench.ts [--config base|tiny|small|large] [--vocab N]
- *       [--batch 32] [--seq 128] [--steps 3] [--methods full,graddrop] [--backend webgpu]
+ *       [--batch 32] [--seq 128] [--steps 3] [--methods full,graddrop] [--backend webgpu] [--trace]
+ *
+ * After every phase (a method's first step, its timed steps) it prints the figures so far as a
+ * JSON line with `complete: false`, so a run stopped by a time limit still reports them.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -26,6 +29,7 @@ import { trainStep } from "../../train/step.ts";
 import { fateOf, type Method, resolveGradDrop } from "../../train/methods.ts";
 import type { BackendChoice } from "../adapter.ts";
 import { gpuEnv } from "../gpu_env.ts";
+import { type CallStats, takeCalls, traceWebGpuCalls } from "./webgpu_calls.ts";
 
 /** What to time. */
 export interface StepBenchOptions {
@@ -38,6 +42,10 @@ export interface StepBenchOptions {
   methods: Method[];
   backend: BackendChoice;
   labels: number;
+  /** Count and time WebGPU calls per phase ({@link traceWebGpuCalls}). */
+  trace?: boolean;
+  /** Called with the figures so far after every phase. */
+  onPhase?: (partial: StepBenchResult) => void;
 }
 
 /** The figures, in one flat object. */
@@ -58,6 +66,10 @@ export interface StepBenchResult {
   loss: number;
   /** Norm of the clipped gradient reaching the word embedding in the first step. */
   embedding_grad_norm: number;
+  /** Per phase (`full:first`, `full:timed`, ...), WebGPU calls when traced. */
+  webgpu_calls: Record<string, Record<string, CallStats>>;
+  /** False in the lines printed after each phase, true in the last. */
+  complete: boolean;
   peak_rss_mb: number;
 }
 
@@ -110,6 +122,7 @@ function updatesFor(method: Method, params: Params, cfg: EncoderConfig): Map<str
  * ```
  */
 export async function stepBench(o: StepBenchOptions): Promise<StepBenchResult> {
+  if (o.trace) traceWebGpuCalls();
   const info = await initBackend(o.backend);
   const cfg = { ...namedConfig(o.config, o.vocab), max_position_embeddings: Math.max(514, o.seq + 2) };
   const log = (s: string) => console.error(`step_bench: ${s}`);
@@ -128,6 +141,31 @@ export async function stepBench(o: StepBenchOptions): Promise<StepBenchResult> {
   const batch = { ids, B: o.batch, T: o.seq };
   let step = 0, loss = NaN, embNorm = NaN;
   const first: Record<string, number> = {}, ms: Record<string, number> = {};
+  const calls: Record<string, Record<string, CallStats>> = {};
+  takeCalls();
+  const result = (complete: boolean): StepBenchResult => ({
+    config: o.config,
+    vocab: o.vocab,
+    batch: o.batch,
+    seq: o.seq,
+    backend: info.backend,
+    adapter: info.adapter ?? null,
+    binding_limit: info.bindingLimit ?? null,
+    embedding_blocks: blocks.length,
+    params: nParams,
+    init_s: initS,
+    first_step_s: first,
+    step_ms: ms,
+    loss,
+    embedding_grad_norm: embNorm,
+    peak_rss_mb: peakRssMb(),
+    webgpu_calls: calls,
+    complete,
+  });
+  const phase = (name: string) => {
+    if (o.trace) calls[name] = takeCalls();
+    o.onPhase?.(result(false));
+  };
   for (const method of o.methods) {
     const updates = updatesFor(method, params, cfg);
     const one = async () => {
@@ -154,30 +192,16 @@ export async function stepBench(o: StepBenchOptions): Promise<StepBenchResult> {
       sq.dispose();
     }
     log(`${method}: first step ${first[method].toFixed(2)} s, loss ${l.toFixed(4)}`);
+    phase(`${method}:first`);
     t0 = performance.now();
     for (let i = 0; i < o.steps; i++) await one();
     ms[method] = o.steps > 0 ? (performance.now() - t0) / o.steps : NaN;
     log(`${method}: ${ms[method].toFixed(1)} ms/step over ${o.steps} step(s)`);
+    phase(`${method}:timed`);
   }
   opt.dispose();
   tf.dispose([...params.values()]);
-  return {
-    config: o.config,
-    vocab: o.vocab,
-    batch: o.batch,
-    seq: o.seq,
-    backend: info.backend,
-    adapter: info.adapter ?? null,
-    binding_limit: info.bindingLimit ?? null,
-    embedding_blocks: blocks.length,
-    params: nParams,
-    init_s: initS,
-    first_step_s: first,
-    step_ms: ms,
-    loss,
-    embedding_grad_norm: embNorm,
-    peak_rss_mb: peakRssMb(),
-  };
+  return result(true);
 }
 
 if (import.meta.main) {
@@ -192,6 +216,7 @@ if (import.meta.main) {
       steps: { type: "string", default: "3" },
       methods: { type: "string", default: "full,graddrop" },
       backend: { type: "string", default: "webgpu" },
+      trace: { type: "boolean", default: false },
     },
   });
   const home = Deno.env.get("GRADDROP_HOME") ?? `${Deno.cwd()}/.graddrop`;
@@ -205,6 +230,8 @@ if (import.meta.main) {
     methods: values.methods.split(",") as Method[],
     backend: values.backend as BackendChoice,
     labels: 7,
+    trace: values.trace,
+    onPhase: (partial) => console.log(JSON.stringify(partial)),
   });
   console.log(JSON.stringify(r));
 }

@@ -55,7 +55,17 @@ def summarize(results):
     if web:
         out["webgpu"] = {
             k: web.get(k)
-            for k in ["step_ms", "first_step_s", "loss", "embedding_grad_norm", "embedding_blocks", "peak_rss_mb", "adapter"]
+            for k in [
+                "step_ms",
+                "first_step_s",
+                "loss",
+                "embedding_grad_norm",
+                "embedding_blocks",
+                "peak_rss_mb",
+                "adapter",
+                "complete",
+                "webgpu_calls",
+            ]
         }
     _, torch, _ = step(results, "torch_step")
     if torch:
