@@ -104,7 +104,7 @@ function seedDesign(a: Analysis): string {
   // Holm multiplies the smallest p by the family size; 2/2^n · m < 0.05 needs 2^n > 40m.
   const needed = Math.floor(Math.log2(40 * a.design.tests)) + 1;
   const verdict = smallest * a.design.tests >= 0.05
-    ? `**With ${a.design.tests} tests, no Holm-adjusted p in this report can fall below 0.05, whatever the data: that needs at least ${needed} seeds per comparison.**`
+    ? `**With ${a.design.tests} tests, no Holm-adjusted p of a comparison between methods can fall below 0.05, whatever the data: that needs at least ${needed} seeds per comparison (the correlations, permutation tests over languages, can).**`
     : `A Holm-adjusted p below 0.05 needs at least ${needed} seeds per comparison here.`;
   return `${each}. ${verdict}`;
 }

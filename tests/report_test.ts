@@ -91,7 +91,7 @@ Deno.test("report.md: how to read, CIs, Holm, all pairs, and every optional sect
       "**The unit is the seed.**",
       "exact two-sided sign-flip test over the n per-seed mean gains",
       "n = 3 seeds: smallest attainable p = 2/2^3 = 0.250",
-      "no Holm-adjusted p in this report can fall below 0.05",
+      "no Holm-adjusted p of a comparison between methods can fall below 0.05",
       "Holm's step-down method over all",
       "two-level percentile bootstrap",
       "What this design cannot show.",
