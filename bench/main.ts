@@ -12,13 +12,7 @@ import { prepareGpuEnv } from "../tests/gpu.ts";
 import { initBackend } from "../model/backend.ts";
 import type { BackendChoice } from "../platform/adapter.ts";
 import { namedConfig } from "../model/config.ts";
-import {
-  classifierLogits,
-  crossEntropy,
-  encode,
-  initParams,
-  ownedVariable,
-} from "../model/encoder.ts";
+import { classifierLogits, crossEntropy, encode, initParams, ownedVariable } from "../model/encoder.ts";
 import { AdamW, type TensorUpdate } from "../train/optimizer.ts";
 import { trainStep } from "../train/step.ts";
 import { fateOf, type Method, resolveGradDrop } from "../train/methods.ts";

@@ -142,8 +142,9 @@ export const stage: StageType<typeof schema> = {
     );
     const first = curve[0]?.loss,
       last = curve.slice(-10).reduce((a, r) => a + r.loss, 0) / Math.min(10, curve.length);
+    // `loss` is the objective trained: MLM/TLM plus the weighted contrast term.
     ctx.log(
-      `MLM loss ${first?.toFixed(3)} -> ${last.toFixed(3)} in ${
+      `loss (MLM + contrast) ${first?.toFixed(3)} -> ${last.toFixed(3)} in ${
         ((performance.now() - t0) / 1000).toFixed(0)
       }s`,
     );
