@@ -22,14 +22,21 @@ const Metrics = z.object({
   })),
 });
 
+/**
+ * What the diff reads of `analysis.json` (written by `analysis/compare`): each method's gain
+ * over the report's baseline, in points, and its Holm-adjusted p.
+ */
 const Analysis = z.object({
-  vs_baseline: z.array(z.object({
-    method: z.string(),
-    baseline: z.string(),
-    mean_gain: z.number(),
-    p_value: z.number(),
+  baseline: z.string().nullable(),
+  comparisons: z.array(z.object({ a: z.string(), b: z.string(), gain: z.number(), p_holm: z.number() })),
+}).transform((x): AnalysisSummary => ({
+  vs_baseline: x.comparisons.filter((c) => c.b === x.baseline).map((c) => ({
+    method: c.a,
+    baseline: c.b,
+    mean_gain: c.gain / 100,
+    p_value: c.p_holm,
   })),
-});
+}));
 
 /**
  * Runs the command with the arguments after `diff`; prints to stdout and returns the exit

@@ -21,7 +21,7 @@ export interface MethodChange {
   status: "changed" | "added" | "removed";
   source: Change;
   zero_shot: Change;
-  /** Gain over the baseline and its p-value, from `analysis.json` where both sides have it. */
+  /** Gain over the baseline and its Holm-adjusted p, from `analysis.json` where both sides have it. */
   vs_baseline?: { baseline: string; gain: Change; p: Change };
 }
 
@@ -41,7 +41,7 @@ export interface ResultsDiff {
   per_language: LanguageChange[];
 }
 
-/** The part of `analysis.json` the diff reads. */
+/** The part of `analysis.json` the diff reads: gains as accuracy fractions, p Holm-adjusted. */
 export interface AnalysisSummary {
   vs_baseline: { method: string; baseline: string; mean_gain: number; p_value: number }[];
 }
@@ -124,7 +124,7 @@ export function diffMarkdown(d: ResultsDiff, nameA: string, nameB: string, limit
       `Accuracy in points, mean over seeds; methods whose source or zero-shot mean moved by more than ${eps} points:`,
       "",
       `| method | source ${nameA} | source ${nameB} | Δ | zero-shot ${nameA} | zero-shot ${nameB} | Δ |${
-        baseline ? ` gain over ${baseline} | p |` : ""
+        baseline ? ` gain over ${baseline} | p (Holm) |` : ""
       }`,
       `|---|---|---|---|---|---|---|${baseline ? "---|---|" : ""}`,
     );

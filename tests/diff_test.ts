@@ -4,6 +4,7 @@ import type { ResultsDiff } from "../eval/results_diff.ts";
 import { ConfigError } from "../pipeline/errors.ts";
 import type { MetricRow } from "../eval/contracts.ts";
 import { tempDir } from "./helpers.ts";
+import { analyze } from "../eval/compare.ts";
 
 type Accuracies = Record<string, Record<string, number>>;
 
@@ -28,14 +29,15 @@ function results(acc: Accuracies, gains?: Record<string, [number, number]>): str
   const dir = tempDir();
   Deno.writeTextFileSync(`${dir}/metrics.json`, JSON.stringify({ rows: rows(acc) }));
   if (gains) {
-    const vs = Object.entries(gains).map(([method, [g, p]]) => ({
-      method,
-      baseline: "full",
-      mean_gain: g,
-      p_value: p,
-      gains: [],
+    // The shape analysis/compare writes: gains in points, p Holm-adjusted.
+    const comparisons = Object.entries(gains).map(([a, [g, p]]) => ({
+      a,
+      b: "full",
+      gain: 100 * g,
+      p,
+      p_holm: p,
     }));
-    Deno.writeTextFileSync(`${dir}/analysis.json`, JSON.stringify({ methods: [], vs_baseline: vs }));
+    Deno.writeTextFileSync(`${dir}/analysis.json`, JSON.stringify({ baseline: "full", comparisons }));
   }
   return dir;
 }
@@ -127,8 +129,26 @@ Deno.test("diff: a missing or malformed file is one line naming it, exit code 2"
     new RegExp(`^${bad}/metrics\\.json: rows\\.0\\.accuracy: .*number`),
   );
   Deno.writeTextFileSync(`${bad}/metrics.json`, JSON.stringify({ rows: rows(MAIN) }));
-  Deno.writeTextFileSync(`${bad}/analysis.json`, JSON.stringify({ vs_baseline: {} }));
-  assert.match(await configError([good, bad]), new RegExp(`^${bad}/analysis\\.json: vs_baseline: `));
+  Deno.writeTextFileSync(`${bad}/analysis.json`, JSON.stringify({ baseline: "full", comparisons: {} }));
+  assert.match(await configError([good, bad]), new RegExp(`^${bad}/analysis\\.json: comparisons: `));
   assert.match(await configError([good]), /^usage: main\.ts diff DIR_A DIR_B/);
   assert.match(await configError([good, good, "--epsilon", "x"]), /--epsilon x: expected a number/);
+});
+
+Deno.test("diff: reads the analysis.json that analysis/compare writes", async () => {
+  const side = (acc: Accuracies) => {
+    const dir = results(acc);
+    const analysis = analyze(rows(acc), { pairs: "all", resamples: 200, seed: 0 });
+    Deno.writeTextFileSync(`${dir}/analysis.json`, JSON.stringify(analysis));
+    return dir;
+  };
+  const a = side(MAIN), b = side({ ...MAIN, graddrop: { eng: 0.8, fra: 0.6, deu: 0.5 } });
+  const { code, out } = await run([a, b]);
+  assert.equal(code, 0);
+  // graddrop's zero-shot mean rose 10 points, and so did its gain over full.
+  assert.match(out, /\| gain over full \| p \(Holm\) \|/);
+  assert.match(
+    out,
+    /\| graddrop \| 81\.0 \| 81\.0 \| \+0\.0 \| 46\.0 \| 56\.0 \| \+10\.0 \| \+0\.0 → \+10\.0 \| /,
+  );
 });
