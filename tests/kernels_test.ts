@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { keepThreshold, kept, pcg, streamKey } from "../kernels/rng.ts";
-import { maskSpec, referenceMask } from "../kernels/mask_spec.ts";
+import { type MaskSpec, maskSpec, referenceMask } from "../kernels/mask_spec.ts";
 import { applyMask, maskTensor } from "../kernels/graddrop_mask.ts";
-import { fusedAdamW, referenceAdamW } from "../kernels/fused_adamw.ts";
+import { type AdamWStep, fusedAdamW, type MaskMode, referenceAdamW } from "../kernels/fused_adamw.ts";
 import { wasmAdamW, wasmSumOfSquares } from "../kernels/wasm_adamw.ts";
 import { ownedVariable } from "../model/encoder.ts";
 import { useBackend } from "./gpu.ts";
@@ -66,6 +66,25 @@ for (const backend of ["webgpu", "cpu"] as const) {
   });
 }
 
+/** One AdamW step with a GradDrop mask, as the AdamW parity tests use it (rescaled in gradient mode). */
+function adamWStep(
+  mode: MaskMode,
+  m: { seed: number; step: number; stream: number; keep: number; divisor: number },
+): AdamWStep & { mask: MaskSpec } {
+  const mask = maskSpec({ ...m, rescale: mode === "gradient" });
+  return {
+    lr: 1e-3,
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    weightDecay: 0.01,
+    bc1: 0.19,
+    bc2: 0.002,
+    mode,
+    mask,
+  };
+}
+
 /**
  * WGSL lets a GPU divide and take square roots to within 2.5 ULP (llvmpipe is exact, NVIDIA's
  * Vulkan driver is not: the H200 check saw 1.4e-6 on a weight), so a large AdamW update may
@@ -100,25 +119,8 @@ Deno.test("fused AdamW kernel matches the reference for every mask mode", async 
     const w0 = rnd(), m0 = rnd().map((x) => x * 0.01), v0 = rnd().map((x) => x * x * 0.001), g0 = rnd();
     const w = ownedVariable(w0, [n], "w"), m = ownedVariable(m0, [n], "m"), v = ownedVariable(v0, [n], "v");
     const g = tf.tensor(g0);
-    const mask = maskSpec({
-      seed: 1,
-      step: 3,
-      stream: 9,
-      keep: 0.5,
-      divisor: 1,
-      rescale: mode === "gradient",
-    });
-    const step = {
-      lr: 1e-3,
-      beta1: 0.9,
-      beta2: 0.999,
-      eps: 1e-8,
-      weightDecay: 0.01,
-      bc1: 0.19,
-      bc2: 0.002,
-      mode,
-      mask,
-    };
+    const step = adamWStep(mode, { seed: 1, step: 3, stream: 9, keep: 0.5, divisor: 1 });
+    const mask = step.mask;
     const wr = w0.slice(), mr = m0.slice(), vr = v0.slice();
     for (let s = 0; s < 2; s++) {
       fusedAdamW(w, m, v, g, tf.tensor([0.8]), step);
@@ -194,25 +196,7 @@ Deno.test("fused AdamW wasm kernel matches the reference for every mask mode, wi
       const fixed = Float32Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 0 : 1));
       const w = ownedVariable(w0, [n], "w"), m = ownedVariable(m0, [n], "m"), v = ownedVariable(v0, [n], "v");
       const g = tf.tensor(g0), fm = tf.tensor(fixed);
-      const mask = maskSpec({
-        seed: 2,
-        step: 5,
-        stream: 4,
-        keep: 0.3,
-        divisor,
-        rescale: mode === "gradient",
-      });
-      const step = {
-        lr: 1e-3,
-        beta1: 0.9,
-        beta2: 0.999,
-        eps: 1e-8,
-        weightDecay: 0.01,
-        bc1: 0.19,
-        bc2: 0.002,
-        mode,
-        mask,
-      };
+      const step = adamWStep(mode, { seed: 2, step: 5, stream: 4, keep: 0.3, divisor });
       const wr = w0.slice(), mr = m0.slice(), vr = v0.slice();
       const gr = g0.map((x, i) => x * fixed[i]);
       for (let s = 0; s < 2; s++) {
@@ -231,7 +215,7 @@ Deno.test("fused AdamW wasm kernel matches the reference for every mask mode, wi
       }
       assert.ok(maxDiff < 1e-6, `${mode}, divisor ${divisor}: max |diff| ${maxDiff}`);
       if (mode === "update") {
-        const ref = referenceMask(mask, n);
+        const ref = referenceMask(step.mask, n);
         for (let i = 0; i < n; i++) {
           if (!ref[i]) assert.equal(wd[i], w0[i], "a dropped element keeps its weight");
         }
