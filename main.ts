@@ -11,7 +11,7 @@ import { type Instance, makePlan, type Plan, restrict } from "./pipeline/plan.ts
 import { execute, fmtSeconds, type Force, staleness } from "./pipeline/execute.ts";
 import { collectGarbage, defaultHome, Store } from "./pipeline/store.ts";
 import { Keyer } from "./pipeline/keys.ts";
-import { InputHasher } from "./pipeline/input_files.ts";
+import { InputHasher, inputPathProblems } from "./pipeline/input_files.ts";
 import { BuildLog } from "./pipeline/records.ts";
 import { SubprocessRunner } from "./pipeline/runner.ts";
 import { builtinStageTypes } from "./stages/registry.ts";
@@ -177,6 +177,8 @@ async function runCommand(values: Values, pipeline: string | undefined): Promise
   const ctx = await context(values, pipeline);
   const instances = restrict(ctx.plan, values.only);
   const force = forceSet(values, ctx.plan);
+  const problems = inputPathProblems(instances);
+  if (problems.length > 0) throw new ConfigError(problems.join("; "));
   if (values["dry-run"]) return await printStaleness(ctx, instances, force, values.json, "would run");
   const jobs = Number(values.jobs ?? navigator.hardwareConcurrency);
   if (!Number.isInteger(jobs) || jobs < 1) {

@@ -10,6 +10,8 @@ import { resolve } from "node:path";
 import { readJson, writeJsonAtomic } from "./json_file.ts";
 import { sha256 } from "./hash.ts";
 import { UserInputError } from "./errors.ts";
+import type { Instance } from "./plan.ts";
+import { declaredInputPaths } from "./stage.ts";
 
 interface StatEntry {
   size: number;
@@ -120,4 +122,34 @@ export class InputHasher {
  */
 export function resolveInputPath(path: string, base: string): string {
   return resolve(base, path);
+}
+
+/**
+ * The declared input paths of `instances` that are missing or of the wrong kind (a file where
+ * the stage reads a directory, or the reverse), one line each naming the instance and the
+ * field. `run` checks them before anything starts, so a mistyped `--set ...path=` costs nothing.
+ *
+ * @example
+ * ```ts ignore
+ * const problems = inputPathProblems(plan.instances); // ["model: with.path: /models/x does not exist"]
+ * ```
+ */
+export function inputPathProblems(instances: Instance[]): string[] {
+  const out: string[] = [];
+  for (const inst of instances) {
+    for (const [k, kind] of declaredInputPaths(inst.definition.schema)) {
+      const path = inst.params[k];
+      if (typeof path !== "string") continue;
+      let st: Deno.FileInfo | undefined;
+      try {
+        st = Deno.statSync(path);
+      } catch {
+        out.push(`${inst.id}: with.${k}: ${path} does not exist`);
+        continue;
+      }
+      if (kind === "dir" && !st.isDirectory) out.push(`${inst.id}: with.${k}: ${path} is not a directory`);
+      if (kind === "file" && st.isDirectory) out.push(`${inst.id}: with.${k}: ${path} is a directory, not a file`);
+    }
+  }
+  return out;
 }

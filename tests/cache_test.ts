@@ -72,14 +72,18 @@ Deno.test("input files: a replaced file (same path, new content) reruns; the sam
   );
 });
 
-Deno.test("input files: a missing input path is a one-line error naming the field", async () => {
+Deno.test("input files: a missing input path is a one-line error naming the field, before anything runs", async () => {
   const { dir, file } = project(
-    `pipelines:\n  demo:\n    stages:\n      load:\n        uses: test/write\n        with: {file: nowhere}\n`,
+    `pipelines:\n  demo:\n    stages:\n      first:\n        uses: test/write\n        with: {text: a}\n` +
+      `      load:\n        uses: test/write\n        needs: [first]\n        with: {file: nowhere}\n`,
   );
-  const r = await cli(["run", "--config", file], `${dir}/home`);
-  assert.equal(r.code, 1);
-  assert.match(r.stderr, /^\[load\] FAILED after [\d.]+s: with\.file: \/\S+\/nowhere does not exist$/m);
-  assert.equal(r.stderr.split("does not exist").length - 1, 1, "printed once");
+  for (const extra of [[], ["--dry-run"]]) {
+    const r = await cli(["run", "--config", file, ...extra], `${dir}/home`);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /^error: load: with\.file: \/\S+\/nowhere does not exist$/m);
+    assert.equal(r.stderr.split("does not exist").length - 1, 1, "printed once");
+    assert.doesNotMatch(r.stderr, /\[first\]/, "nothing ran");
+  }
 });
 
 Deno.test("--force ID and --force=ID force that stage; an unknown id lists the stages; --dry-run honours --force and --only", async () => {
