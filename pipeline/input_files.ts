@@ -148,7 +148,9 @@ export function inputPathProblems(instances: Instance[]): string[] {
         continue;
       }
       if (kind === "dir" && !st.isDirectory) out.push(`${inst.id}: with.${k}: ${path} is not a directory`);
-      if (kind === "file" && st.isDirectory) out.push(`${inst.id}: with.${k}: ${path} is a directory, not a file`);
+      if (kind === "file" && st.isDirectory) {
+        out.push(`${inst.id}: with.${k}: ${path} is a directory, not a file`);
+      }
     }
   }
   return out;
