@@ -12,10 +12,6 @@ import type { MaskSpec } from "./mask_spec.ts";
 import { uniformData, type UniformField, wgslFields } from "./uniforms.ts";
 import { recordDispatch } from "./tfjs_webgpu_internals.ts";
 
-function modeCode(mode: MaskMode): number {
-  return mode === "none" ? 0 : mode === "gradient" ? 1 : 2;
-}
-
 /** How the mask acts: not at all, on the gradient (moments carry on), or on the whole update. */
 export type MaskMode = "none" | "gradient" | "update";
 
@@ -33,13 +29,39 @@ export interface AdamWStep {
   mask?: MaskSpec;
 }
 
+/** The mask as both fused kernels (WGSL and wasm) take it: `mode` 0 none, 1 gradient, 2 update. */
+export interface KernelMask {
+  mode: number;
+  key: number;
+  divisor: number;
+  threshold: number;
+  scale: number;
+}
+
+/**
+ * What the kernels apply for step `s`: no mask (mode 0) when the step has none or its mode is
+ * `none`, as {@link referenceAdamW} does.
+ *
+ * @example
+ * ```ts
+ * import { kernelMask } from "./fused_adamw.ts";
+ * const s = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, bc1: 0.1, bc2: 0.001 };
+ * if (kernelMask({ ...s, mode: "gradient" }).mode !== 0) throw new Error("no mask, no masking");
+ * ```
+ */
+export function kernelMask(s: AdamWStep): KernelMask {
+  if (!s.mask || s.mode === "none") return { mode: 0, key: 0, divisor: 1, threshold: 0, scale: 1 };
+  const { key, divisor, threshold, scale } = s.mask;
+  return { mode: s.mode === "gradient" ? 1 : 2, key, divisor, threshold, scale };
+}
+
 const WORKGROUP = 256;
 const MAX_GROUPS_X = 65535;
 
-/** A dispatch's view of one step: the step, the mask (or none), the size and the row stride. */
+/** A dispatch's view of one step: the step, its mask, the size and the row stride. */
 interface Dispatch {
   s: AdamWStep;
-  mask: MaskSpec | { key: number; divisor: number; threshold: number; scale: number };
+  mask: KernelMask;
   n: number;
   stride: number;
 }
@@ -57,7 +79,7 @@ const UNIFORMS: UniformField<Dispatch>[] = [
   { name: "bc1", type: "f32", value: (d) => d.s.bc1 },
   { name: "bc2", type: "f32", value: (d) => d.s.bc2 },
   { name: "n", type: "u32", value: (d) => d.n },
-  { name: "mode", type: "u32", value: (d) => modeCode(d.s.mode) },
+  { name: "mode", type: "u32", value: (d) => d.mask.mode },
   { name: "stride", type: "u32", value: (d) => d.stride },
 ];
 
@@ -130,17 +152,13 @@ export function fusedAdamW(
   const groups = Math.ceil(n / WORKGROUP);
   const gx = Math.min(groups, MAX_GROUPS_X);
   const gy = Math.ceil(groups / gx);
-  const mask = s.mask ?? { key: 0, divisor: 1, threshold: 0, scale: 1 };
   recordDispatch(
     backend,
     pipeline,
     [w, m, v, g, clip],
     [w, m, v],
-    uniformData(UNIFORMS, { s, mask, n, stride: gx * WORKGROUP }),
-    [
-      gx,
-      gy,
-    ],
+    uniformData(UNIFORMS, { s, mask: kernelMask(s), n, stride: gx * WORKGROUP }),
+    [gx, gy],
   );
 }
 

@@ -15,7 +15,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import wabtInit from "wabt";
-import type { AdamWStep } from "./fused_adamw.ts";
+import { type AdamWStep, kernelMask } from "./fused_adamw.ts";
 
 const ADAMW_WAT = `
 (module
@@ -142,8 +142,6 @@ export function wasmSumOfSquares(tensors: tf.Tensor[]): number {
   return tensors.reduce((a, t) => a + kernel!.sumsq(offset(t), t.size), 0);
 }
 
-const MODES = { none: 0, gradient: 1, update: 2 } as const;
-
 /**
  * Updates `w`, `m`, `v` in place from gradient `g` scaled by `clip` (and multiplied by the
  * 0/1 `fixedMask` when given), under the step's GradDrop mask. The variables must own
@@ -164,7 +162,7 @@ export function wasmAdamW(
   s: AdamWStep,
   fixedMask?: tf.Tensor,
 ): void {
-  const mask = s.mask ?? { key: 0, divisor: 1, threshold: 0, scale: 1 };
+  const mask = kernelMask(s);
   const f = Math.fround;
   kernel!.adamw(
     offset(w),
@@ -183,7 +181,7 @@ export function wasmAdamW(
     s.weightDecay,
     s.bc1,
     s.bc2,
-    s.mask ? MODES[s.mode] : 0,
+    mask.mode,
     mask.key | 0,
     mask.divisor,
     mask.threshold,
