@@ -124,12 +124,13 @@ Deno.test("gpu check: the pack is under 50 MiB and its bundled programs run on t
   }
   const fixture = JSON.parse(Deno.readTextFileSync(`${work}/hf_tiny_logits.json`));
   assert.equal(fixture.logits.length, fixture.B * 3);
-  const r = await sh(`${work}/deno`, [
-    "run",
-    "-A",
-    "--no-config",
-    "--no-lock",
-    `${work}/js/step_bench.js`,
+  // The carried Deno runs the bundles as run.sh does: no config, no lock, its own caches.
+  const bundled = (sub: string, file: string, args: string[] = []) =>
+    sh(`${work}/deno`, [sub, "-A", "--no-config", "--no-lock", `${work}/js/${file}`, ...args], {
+      DENO_DIR: `${work}/deno_dir`,
+      GRADDROP_HOME: `${work}/home`,
+    });
+  const r = await bundled("run", "step_bench.js", [
     "--config",
     "tiny",
     "--vocab",
@@ -142,19 +143,10 @@ Deno.test("gpu check: the pack is under 50 MiB and its bundled programs run on t
     "0",
     "--methods",
     "full",
-  ], { DENO_DIR: `${work}/deno_dir`, GRADDROP_HOME: `${work}/home` });
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.ok(Number.isFinite(JSON.parse(r.stdout.trim().split("\n").at(-1)!).loss));
   // The parity tests as bundled: every backend they touch (WebGPU, cpu, wasm) must start there.
-  const parity = await sh(`${work}/deno`, [
-    "test",
-    "-A",
-    "--no-config",
-    "--no-lock",
-    `${work}/js/kernels_test.js`,
-  ], {
-    DENO_DIR: `${work}/deno_dir`,
-    GRADDROP_HOME: `${work}/home`,
-  });
+  const parity = await bundled("test", "kernels_test.js");
   assert.equal(parity.code, 0, parity.stdout + parity.stderr);
 });

@@ -86,6 +86,17 @@ function adamWStep(
 }
 
 /**
+ * Weights, moments and a gradient drawn from `rnd` (moments at realistic scales), with the
+ * weights and moments also as variables the kernels may update in place.
+ */
+function adamWState(rnd: () => Float32Array) {
+  const w0 = rnd(), m0 = rnd().map((x) => x * 0.01), v0 = rnd().map((x) => x * x * 0.001), g0 = rnd();
+  const n = w0.length;
+  const w = ownedVariable(w0, [n], "w"), m = ownedVariable(m0, [n], "m"), v = ownedVariable(v0, [n], "v");
+  return { w0, m0, v0, g0, w, m, v };
+}
+
+/**
  * WGSL lets a GPU divide and take square roots to within 2.5 ULP (llvmpipe is exact, NVIDIA's
  * Vulkan driver is not: the H200 check saw 1.4e-6 on a weight), so a large AdamW update may
  * differ from the float64 reference by a few ULP of the update itself: the bound is 1e-6 plus
@@ -116,8 +127,7 @@ Deno.test("fused AdamW kernel matches the reference for every mask mode", async 
   const rand = mulberry32(7);
   const rnd = () => Float32Array.from({ length: n }, () => rand() - 0.5);
   for (const mode of ["none", "gradient", "update"] as const) {
-    const w0 = rnd(), m0 = rnd().map((x) => x * 0.01), v0 = rnd().map((x) => x * x * 0.001), g0 = rnd();
-    const w = ownedVariable(w0, [n], "w"), m = ownedVariable(m0, [n], "m"), v = ownedVariable(v0, [n], "v");
+    const { w0, m0, v0, g0, w, m, v } = adamWState(rnd);
     const g = tf.tensor(g0);
     const step = adamWStep(mode, { seed: 1, step: 3, stream: 9, keep: 0.5, divisor: 1 });
     const mask = step.mask;
@@ -192,9 +202,8 @@ Deno.test("fused AdamW wasm kernel matches the reference for every mask mode, wi
   const rnd = () => Float32Array.from({ length: n }, () => rand() - 0.5);
   for (const mode of ["none", "gradient", "update"] as const) {
     for (const divisor of [1, 7]) {
-      const w0 = rnd(), m0 = rnd().map((x) => x * 0.01), v0 = rnd().map((x) => x * x * 0.001), g0 = rnd();
+      const { w0, m0, v0, g0, w, m, v } = adamWState(rnd);
       const fixed = Float32Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 0 : 1));
-      const w = ownedVariable(w0, [n], "w"), m = ownedVariable(m0, [n], "m"), v = ownedVariable(v0, [n], "v");
       const g = tf.tensor(g0), fm = tf.tensor(fixed);
       const step = adamWStep(mode, { seed: 2, step: 5, stream: 4, keep: 0.3, divisor });
       const wr = w0.slice(), mr = m0.slice(), vr = v0.slice();
