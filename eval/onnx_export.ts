@@ -150,8 +150,10 @@ export function exportClassifier(
     onnx.NodeProto.create({ opType: "Identity", input: [pooled], output: ["pooled"], name: "pooled" }),
   );
   if (numLabels > 0) {
-    const first = node("Gather", [x, constI("zero_idx", [0], [])], { axis: 1 }, "cls");
-    const h = node("Tanh", [linear(first, "classifier.dense")]);
+    const read = cfg.classifier_pooling === "mean"
+      ? pooled
+      : node("Gather", [x, constI("zero_idx", [0], [])], { axis: 1 }, "cls");
+    const h = node("Tanh", [linear(read, "classifier.dense")]);
     const logits = linear(h, "classifier.out_proj");
     nodes.push(
       onnx.NodeProto.create({ opType: "Identity", input: [logits], output: ["logits"], name: "logits" }),

@@ -71,6 +71,8 @@ export const seeds = {
   fisherDropout: (seed: number, batch: number) => seed * 100003 - 1 - batch,
   /** Child-Tuning-F's Bernoulli masks: a stream apart from GradDrop's, so the two never share draws. */
   childTuningF: (seed: number) => seed + 7777,
+  /** `random-init`'s fresh weights: a stream apart from the head's initialisation. */
+  randomInit: (seed: number) => seed * 1000037 + 424249,
   /**
    * Resampling for one named quantity of the analysis (a comparison's bootstrap, a correlation's
    * permutations): keyed by its name, so adding a method leaves every other draw unchanged.

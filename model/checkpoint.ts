@@ -6,7 +6,7 @@
  * @module
  */
 import { type EncoderConfig, fromHfConfig, toHfConfig } from "./config.ts";
-import { type Heads, initValue, ownedVariable, type Params, paramShapes } from "./encoder.ts";
+import { type Heads, initParams, initValue, ownedVariable, type Params, paramShapes } from "./encoder.ts";
 import { mulberry32 } from "../kernels/random.ts";
 import { UserInputError } from "../pipeline/errors.ts";
 import { readSafetensors, writeSafetensors } from "./safetensors.ts";
@@ -99,4 +99,33 @@ export async function loadCheckpoint(
 export function disposeParams(params: Params): void {
   for (const v of params.values()) v.dispose();
   params.clear();
+}
+
+/**
+ * Overwrites every parameter with a fresh initialisation from `seed`, as {@link initParams}
+ * would draw it for the same shape: what a model without pretraining starts from.
+ *
+ * @example
+ * ```ts
+ * import { reinitialise } from "./checkpoint.ts";
+ * import { initParams } from "./encoder.ts";
+ * import { namedConfig } from "./config.ts";
+ * const cfg = namedConfig("tiny", 100), heads = { mlm: false, numLabels: 3 };
+ * const params = initParams(cfg, heads, 1);
+ * reinitialise(params, cfg, heads, 2);
+ * const want = initParams(cfg, heads, 2).get("classifier.dense.weight")!.dataSync();
+ * if (params.get("classifier.dense.weight")!.dataSync()[0] !== want[0]) throw new Error("not re-drawn");
+ * ```
+ */
+export function reinitialise(params: Params, cfg: EncoderConfig, heads: Heads, seed: number): void {
+  const fresh = initParams(cfg, heads, seed);
+  try {
+    for (const [name, v] of fresh) {
+      const target = params.get(name);
+      if (!target) throw new Error(`reinitialise: no parameter '${name}' to overwrite`);
+      target.assign(v);
+    }
+  } finally {
+    for (const v of fresh.values()) v.dispose();
+  }
 }

@@ -21,7 +21,15 @@ export interface EncoderConfig {
   attention_probs_dropout_prob: number;
   /** Classification labels; 0 when the checkpoint has no classification head. */
   num_labels?: number;
+  /**
+   * What the classification head reads: `cls`, RoBERTa's `<s>` position (the default, and the
+   * only one Hugging Face's XLM-R head knows), or `mean`, the mean over non-pad positions.
+   */
+  classifier_pooling?: Pooling;
 }
+
+/** What a classification head reads from the hidden states. */
+export type Pooling = "cls" | "mean";
 
 type Shape = Omit<EncoderConfig, "vocab_size" | "num_labels">;
 
@@ -108,6 +116,10 @@ export function fromHfConfig(obj: Record<string, unknown>, file = "config.json")
     if (typeof obj[k] !== "number") throw new UserInputError(`${file}: field '${k}' must be a number`);
   }
   const id2label = obj.id2label as Record<string, string> | undefined;
+  const pooling = obj.classifier_pooling;
+  if (pooling !== undefined && pooling !== "cls" && pooling !== "mean") {
+    throw new UserInputError(`${file}: field 'classifier_pooling' must be "cls" or "mean"`);
+  }
   return {
     vocab_size: obj.vocab_size as number,
     hidden_size: obj.hidden_size as number,
@@ -123,5 +135,6 @@ export function fromHfConfig(obj: Record<string, unknown>, file = "config.json")
     hidden_dropout_prob: (obj.hidden_dropout_prob as number) ?? 0.1,
     attention_probs_dropout_prob: (obj.attention_probs_dropout_prob as number) ?? 0.1,
     num_labels: id2label ? Object.keys(id2label).length : undefined,
+    ...(pooling ? { classifier_pooling: pooling } : {}),
   };
 }

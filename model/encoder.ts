@@ -299,11 +299,35 @@ export function mlmLogits(p: Params, cfg: EncoderConfig, hidden: tf.Tensor3D, at
   return logits.add(p.get("lm_head.bias")!);
 }
 
-/** Classification logits `[B, C]` from the `<s>` position, as RoBERTa's head. */
-export function classifierLogits(p: Params, hidden: tf.Tensor3D, drop: DropoutCtx | null): tf.Tensor2D {
+/** The rows to mean-pool over, when the head reads the mean (see {@link headPooling}). */
+export interface MeanPooling {
+  batch: HostBatch;
+  pad: number;
+}
+
+/**
+ * What {@link classifierLogits} needs to pool a batch as the config says: nothing for `<s>`,
+ * the batch and pad id for the mean.
+ */
+export function headPooling(cfg: EncoderConfig, batch: HostBatch): MeanPooling | undefined {
+  return cfg.classifier_pooling === "mean" ? { batch, pad: cfg.pad_token_id } : undefined;
+}
+
+/**
+ * Classification logits `[B, C]`: RoBERTa's head (dense + tanh + out_proj) on the `<s>`
+ * position, or on the mean over non-pad positions when `mean` is given.
+ */
+export function classifierLogits(
+  p: Params,
+  hidden: tf.Tensor3D,
+  drop: DropoutCtx | null,
+  mean?: MeanPooling,
+): tf.Tensor2D {
   const [B, , D] = hidden.shape;
-  const first = hidden.slice([0, 0, 0], [B, 1, D]).reshape([B, D]);
-  const h = dropout(tf.tanh(linear(dropout(first, drop), p, "classifier.dense")), drop);
+  const pooled = mean
+    ? meanPool(hidden, mean.batch, mean.pad)
+    : hidden.slice([0, 0, 0], [B, 1, D]).reshape([B, D]);
+  const h = dropout(tf.tanh(linear(dropout(pooled, drop), p, "classifier.dense")), drop);
   return linear(h, p, "classifier.out_proj") as tf.Tensor2D;
 }
 

@@ -24,5 +24,7 @@ export const builtinStageTypes: Record<string, string> = {
   "eval/classify": here("eval_classify.ts"),
   "eval/retrieval": here("eval_retrieval.ts"),
   "eval/char-ngram": here("eval_char_ngram.ts"),
+  "eval/bag-of-subwords": here("eval_bag_of_subwords.ts"),
   "analysis/compare": here("analysis_compare.ts"),
+  "analysis/recipe": here("analysis_recipe.ts"),
 };

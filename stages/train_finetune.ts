@@ -17,12 +17,16 @@ const schema = z.strictObject({
   lr: z.number().positive().default(5e-4),
   epochs: z.number().int().min(1).default(4),
   batch_size: z.number().int().min(1).default(16),
+  /** Warmup steps, or with `warmup_ratio` that share of all steps (rounded) instead. */
   warmup: z.number().int().min(0).default(10),
+  warmup_ratio: z.number().min(0).max(1).optional(),
   weight_decay: z.number().min(0).default(0.01),
   clip_norm: z.number().min(0).default(1.0),
   dropout: z.number().min(0).max(0.5).default(0.1),
   seed: z.number().int().default(1),
   select: z.enum(["last", "best-dev"]).default("last"),
+  /** What the new classification head reads: `<s>` (RoBERTa's head) or the mean over tokens. */
+  pooling: z.enum(["cls", "mean"]).default("cls"),
   log_kept_every: z.number().int().min(0).default(5),
   bucket_by_length: z.boolean().default(true),
   backend: z.enum(["auto", "webgpu", "wasm", "cpu"]).default("auto"),
@@ -45,7 +49,7 @@ export const stage: StageType<typeof schema> = {
     const { loadCheckpoint, saveCheckpoint } = await import("../model/checkpoint.ts");
     const { readShard } = await import("../data/shards.ts");
     const { finetune } = await import("../train/finetune.ts");
-    const { resolveGradDrop } = await import("../train/methods.ts");
+    const { resolveGradDrop, startsFromScratch } = await import("../train/methods.ts");
     const p = ctx.params;
     const backend = await initBackend(p.backend);
     const modelDir = `${inputOfType(ctx, ["model/"]).dir}/checkpoint`;
@@ -62,7 +66,13 @@ export const stage: StageType<typeof schema> = {
       modelDir,
       { mlm: false, numLabels: task.labels.length },
       p.seed,
+      { classifier_pooling: p.pooling },
     );
+    if (startsFromScratch(p.method)) {
+      const { reinitialise } = await import("../model/checkpoint.ts");
+      const { seeds } = await import("../kernels/random.ts");
+      reinitialise(params, cfg, { mlm: false, numLabels: task.labels.length }, seeds.randomInit(p.seed));
+    }
     const graddrop = resolveGradDrop(p.method, p.graddrop);
     ctx.log(`${p.method} on ${backend.backend}: ${train.index.n} train / ${dev.index.n} dev examples`);
     const { log, dev: devAcc, selected } = await finetune(
@@ -83,7 +93,9 @@ export const stage: StageType<typeof schema> = {
         lr: p.lr,
         epochs: p.epochs,
         batchSize: p.batch_size,
-        warmup: p.warmup,
+        warmup: p.warmup_ratio === undefined
+          ? p.warmup
+          : Math.round(p.warmup_ratio * p.epochs * Math.ceil(train.index.n / p.batch_size)),
         weightDecay: p.weight_decay,
         clipNorm: p.clip_norm,
         seed: p.seed,
@@ -117,6 +129,11 @@ export const stage: StageType<typeof schema> = {
           method: p.method,
           seed: p.seed,
           dev_accuracy: devAcc,
+          dev_curve: log.filter((r) => r.dev_accuracy !== undefined).map((r) => ({
+            epoch: r.epoch,
+            step: r.step,
+            accuracy: r.dev_accuracy,
+          })),
           selected_epoch: selected,
           graddrop: p.method.startsWith("graddrop") ? graddrop : undefined,
         },

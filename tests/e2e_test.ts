@@ -41,9 +41,12 @@ Deno.test("end to end on the software adapter: every method through the stages, 
         uses: eval/classify
         foreach: export
         needs: [task]
+      bow:
+        uses: eval/bag-of-subwords
+        needs: [task]
       analysis:
         uses: analysis/compare
-        needs: [evaluate, finetune, task]
+        needs: [evaluate, bow, finetune, task]
         with: {resamples: 200}
 `);
   const r = await cli(["run", "--config", file, "--json", "--jobs", "2"], home);
@@ -51,7 +54,7 @@ Deno.test("end to end on the software adapter: every method through the stages, 
   assert.ok(Object.values(statuses(r)).every((s) => s === "ran"));
   const metrics = JSON.parse(Deno.readTextFileSync(`${dir}/results/tiny/metrics.json`));
   const methods = new Set(metrics.rows.map((x: { method: string }) => x.method));
-  for (const m of [...METHODS, "majority"]) assert.ok(methods.has(m), `metrics has ${m}`);
+  for (const m of [...METHODS, "bag-of-subwords", "majority"]) assert.ok(methods.has(m), `metrics has ${m}`);
   const langs = new Set(metrics.rows.map((x: { language: string }) => x.language));
   assert.ok(langs.has("nld") && langs.has("deu_1996") && langs.has("eng"));
   assert.ok(metrics.rows.every((x: { split: string }) => x.split === "source" || x.split === "test"));

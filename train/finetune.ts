@@ -6,7 +6,14 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { EncoderConfig } from "../model/config.ts";
-import { classifierLogits, crossEntropy, encode, layerOf, type Params } from "../model/encoder.ts";
+import {
+  classifierLogits,
+  crossEntropy,
+  encode,
+  headPooling,
+  layerOf,
+  type Params,
+} from "../model/encoder.ts";
 import { maskTensor } from "../kernels/graddrop_mask.ts";
 import { batchRows, type Shard } from "../data/shards.ts";
 import { AdamW, lrAt, type TensorUpdate } from "./optimizer.ts";
@@ -83,7 +90,9 @@ export async function accuracy(
   for (let i = 0; i < s.index.n; i += batchSize) {
     const rows = Array.from({ length: Math.min(batchSize, s.index.n - i) }, (_, k) => i + k);
     const b = batchRows(s, rows);
-    const pred = tf.tidy(() => classifierLogits(params, encode(params, cfg, b, null), null).argMax(-1));
+    const pred = tf.tidy(() =>
+      classifierLogits(params, encode(params, cfg, b, null), null, headPooling(cfg, b)).argMax(-1)
+    );
     const p = await pred.data();
     pred.dispose();
     for (let k = 0; k < rows.length; k++) if (p[k] === b.labels[k]) correct++;
@@ -114,7 +123,11 @@ export async function fisherInformation(
     const b = batchRows(train, order.slice(k * o.batchSize, (k + 1) * o.batchSize));
     const drop = o.dropout > 0 ? { rate: o.dropout, seed: seeds.fisherDropout(o.seed, k), counter: 0 } : null;
     const { grads } = tf.variableGrads(
-      () => crossEntropy(classifierLogits(params, encode(params, cfg, b, drop), drop), b.labels),
+      () =>
+        crossEntropy(
+          classifierLogits(params, encode(params, cfg, b, drop), drop, headPooling(cfg, b)),
+          b.labels,
+        ),
       names.map((n) => params.get(n)!),
     );
     for (const n of names) {
@@ -200,7 +213,11 @@ export async function finetune(
       const lr = lrAt(step, total, o.warmup, o.lr);
       const r = await trainStep(
         params,
-        () => crossEntropy(classifierLogits(params, encode(params, cfg, b, drop), drop), b.labels),
+        () =>
+          crossEntropy(
+            classifierLogits(params, encode(params, cfg, b, drop), drop, headPooling(cfg, b)),
+            b.labels,
+          ),
         opt,
         updates,
         lr,

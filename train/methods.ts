@@ -21,8 +21,17 @@ export const METHODS = [
   "childtuning-f",
   "childtuning-d",
   "full-lr-matched",
+  "random-init",
 ] as const;
 export type Method = typeof METHODS[number];
+
+/**
+ * Whether a method starts from freshly initialised weights instead of the checkpoint's:
+ * `random-init` is `full` without pretraining, the control for what pretraining adds.
+ */
+export function startsFromScratch(method: Method): boolean {
+  return method === "random-init";
+}
 
 /** GradDrop options; presets fill some of them in (see {@link resolveGradDrop}). */
 export const GradDropOptions = z.strictObject({

@@ -1,0 +1,84 @@
+/**
+ * Choosing a fine-tuning recipe on dev: each grid point's fine-tunes are scored by their
+ * source-language dev accuracy at the end of training, averaged over seeds, and each method
+ * keeps its best point. Test data is never read.
+ * @module
+ */
+
+/** One fine-tune of the grid: its method, seed, grid values and final dev accuracy. */
+export interface RecipeRun {
+  method: string;
+  seed: number;
+  point: Record<string, string | number | boolean>;
+  dev: number;
+}
+
+/** A grid point's score for one method. */
+export interface PointScore {
+  point: Record<string, string | number | boolean>;
+  dev_mean: number;
+  dev_by_seed: Record<string, number>;
+}
+
+/** What was chosen for one method, and every point it was chosen from (best first). */
+export interface MethodRecipe {
+  chosen: Record<string, string | number | boolean>;
+  dev_mean: number;
+  points: PointScore[];
+}
+
+/** The chosen recipe: the grid's axes and values, and per method its best point. */
+export interface Recipe {
+  grid: Record<string, (string | number | boolean)[]>;
+  methods: Record<string, MethodRecipe>;
+}
+
+const key = (point: Record<string, unknown>) => JSON.stringify(Object.entries(point).sort());
+
+/**
+ * Picks each method's best grid point by mean dev accuracy over seeds. Ties go to the point
+ * listed first in the grid's own order (axis values as the pipeline lists them), so a tie is
+ * settled by the declaration, not by chance.
+ *
+ * @example
+ * ```ts
+ * import { chooseRecipe } from "./recipe.ts";
+ * const r = chooseRecipe([
+ *   { method: "full", seed: 1, point: { lr: 0.001 }, dev: 0.4 },
+ *   { method: "full", seed: 1, point: { lr: 0.003 }, dev: 0.5 },
+ * ]);
+ * if (r.methods.full.chosen.lr !== 0.003) throw new Error("picked the worse point");
+ * ```
+ */
+export function chooseRecipe(runs: RecipeRun[]): Recipe {
+  const grid: Record<string, (string | number | boolean)[]> = {};
+  for (const r of runs) {
+    for (const [k, v] of Object.entries(r.point)) {
+      grid[k] ??= [];
+      if (!grid[k].includes(v)) grid[k].push(v);
+    }
+  }
+  const order = (p: Record<string, string | number | boolean>) =>
+    Object.keys(grid).map((k) => grid[k].indexOf(p[k]));
+  const earlier = (a: PointScore, b: PointScore) => {
+    const [x, y] = [order(a.point), order(b.point)];
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] - y[i];
+    return 0;
+  };
+  const methods: Record<string, MethodRecipe> = {};
+  for (const method of [...new Set(runs.map((r) => r.method))]) {
+    const byPoint = new Map<string, PointScore>();
+    for (const r of runs.filter((r) => r.method === method)) {
+      const k = key(r.point);
+      const s = byPoint.get(k) ?? { point: r.point, dev_mean: 0, dev_by_seed: {} };
+      s.dev_by_seed[String(r.seed)] = r.dev;
+      byPoint.set(k, s);
+    }
+    const points = [...byPoint.values()].map((s) => {
+      const devs = Object.values(s.dev_by_seed);
+      return { ...s, dev_mean: devs.reduce((a, b) => a + b, 0) / devs.length };
+    }).sort((a, b) => b.dev_mean - a.dev_mean || earlier(a, b));
+    methods[method] = { chosen: points[0].point, dev_mean: points[0].dev_mean, points };
+  }
+  return { grid, methods };
+}
