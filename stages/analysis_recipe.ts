@@ -1,13 +1,19 @@
 /**
- * `analysis/recipe`: fan-in over a grid of fine-tunes; per method, the grid point with the best
- * mean source-language dev accuracy (at the end of training) over seeds. Writes `recipe.json`
- * and `recipe.md`; the default pipeline's settings are copied from it (see README, "Recipe").
+ * `analysis/recipe`: fan-in over a grid of fine-tunes and their task; per method, the grid point
+ * chosen on mean source-language dev accuracy (at the end of training) over seeds, by the
+ * rule in `eval/recipe.ts`. Writes `recipe.json` and `recipe.md`; the default pipeline's
+ * settings are copied from it (see README, "Recipe").
  * @module
  */
 import { z } from "zod";
-import { inputsOfType, type StageType } from "../pipeline/stage.ts";
+import { inputOfType, inputsOfType, type StageType } from "../pipeline/stage.ts";
 
-const schema = z.strictObject({});
+const schema = z.strictObject({
+  /** `best`, or `one-se`: the cheapest point within one binomial standard error of the best. */
+  rule: z.enum(["best", "one-se"]).default("one-se"),
+  /** The grid axis whose smaller values cost less. */
+  cost: z.string().default("epochs"),
+});
 
 /** Writes `recipe.json` (grid, per-method choice and every point's dev scores) and `recipe.md`. */
 export const stage: StageType<typeof schema> = {
@@ -17,6 +23,10 @@ export const stage: StageType<typeof schema> = {
   publish: ["recipe.json", "recipe.md"],
   async run(ctx) {
     const { chooseRecipe } = await import("../eval/recipe.ts");
+    const { readTask } = await import("../data/task.ts");
+    const taskDir = inputOfType(ctx, ["data/"]).dir;
+    const task = await readTask(taskDir);
+    const devItems = task.train_languages.reduce((a, l) => a + (task.languages[l]?.examples.dev ?? 0), 0);
     const runs = [];
     for (const ft of inputsOfType(ctx, ["train/finetune"])) {
       const file = `${ft.dir}/dev_metrics.json`;
@@ -33,25 +43,38 @@ export const stage: StageType<typeof schema> = {
       });
     }
     if (runs.length === 0) throw new Error("analysis/recipe: no train/finetune inputs");
-    const recipe = chooseRecipe(runs);
+    const recipe = chooseRecipe(runs, { rule: ctx.params.rule, devItems, cost: ctx.params.cost });
     await Deno.writeTextFile(
       `${ctx.out}/recipe.json`,
-      JSON.stringify({ split: "source-language dev", ...recipe }, null, 1),
+      JSON.stringify(
+        {
+          split: "source-language dev",
+          dev_items: devItems,
+          rule: ctx.params.rule,
+          cost: ctx.params.cost,
+          ...recipe,
+        },
+        null,
+        1,
+      ),
     );
     const pct = (x: number) => (100 * x).toFixed(1);
     const lines = [
       "# Recipe chosen on source-language dev accuracy",
       "",
-      `Grid: ${Object.entries(recipe.grid).map(([k, v]) => `${k} ∈ {${v.join(", ")}}`).join("; ")}.`,
+      `Grid: ${Object.entries(recipe.grid).map(([k, v]) => `${k} ∈ {${v.join(", ")}}`).join("; ")}. ` +
+      `Scored on ${devItems} dev items of ${task.train_languages.join(", ")}, at the end of training. ` +
+      (ctx.params.rule === "one-se"
+        ? `Rule: the point with the smallest ${ctx.params.cost} within one binomial standard error of the best.`
+        : "Rule: the best point."),
       "",
-      "| method | chosen | dev accuracy (%) | runner-up |",
-      "| --- | --- | --- | --- |",
+      "| method | chosen | its dev accuracy (%) | best point | best dev accuracy (%) ± one SE |",
+      "| --- | --- | --- | --- | --- |",
       ...Object.entries(recipe.methods).map(([m, r]) => {
         const fmt = (p: Record<string, unknown>) => Object.entries(p).map(([k, v]) => `${k}=${v}`).join(", ");
-        const second = r.points[1];
-        return `| ${m} | ${fmt(r.chosen)} | ${pct(r.dev_mean)} | ${
-          second ? `${fmt(second.point)}: ${pct(second.dev_mean)}` : "—"
-        } |`;
+        return `| ${m} | ${fmt(r.chosen)} | ${pct(r.dev_mean)} | ${fmt(r.points[0].point)} | ${
+          pct(r.best_dev)
+        } ± ${pct(r.tolerance)} |`;
       }),
       "",
     ];

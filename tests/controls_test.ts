@@ -98,3 +98,22 @@ Deno.test("recipe: best mean dev over seeds per method, ties settled by the grid
     "a tie goes to the first value listed",
   );
 });
+
+Deno.test("recipe: the one-standard-error rule takes the cheapest point within one SE of the best", () => {
+  const runs = [
+    { method: "full", seed: 1, point: { epochs: 4, lr: 0.001 }, dev: 0.40 },
+    { method: "full", seed: 1, point: { epochs: 4, lr: 0.0005 }, dev: 0.30 },
+    { method: "full", seed: 1, point: { epochs: 8, lr: 0.001 }, dev: 0.44 },
+  ];
+  // SE at 0.44 over 99 items is 5.0 points: 0.40 is within it, 0.30 is not.
+  const se = chooseRecipe(runs, { rule: "one-se", devItems: 99, cost: "epochs" }).methods.full;
+  assert.deepEqual(se.chosen, { epochs: 4, lr: 0.001 });
+  assert.ok(Math.abs(se.tolerance - Math.sqrt(0.44 * 0.56 / 99)) < 1e-12);
+  const tight = chooseRecipe(runs, { rule: "one-se", devItems: 10000, cost: "epochs" }).methods.full;
+  assert.deepEqual(
+    tight.chosen,
+    { epochs: 8, lr: 0.001 },
+    "with a large dev set only the best is within one SE",
+  );
+  assert.deepEqual(chooseRecipe(runs).methods.full.chosen, { epochs: 8, lr: 0.001 });
+});
