@@ -494,8 +494,10 @@ async function slurmCommand(values: Values, pipeline: string | undefined): Promi
     console.log(`nothing is stale: 'main.ts run ${ctx.plan.pipeline}' publishes the results from the cache`);
     return 0;
   }
+  const submissions = resolve(`${ctx.cfg.dir}/slurm/${ctx.plan.pipeline}`);
+  if (values.submit) await refuseWhileQueued(submissions);
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-  const dir = resolve(values.dir ?? `${ctx.cfg.dir}/slurm/${ctx.plan.pipeline}/${stamp}`);
+  const dir = resolve(values.dir ?? `${submissions}/${stamp}`);
   const files = writeJobs(sub, {
     dir,
     cwd: Deno.cwd(),
@@ -531,10 +533,13 @@ async function slurmCommand(values: Values, pipeline: string | undefined): Promi
     );
   }
   const all = Object.values(ids).join(",");
+  Deno.writeTextFileSync(`${dir}/jobs.txt`, Object.values(ids).join("\n") + "\n");
   console.log(
     `submitted: ${
       Object.entries(ids).map(([role, id]) =>
-        `${role} ${id}${role === "tasks" ? ` (${sub.tasks.length} array tasks)` : ""}`
+        `${role} ${id}${
+          role === "tasks" ? ` (${sub.tasks.length} array task${sub.tasks.length > 1 ? "s" : ""})` : ""
+        }`
       ).join(", ")
     }`,
   );
@@ -542,6 +547,35 @@ async function slurmCommand(values: Values, pipeline: string | undefined): Promi
   console.log(`finished: sacct -j ${all} --format=JobID,JobName%40,State,Elapsed,ExitCode`);
   console.log(`logs:     ${dir}/logs/`);
   return 0;
+}
+
+/**
+ * Refuses to submit while jobs of an earlier submission of this pipeline are queued or
+ * running: they would compute the same instances twice, and their fan-in would race ours.
+ */
+async function refuseWhileQueued(submissions: string): Promise<void> {
+  const { stillQueued } = await import("./pipeline/slurm.ts");
+  let listed: string;
+  try {
+    const out = await new Deno.Command("squeue", {
+      args: ["-h", "-o", "%F"],
+      stdout: "piped",
+      stderr: "piped",
+    })
+      .output();
+    listed = out.success ? new TextDecoder().decode(out.stdout) : "";
+  } catch {
+    throw new UserInputError(
+      "squeue not found: run 'main.ts slurm --submit' where Slurm's commands are on PATH",
+    );
+  }
+  const busy = stillQueued(submissions, new Set(listed.split("\n").map((l) => l.trim()).filter(Boolean)));
+  if (busy.size === 0) return;
+  const ids = [...busy.values()].flat().join(",");
+  throw new UserInputError(
+    `jobs ${ids} of an earlier submission (${[...busy.keys()].join(", ")}) are still queued or running: ` +
+      `wait for them (squeue -j ${ids}) or cancel them (scancel ${ids}), then submit again`,
+  );
 }
 
 /**

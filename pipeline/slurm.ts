@@ -324,3 +324,28 @@ export function missingReport(
   }
   return { missing, lines };
 }
+
+/**
+ * Job ids recorded by earlier submissions under `root` (`<dir>/jobs.txt`, one id a line) that
+ * `queued` (what `squeue -h -o %F` lists) still holds, by submission directory.
+ */
+export function stillQueued(root: string, queued: Set<string>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let dirs: Deno.DirEntry[];
+  try {
+    dirs = [...Deno.readDirSync(root)];
+  } catch {
+    return out;
+  }
+  for (const d of dirs) {
+    let ids: string[];
+    try {
+      ids = Deno.readTextFileSync(`${root}/${d.name}/jobs.txt`).split("\n").filter(Boolean);
+    } catch {
+      continue;
+    }
+    const live = ids.filter((id) => queued.has(id));
+    if (live.length > 0) out.set(`${root}/${d.name}`, live);
+  }
+  return out;
+}
