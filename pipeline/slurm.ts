@@ -74,12 +74,8 @@ export function chooseFanOut(plan: Plan, named?: string): string {
  * import { submissionPlan } from "./slurm.ts";
  * const inst = (id: string, stage: string, needs: string[] = []) => ({ id, stage, needs: [{ stage: "a", ids: needs }] });
  * const plan = { pipeline: "p", instances: [inst("a", "a"), inst("b[n=1]", "b", ["a"]), inst("b[n=2]", "b", ["a"])] } as never;
- * const info = [
- *   { id: "a", state: "stale", key: "k", reasons: [] },
- *   { id: "b[n=1]", state: "stale", key: null, reasons: [] },
- *   { id: "b[n=2]", state: "stale", key: null, reasons: [] },
- * ] as const;
- * const s = submissionPlan(plan, [...info], "b");
+ * const stale = (id: string) => ({ id, state: "stale" as const, key: null, reasons: [] });
+ * const s = submissionPlan(plan, [stale("a"), stale("b[n=1]"), stale("b[n=2]")], "b");
  * if (s.prep.join() !== "a" || s.tasks.length !== 2) throw new Error(JSON.stringify(s));
  * ```
  */
@@ -179,7 +175,15 @@ function mainCall(c: ScriptContext, args: string[]): string {
   ].join(" ");
 }
 
-/** The Slurm log of array task `index` of array job `arrayJob`. */
+/**
+ * The Slurm log of array task `index` of array job `arrayJob`.
+ *
+ * @example
+ * ```ts
+ * import { taskLog } from "./slurm.ts";
+ * if (taskLog("/s", "12", 3) !== "/s/logs/task-12_3.out") throw new Error(taskLog("/s", "12", 3));
+ * ```
+ */
 export function taskLog(dir: string, arrayJob: string, index: number): string {
   return `${dir}/logs/task-${arrayJob}_${index}.out`;
 }
@@ -187,6 +191,11 @@ export function taskLog(dir: string, arrayJob: string, index: number): string {
 /**
  * Writes the submission's scripts, `ids.txt` (array task i computes line i + 1) and
  * `submit.sh`, which submits them in order with dependencies and prints `role=jobid` lines.
+ *
+ * @example
+ * ```ts ignore
+ * const { submit } = writeJobs(submissionPlan(plan, info, "finetune"), { dir, cwd, deno, root, pipelineArgs, home, flags: {} });
+ * ```
  */
 export function writeJobs(sub: SubmissionPlan, c: ScriptContext): JobFiles {
   Deno.mkdirSync(`${c.dir}/logs`, { recursive: true });
@@ -259,7 +268,15 @@ export function writeJobs(sub: SubmissionPlan, c: ScriptContext): JobFiles {
   return { submit: `${c.dir}/submit.sh`, scripts };
 }
 
-/** Reads the `role=jobid` lines `submit.sh` prints. */
+/**
+ * Reads the `role=jobid` lines `submit.sh` prints.
+ *
+ * @example
+ * ```ts
+ * import { parseSubmitted } from "./slurm.ts";
+ * if (parseSubmitted("tasks=12\nfan-in=13\n")["fan-in"] !== "13") throw new Error("parse");
+ * ```
+ */
 export function parseSubmitted(stdout: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const line of stdout.split("\n")) {
@@ -279,6 +296,11 @@ export interface MissingReport {
  * The instances a submission was to compute (prep and array tasks) that are still stale,
  * each with the Slurm log of the job that should have made it and, when the stage itself
  * failed, the stage's log under `$GRADDROP_HOME/work/<key>/`.
+ *
+ * @example
+ * ```ts ignore
+ * const { missing, lines } = missingReport(sub, await staleness(...), dir, "12", store.home);
+ * ```
  */
 export function missingReport(
   sub: SubmissionPlan,
@@ -328,6 +350,15 @@ export function missingReport(
 /**
  * Job ids recorded by earlier submissions under `root` (`<dir>/jobs.txt`, one id a line) that
  * `queued` (what `squeue -h -o %F` lists) still holds, by submission directory.
+ *
+ * @example
+ * ```ts
+ * import { stillQueued } from "./slurm.ts";
+ * const root = Deno.makeTempDirSync();
+ * Deno.mkdirSync(`${root}/a`);
+ * Deno.writeTextFileSync(`${root}/a/jobs.txt`, "12\n13\n");
+ * if (stillQueued(root, new Set(["13", "99"])).get(`${root}/a`)?.join() !== "13") throw new Error("13 is queued");
+ * ```
  */
 export function stillQueued(root: string, queued: Set<string>): Map<string, string[]> {
   const out = new Map<string, string[]>();

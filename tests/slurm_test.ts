@@ -199,3 +199,38 @@ Deno.test({
     }
   },
 });
+
+Deno.test("slurm: without --submit it writes the scripts with the user's sbatch options and skips cached instances", async () => {
+  const dir = project(`${tempDir()}/counts`);
+  const home = `${dir}/home`;
+  const config = `${dir}/pipelines.yaml`;
+  const first = await cli(["run", "demo", "--config", config, "--only", "fan[n=1]"], home);
+  assert.equal(first.code, 0, first.stderr);
+  const opts = [
+    ["--partition", "gpu"],
+    ["--account", "lab42"],
+    ["--time", "02:00:00"],
+    ["--cpus-per-task", "4"],
+    ["--mem", "16G"],
+    ["--gres", "gpu:1"],
+    ["--array-max", "1"],
+  ];
+  const r = await cli(["slurm", "demo", "--config", config, "--dir", `${dir}/sub`, ...opts.flat()], home);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /fan: 2 stale instances become array tasks; 1 cached, not submitted/);
+  assert.match(r.stdout, new RegExp(`submit with: bash ${dir}/sub/submit.sh`));
+  assert.equal(Deno.readTextFileSync(`${dir}/sub/ids.txt`), "fan[n=2]\nfan[n=3]\n");
+  const tasks = Deno.readTextFileSync(`${dir}/sub/tasks.sbatch`);
+  for (const [flag, value] of opts.filter(([f]) => f !== "--array-max")) {
+    assert.ok(tasks.includes(`#SBATCH ${flag}=${value}\n`), `${flag} in:\n${tasks}`);
+  }
+  assert.ok(tasks.includes("#SBATCH --array=0-1%1\n"), tasks);
+  assert.ok(tasks.includes(`export GRADDROP_HOME="${home}"`), tasks);
+  assert.ok(!("prep.sbatch" in files(`${dir}/sub`)), "base is cached: no prep job");
+  const submit = Deno.readTextFileSync(`${dir}/sub/submit.sh`);
+  assert.match(submit, /fan-in\.sbatch/);
+  assert.match(submit, /afternotok/);
+  const bad = await cli(["slurm", "demo", "--config", config, "--array-max", "0"], home);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--array-max 0: expected a positive integer/);
+});

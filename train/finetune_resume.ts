@@ -65,6 +65,11 @@ export async function saveResume<Row>(
 /**
  * Restores `params` and `opt` from the checkpoint in `dir` and returns the loop's state, or
  * undefined when there is none.
+ *
+ * @example
+ * ```ts ignore
+ * const resumed = await loadResume<LogRow>(`${ctx.work}/finetune`, params, opt);
+ * ```
  */
 export async function loadResume<Row>(
   dir: string,
