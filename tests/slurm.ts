@@ -156,7 +156,7 @@ export async function startSlurm(): Promise<Slurm> {
       const out = await output("squeue", ["-h", "-r", "-t", "all", "-o", "%i %T"], env);
       return Object.fromEntries(out.trim().split("\n").filter(Boolean).map((l) => l.trim().split(/\s+/)));
     },
-    async idle(timeoutMs = 60000) {
+    async idle(timeoutMs = 120000) {
       await until(
         async () => (await output("squeue", ["-h", "-o", "%i"], env)).trim() === "",
         timeoutMs,

@@ -128,7 +128,10 @@ Deno.test({
               return false;
             }
           };
-          while (!started()) await new Promise((r) => setTimeout(r, 100));
+          for (let i = 0; !started(); i++) {
+            assert.ok(i < 600, "fan[n=2] did not start within 60 s");
+            await new Promise((r) => setTimeout(r, 100));
+          }
           await slurm.client("scancel", [`${ids.tasks}_1`]);
           await slurm.idle();
           const st = await slurm.states();
