@@ -11,14 +11,17 @@ import { startNginx } from "./nginx.ts";
 const why = slurmUnavailable();
 if (why) console.warn(`SKIPPED slurm tests: ${why}`);
 
-/** A project: `demo` (base -> fan x3 -> join) and `slow` (the same, each fan instance sleeping). */
+/**
+ * A project: `demo` (base -> fan x3 -> join), `slow` (the same, each fan instance sleeping)
+ * and `broken` (base fails).
+ */
 function project(counts: string): string {
   const dir = tempDir();
-  const stages = (sleep: number) => `
+  const stages = (sleep: number, fail = false) => `
     stages:
       base:
         uses: test/write
-        with: {text: base, counter_dir: ${counts}}
+        with: {text: base, counter_dir: ${counts}, fail: ${fail}}
       fan:
         uses: test/write
         needs: [base]
@@ -32,7 +35,7 @@ function project(counts: string): string {
     `${dir}/pipelines.yaml`,
     `stage_types:\n  test/write: ${ROOT}/tests/fixtures/test_stages.ts\npipelines:\n  demo:${
       stages(0)
-    }\n  slow:${stages(6000)}\n`,
+    }\n  slow:${stages(4000)}\n  broken:${stages(0, true)}\n`,
   );
   return dir;
 }
@@ -162,6 +165,31 @@ Deno.test({
             "only the cancelled instance ran again",
           );
           assert.deepEqual(files(`${dir}/results/slow`), expected);
+        },
+      );
+
+      await t.step(
+        "a failed prep job: the array and fan-in are cancelled, the missing job names all four",
+        async () => {
+          const dir = project(`${tempDir()}/counts`);
+          const ids = await submit(slurm, ["broken", "--config", `${dir}/pipelines.yaml`], `${dir}/home`);
+          await slurm.idle();
+          const st = await slurm.states();
+          assert.deepEqual(
+            [st[ids.prep], st[`${ids.tasks}_0`], st[ids["fan-in"]], st[ids.missing]],
+            ["FAILED", "CANCELLED", "CANCELLED", "FAILED"],
+          );
+          const sub = [...Deno.readDirSync(`${dir}/slurm/broken`)][0].name;
+          const report = Deno.readTextFileSync(`${dir}/slurm/broken/${sub}/logs/missing-${ids.missing}.out`);
+          assert.match(
+            report,
+            new RegExp(`missing: base \\(prep job\\)  log: \\S+/logs/prep-${ids.prep}\\.out`),
+          );
+          assert.match(
+            report,
+            /missing: fan\[n=3\] \(array task 2\)  log: \S+ \(not written: the task never started\)/,
+          );
+          assert.match(report, /4 of 4 instances this submission was to compute are missing/);
         },
       );
 
