@@ -65,8 +65,9 @@ Deno.test("fine-tuning resumes bit-identically from a checkpoint mid-epoch and a
     const whole = await run(method, `${tempDir()}/ck`);
     assert.equal(whole.resumedAt, undefined);
     // 3 steps an epoch. Killed at step 3 (before epoch 0's dev pass): resumes mid-epoch from
-    // step 2. Killed at step 4: resumes from the checkpoint at epoch 0's end.
-    for (const killAt of [3, 4]) {
+    // step 2. Killed at step 4: resumes from the checkpoint at epoch 0's end. Child-Tuning-D
+    // checks that its Fisher mask comes from the initial weights, not the resumed ones.
+    for (const killAt of method === "graddrop" ? [3, 4] : [3]) {
       const dir = `${tempDir()}/ck`;
       await assert.rejects(run(method, dir, killAt), Killed);
       const resumed = await run(method, dir);
