@@ -485,10 +485,11 @@ async function slurmCommand(values: Values, pipeline: string | undefined): Promi
   );
   ctx.hasher.save();
   const sub = submissionPlan(ctx.plan, info, fanOut);
+  const then = [...new Set(sub.followers.flat().map((id) => ctx.plan.byId.get(id)!.stage))];
   console.log(
     `${fanOut}: ${sub.tasks.length} stale instances become array tasks; ${sub.cached.length} cached, not submitted${
-      sub.prep.length ? `; a prep job computes first: ${sub.prep.join(", ")}` : ""
-    }`,
+      then.length ? `; each task then runs what needs only its instance (${then.join(", ")})` : ""
+    }${sub.prep.length ? `; a prep job computes first: ${sub.prep.join(", ")}` : ""}`,
   );
   if (!sub.anyStale) {
     console.log(`nothing is stale: 'main.ts run ${ctx.plan.pipeline}' publishes the results from the cache`);
@@ -603,7 +604,7 @@ async function slurmFanInCommand(values: Values, pipeline: string | undefined): 
   if (report.missing.length > 0) {
     console.error(
       `${report.missing.length} of ${
-        sub.prep.length + sub.tasks.length
+        sub.prep.length + sub.tasks.length + sub.followers.flat().length
       } instances this submission was to compute are missing; 'main.ts slurm ${pipeline} --submit' resubmits only those`,
     );
     return 1;

@@ -28,8 +28,13 @@ export interface SubmissionPlan {
   fanOutStage: string;
   /** Stale upstreams of the stale fan-out instances, computed once by the prep job. */
   prep: string[];
-  /** Stale fan-out instances: array task i computes `tasks[i]`. */
+  /** Stale fan-out instances: array task i computes `tasks[i]`, then `followers[i]`. */
   tasks: string[];
+  /**
+   * Per task, the stale instances downstream that need no other fan-out instance (e.g. the
+   * fine-tune's export and evaluation): they run in the task rather than one by one in the fan-in.
+   */
+  followers: string[][];
   /** Fan-out instances already cached (locally or on the remote): never submitted. */
   cached: string[];
   /** Whether any instance is stale at all (else there is nothing to submit). */
@@ -67,31 +72,56 @@ export function chooseFanOut(plan: Plan, named?: string): string {
 }
 
 /**
- * Splits a plan's staleness into the prep job, the array tasks and what is cached.
+ * Splits a plan's staleness into the prep job, the array tasks (each with its followers) and
+ * what is cached.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { submissionPlan } from "./slurm.ts";
- * const inst = (id: string, stage: string, needs: string[] = []) => ({ id, stage, needs: [{ stage: "a", ids: needs }] });
- * const plan = { pipeline: "p", instances: [inst("a", "a"), inst("b[n=1]", "b", ["a"]), inst("b[n=2]", "b", ["a"])] } as never;
- * const stale = (id: string) => ({ id, state: "stale" as const, key: null, reasons: [] });
- * const s = submissionPlan(plan, [stale("a"), stale("b[n=1]"), stale("b[n=2]")], "b");
- * if (s.prep.join() !== "a" || s.tasks.length !== 2) throw new Error(JSON.stringify(s));
+ * const inst = (id: string, stage: string, needs: string[] = []) => ({ id, stage, needs: [{ stage: "", ids: needs }] });
+ * // a -> b[n=1], b[n=2] -> c[n=1], c[n=2] (one each) -> d (all of them)
+ * const instances = [
+ *   inst("a", "a"), inst("b[n=1]", "b", ["a"]), inst("b[n=2]", "b", ["a"]),
+ *   inst("c[n=1]", "c", ["b[n=1]", "a"]), inst("c[n=2]", "c", ["b[n=2]", "a"]), inst("d", "d", ["c[n=1]", "c[n=2]"]),
+ * ];
+ * const plan = { pipeline: "p", instances, byId: new Map(instances.map((i) => [i.id, i])) } as never;
+ * const stale = (i: { id: string }) => ({ id: i.id, state: "stale" as const, key: null, reasons: [] });
+ * const s = submissionPlan(plan, instances.map(stale), "b");
+ * assert.deepEqual([s.prep, s.tasks, s.followers], [["a"], ["b[n=1]", "b[n=2]"], [["c[n=1]"], ["c[n=2]"]]]);
  * ```
  */
 export function submissionPlan(plan: Plan, info: StaleInfo[], fanOutStage: string): SubmissionPlan {
   const state = new Map(info.map((s) => [s.id, s.state]));
   const fanOut = plan.instances.filter((i) => i.stage === fanOutStage);
   const tasks = fanOut.filter((i) => state.get(i.id) === "stale");
+  const ups = (id: string) => plan.byId.get(id)!.needs.flatMap((n) => n.ids);
+  // The fan-out instances and everything that depends on one.
+  const downstream = new Set<string>();
+  for (const i of plan.instances) {
+    if (i.stage === fanOutStage || ups(i.id).some((u) => downstream.has(u))) downstream.add(i.id);
+  }
+  const followers = tasks.map((t) => {
+    const mine = new Set([t.id]);
+    for (const i of plan.instances) {
+      const u = ups(i.id);
+      if (
+        !mine.has(i.id) && state.get(i.id) === "stale" && u.some((x) => mine.has(x)) &&
+        u.every((x) => mine.has(x) || !downstream.has(x))
+      ) mine.add(i.id);
+    }
+    return [...mine].slice(1);
+  });
   const prep = new Set<string>();
-  for (const t of tasks) {
-    for (const n of t.needs) for (const id of n.ids) if (state.get(id) === "stale") prep.add(id);
+  for (const id of [...tasks.map((t) => t.id), ...followers.flat()]) {
+    for (const u of ups(id)) if (state.get(u) === "stale" && !downstream.has(u)) prep.add(u);
   }
   return {
     pipeline: plan.pipeline,
     fanOutStage,
     prep: plan.instances.filter((i) => prep.has(i.id)).map((i) => i.id),
     tasks: tasks.map((i) => i.id),
+    followers,
     cached: fanOut.filter((i) => state.get(i.id) !== "stale").map((i) => i.id),
     anyStale: info.some((s) => s.state === "stale"),
   };
@@ -226,14 +256,18 @@ export function writeJobs(sub: SubmissionPlan, c: ScriptContext): JobFiles {
     submit.push("prep=$(submit prep.sbatch)", 'echo "prep=$prep"');
   }
   if (sub.tasks.length > 0) {
-    Deno.writeTextFileSync(`${c.dir}/ids.txt`, sub.tasks.join("\n") + "\n");
+    const lines = sub.tasks.map((id, i) => [id, ...sub.followers[i]].join("\t"));
+    Deno.writeTextFileSync(`${c.dir}/ids.txt`, lines.join("\n") + "\n");
     const range = `0-${sub.tasks.length - 1}${c.flags.arrayMax ? `%${c.flags.arrayMax}` : ""}`;
     write(
       "tasks.sbatch",
       header(c, `${name}-${sub.fanOutStage}`, "task-%A_%a.out", [`--array=${range}`]) +
-        `id=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" ${shellQuote(`${c.dir}/ids.txt`)})\n` +
-        `echo "graddrop: array task $SLURM_ARRAY_TASK_ID computes $id on $(hostname)"\n` +
-        run(['--only "$id"', "--jobs", "1"]) + "\n",
+        `IFS=$'\\t' read -r -a ids < <(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" ${
+          shellQuote(`${c.dir}/ids.txt`)
+        })\n` +
+        `only=(); for id in "\${ids[@]}"; do only+=(--only "$id"); done\n` +
+        `echo "graddrop: array task $SLURM_ARRAY_TASK_ID computes \${ids[*]} on $(hostname)"\n` +
+        run(['"${only[@]}"', "--jobs", "1"]) + "\n",
     );
     submit.push('tasks=$(submit $(after "$prep" afterok) tasks.sbatch)', 'echo "tasks=$tasks"');
   }
@@ -328,11 +362,12 @@ export function missingReport(
   }
   const lines: string[] = [];
   const missing: string[] = [];
-  for (const id of [...sub.prep, ...sub.tasks]) {
+  const taskOf = new Map(sub.tasks.flatMap((id, i) => [id, ...sub.followers[i]].map((x) => [x, i])));
+  for (const id of [...sub.prep, ...sub.tasks.flatMap((id, i) => [id, ...sub.followers[i]])]) {
     const s = byId.get(id);
     if (!s || s.state !== "stale") continue;
     missing.push(id);
-    const index = sub.tasks.indexOf(id);
+    const index = taskOf.get(id) ?? -1;
     const job = index >= 0
       ? (arrayJob ? taskLog(dir, arrayJob, index) : `${dir}/logs/task-*_${index}.out`)
       : (prepLogs.join(", ") || `${dir}/logs/prep-*.out`);

@@ -12,7 +12,8 @@ const why = slurmUnavailable();
 if (why) console.warn(`SKIPPED slurm tests: ${why}`);
 
 /**
- * A project: `demo` (base -> fan x3 -> join), `slow` (the same, each fan instance sleeping)
+ * A project: `demo` (base -> fan x3 -> check x3, one per fan -> join), `slow` (the same, each
+ * fan instance sleeping)
  * and `broken` (base fails).
  */
 function project(counts: string): string {
@@ -27,9 +28,13 @@ function project(counts: string): string {
         needs: [base]
         matrix: {n: [1, 2, 3]}
         with: {text: fan, sleep_ms: ${sleep}, counter_dir: ${counts}}
+      check:
+        uses: test/write
+        foreach: fan
+        with: {text: check, counter_dir: ${counts}}
       join:
         uses: test/write
-        needs: [fan]
+        needs: [check]
         with: {text: join, counter_dir: ${counts}}`;
   Deno.writeTextFileSync(
     `${dir}/pipelines.yaml`,
@@ -71,7 +76,16 @@ async function submit(slurm: Slurm, args: string[], home: string): Promise<Recor
   return { ...ids, stdout: r.stdout };
 }
 
-const ONCE = { base: 1, "fan[n=1]": 1, "fan[n=2]": 1, "fan[n=3]": 1, join: 1 };
+const ONCE = {
+  base: 1,
+  "fan[n=1]": 1,
+  "fan[n=2]": 1,
+  "fan[n=3]": 1,
+  "check[n=1]": 1,
+  "check[n=2]": 1,
+  "check[n=3]": 1,
+  join: 1,
+};
 
 Deno.test({
   name: "slurm: a pipeline as a prep job, an array and a fan-in, through a shared home and a remote cache",
@@ -97,7 +111,7 @@ Deno.test({
         );
         assert.match(
           ids.stdout,
-          /fan: 3 stale instances become array tasks; 0 cached.*prep job computes first: base/,
+          /fan: 3 stale instances become array tasks; 0 cached, not submitted; each task then runs what needs only its instance \(check\); a prep job computes first: base/,
         );
         await slurm.idle();
         const st = await slurm.states();
@@ -108,6 +122,9 @@ Deno.test({
         assert.equal(st[ids.missing], "CANCELLED", "the missing-instances job only runs when a task failed");
         assert.deepEqual(starts(counts), ONCE);
         assert.deepEqual(files(`${dir}/results/demo`), expected);
+        const sub = [...Deno.readDirSync(`${dir}/slurm/demo`)][0].name;
+        const task = Deno.readTextFileSync(`${dir}/slurm/demo/${sub}/logs/task-${ids.tasks}_1.out`);
+        assert.match(task, /\[fan\[n=2\]\] done.*\[check\[n=2\]\] done/s, "the task runs its follower");
         const again = await cli(
           ["slurm", "demo", "--config", `${dir}/pipelines.yaml`, "--submit"],
           home,
@@ -147,7 +164,8 @@ Deno.test({
             report,
             new RegExp(`missing: fan\\[n=2\\] \\(array task 1\\)  log: \\S+/logs/task-${ids.tasks}_1\\.out`),
           );
-          assert.doesNotMatch(report, /fan\[n=1\]|fan\[n=3\]/);
+          assert.match(report, /missing: check\[n=2\] \(array task 1\)/, "its follower too");
+          assert.doesNotMatch(report, /\[n=1\]|\[n=3\]/);
           assert.deepEqual([...Deno.readDirSync(`${home}/tmp`)], [], "no partial output left");
           assert.deepEqual([...Deno.readDirSync(`${home}/locks`)], [], "no lock left");
 
@@ -169,7 +187,7 @@ Deno.test({
       );
 
       await t.step(
-        "a failed prep job: the array and fan-in are cancelled, the missing job names all four",
+        "a failed prep job: the array and fan-in are cancelled, the missing job names every instance",
         async () => {
           const dir = project(`${tempDir()}/counts`);
           const ids = await submit(slurm, ["broken", "--config", `${dir}/pipelines.yaml`], `${dir}/home`);
@@ -189,7 +207,7 @@ Deno.test({
             report,
             /missing: fan\[n=3\] \(array task 2\)  log: \S+ \(not written: the task never started\)/,
           );
-          assert.match(report, /4 of 4 instances this submission was to compute are missing/);
+          assert.match(report, /7 of 7 instances this submission was to compute are missing/);
         },
       );
 
@@ -250,7 +268,7 @@ Deno.test("slurm: without --submit it writes the scripts with the user's sbatch 
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /fan: 2 stale instances become array tasks; 1 cached, not submitted/);
   assert.match(r.stdout, new RegExp(`submit with: bash ${dir}/sub/submit.sh`));
-  assert.equal(Deno.readTextFileSync(`${dir}/sub/ids.txt`), "fan[n=2]\nfan[n=3]\n");
+  assert.equal(Deno.readTextFileSync(`${dir}/sub/ids.txt`), "fan[n=2]\tcheck[n=2]\nfan[n=3]\tcheck[n=3]\n");
   const tasks = Deno.readTextFileSync(`${dir}/sub/tasks.sbatch`);
   for (const [flag, value] of opts.filter(([f]) => f !== "--array-max")) {
     assert.ok(tasks.includes(`#SBATCH ${flag}=${value}\n`), `${flag} in:\n${tasks}`);
