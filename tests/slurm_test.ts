@@ -205,7 +205,7 @@ Deno.test({
           );
           assert.match(
             report,
-            /missing: fan\[n=3\] \(array task 2\)  log: \S+ \(not written: the task never started\)/,
+            /missing: fan\[n=3\] \(array task 2\) {2}log: \S+ \(not written: the task never started\)/,
           );
           assert.match(report, /7 of 7 instances this submission was to compute are missing/);
         },
