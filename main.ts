@@ -526,15 +526,16 @@ async function slurmCommand(values: Values, pipeline: string | undefined): Promi
   }
   const ids = parseSubmitted(new TextDecoder().decode(out.stdout));
   const err = new TextDecoder().decode(out.stderr).trim();
+  const all = Object.values(ids).join(",");
+  // Recorded also after a partial failure, so the next submit sees what is still queued.
+  if (all) Deno.writeTextFileSync(`${dir}/jobs.txt`, Object.values(ids).join("\n") + "\n");
   if (!out.success) {
     throw new UserInputError(
-      `sbatch failed${Object.keys(ids).length ? ` after submitting ${JSON.stringify(ids)}` : ""}: ${
-        err.split("\n").at(-1) || `exit ${out.code}`
-      } (scripts in ${dir})`,
+      `sbatch failed: ${err.split("\n").at(-1) || `exit ${out.code}`} (scripts in ${dir})${
+        all ? `; already submitted: ${all} (scancel ${all} before submitting again)` : ""
+      }`,
     );
   }
-  const all = Object.values(ids).join(",");
-  Deno.writeTextFileSync(`${dir}/jobs.txt`, Object.values(ids).join("\n") + "\n");
   console.log(
     `submitted: ${
       Object.entries(ids).map(([role, id]) =>

@@ -141,6 +141,12 @@ Deno.test({
           const home = `${dir}/home`;
           const args = ["slow", "--config", `${dir}/pipelines.yaml`];
           const ids = await submit(slurm, args, home);
+          const twice = await cli(["slurm", ...args, "--submit"], home, slurm.env);
+          assert.equal(twice.code, 1, "no second submission while the first is queued");
+          assert.match(
+            twice.stderr,
+            new RegExp(`jobs [\\d,]*${ids.tasks},${ids["fan-in"]},${ids.missing} of an earlier submission`),
+          );
           const started = () => {
             try {
               return starts(counts)["fan[n=2]"] === 1;
@@ -185,6 +191,17 @@ Deno.test({
           assert.deepEqual(files(`${dir}/results/slow`), expected);
         },
       );
+
+      await t.step("sbatch refusing a job is one line with its reason", async () => {
+        const dir = project(`${tempDir()}/counts`);
+        const r = await cli(
+          ["slurm", "demo", "--config", `${dir}/pipelines.yaml`, "--partition", "nosuch", "--submit"],
+          `${dir}/home`,
+          slurm.env,
+        );
+        assert.equal(r.code, 1);
+        assert.match(r.stderr, /^error: sbatch failed: .*[Ii]nvalid partition.* \(scripts in \S+\)\n$/);
+      });
 
       await t.step(
         "a failed prep job: the array and fan-in are cancelled, the missing job names every instance",
