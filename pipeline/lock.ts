@@ -68,7 +68,8 @@ export function self(): Owner {
  */
 export function ownerState(o: Owner): "alive" | "dead" | "elsewhere" {
   const here = self();
-  if (o.host !== here.host || o.boot !== here.boot) return "elsewhere";
+  // Without /proc (not Linux) processes cannot be checked: rely on the heartbeat there too.
+  if (o.host !== here.host || o.boot !== here.boot || here.start === 0) return "elsewhere";
   return startTime(o.pid) === o.start ? "alive" : "dead";
 }
 
@@ -95,7 +96,7 @@ function hostId(o: Owner): string {
 export function tagState(tag: string): "alive" | "dead" | "elsewhere" {
   const [pid, start, host] = tag.split("-");
   if (start === undefined) return startTime(Number(pid)) !== undefined ? "alive" : "dead";
-  if (host !== hostId(self())) return "elsewhere";
+  if (host !== hostId(self()) || self().start === 0) return "elsewhere";
   return startTime(Number(pid)) === Number(start) ? "alive" : "dead";
 }
 
