@@ -4,7 +4,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { dirname } from "node:path";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { loadConfig, type LoadedConfig } from "./pipeline/config.ts";
 import { ConfigError, UserInputError } from "./pipeline/errors.ts";
 import { type Instance, makePlan, type Plan, restrict } from "./pipeline/plan.ts";
@@ -17,6 +18,7 @@ import { SubprocessRunner } from "./pipeline/runner.ts";
 import { builtinStageTypes } from "./stages/registry.ts";
 import { remoteArgs, remoteFromEnv } from "./pipeline/remote_config.ts";
 import type { RemoteCache } from "./pipeline/remote.ts";
+import type { SlurmFlags, SubmissionPlan } from "./pipeline/slurm.ts";
 
 const USAGE = `usage: main.ts <command> [PIPELINE] [options]
   run      [PIPELINE] [--config FILE] [--set PATH=VALUE]... [--only ID]... [--force [ID]]... [--dry-run] [--jobs N] [--json]
@@ -24,6 +26,10 @@ const USAGE = `usage: main.ts <command> [PIPELINE] [options]
   status   [PIPELINE] [--config FILE] [--set PATH=VALUE]... [--json] [--remote URL]
   plan     [PIPELINE] [--config FILE] [--set PATH=VALUE]... [--json] [--remote URL]
   dag      [PIPELINE] [--config FILE] [--json | --mermaid]
+  slurm    [PIPELINE] [--config FILE] [--set PATH=VALUE]... [--submit] [--fan-out STAGE] [--partition P]
+           [--account A] [--time T] [--cpus-per-task N] [--mem M] [--gres G] [--array-max N]
+           [--dir DIR] [--task-home DIR] [--remote URL]
+  slurm-fan-in PIPELINE --dir DIR [--array-job ID] [--missing-only]   (what the fan-in job runs)
   gc       [--config FILE] [--dry-run] [--keep-days N]
   export   PIPELINE --id INSTANCE --path DIR_IN_OUTPUT --to DIR [--with FILE]...
   analyze  --metrics FILE [--baseline METHOD] [--json]
@@ -49,6 +55,19 @@ interface Values {
   path?: string;
   to?: string;
   with: string[];
+  submit: boolean;
+  partition?: string;
+  account?: string;
+  time?: string;
+  "cpus-per-task"?: string;
+  mem?: string;
+  gres?: string;
+  "array-max"?: string;
+  "fan-out"?: string;
+  "task-home"?: string;
+  dir?: string;
+  "array-job"?: string;
+  "missing-only": boolean;
 }
 
 function parse(argv: string[]): { values: Values; positionals: string[] } {
@@ -73,6 +92,19 @@ function parse(argv: string[]): { values: Values; positionals: string[] } {
       path: { type: "string" },
       to: { type: "string" },
       with: { type: "string", multiple: true, default: [] },
+      submit: { type: "boolean", default: false },
+      partition: { type: "string" },
+      account: { type: "string" },
+      time: { type: "string" },
+      "cpus-per-task": { type: "string" },
+      mem: { type: "string" },
+      gres: { type: "string" },
+      "array-max": { type: "string" },
+      "fan-out": { type: "string" },
+      "task-home": { type: "string" },
+      dir: { type: "string" },
+      "array-job": { type: "string" },
+      "missing-only": { type: "boolean", default: false },
     },
   });
   return { values: values as Values, positionals };
@@ -120,6 +152,10 @@ async function main(argv: string[]): Promise<number> {
       return await gcCommand(values, pipeline);
     case "export":
       return await exportCommand(values, pipeline);
+    case "slurm":
+      return await slurmCommand(values, pipeline);
+    case "slurm-fan-in":
+      return await slurmFanInCommand(values, pipeline);
     default:
       throw new ConfigError(`unknown command '${command}'\n${USAGE}`);
   }
@@ -400,6 +436,186 @@ async function exportCommand(values: Values, pipeline: string | undefined): Prom
   });
   console.log(`exported ${values.id} to ${values.to}: ${out.files.join(", ")}`);
   return 0;
+}
+
+const ROOT = fileURLToPath(new URL(".", import.meta.url)).replace(/\/$/, "");
+
+function slurmFlags(values: Values): SlurmFlags {
+  const count = (flag: "cpus-per-task" | "array-max") => {
+    const v = values[flag];
+    if (v === undefined) return undefined;
+    if (!/^[1-9]\d*$/.test(v)) throw new ConfigError(`--${flag} ${v}: expected a positive integer`);
+    return Number(v);
+  };
+  for (const flag of ["partition", "account", "time", "mem", "gres"] as const) {
+    const v = values[flag];
+    if (v !== undefined && !/^\S+$/.test(v)) throw new ConfigError(`--${flag} '${v}': expected one word`);
+  }
+  return {
+    partition: values.partition,
+    account: values.account,
+    time: values.time,
+    cpusPerTask: count("cpus-per-task"),
+    mem: values.mem,
+    gres: values.gres,
+    arrayMax: count("array-max"),
+  };
+}
+
+/**
+ * Writes (and with `--submit` submits) the pipeline as Slurm jobs: a prep job for the stale
+ * upstreams of the fan-out stage, one array task per stale fan-out instance, a fan-in that
+ * runs the rest, and a job that names what is missing if a task fails.
+ */
+async function slurmCommand(values: Values, pipeline: string | undefined): Promise<number> {
+  const { chooseFanOut, parseSubmitted, submissionPlan, writeJobs } = await import("./pipeline/slurm.ts");
+  const flags = slurmFlags(values);
+  const ctx = await context(values, pipeline);
+  const problems = inputPathProblems(ctx.plan.instances);
+  if (problems.length > 0) throw new ConfigError(problems.join("; "));
+  const fanOut = chooseFanOut(ctx.plan, values["fan-out"]);
+  const info = await staleness(
+    ctx.plan,
+    ctx.plan.instances,
+    ctx.store,
+    ctx.keyer,
+    ctx.log,
+    new Set(),
+    ctx.remote?.cache,
+  );
+  ctx.hasher.save();
+  const sub = submissionPlan(ctx.plan, info, fanOut);
+  const then = [...new Set(sub.followers.flat().map((id) => ctx.plan.byId.get(id)!.stage))];
+  console.log(
+    `${fanOut}: ${sub.tasks.length} stale instances become array tasks; ${sub.cached.length} cached, not submitted${
+      then.length ? `; each task then runs what needs only its instance (${then.join(", ")})` : ""
+    }${sub.prep.length ? `; a prep job computes first: ${sub.prep.join(", ")}` : ""}`,
+  );
+  if (!sub.anyStale) {
+    console.log(`nothing is stale: 'main.ts run ${ctx.plan.pipeline}' publishes the results from the cache`);
+    return 0;
+  }
+  const submissions = resolve(`${ctx.cfg.dir}/slurm/${ctx.plan.pipeline}`);
+  if (values.submit) await refuseWhileQueued(submissions);
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const dir = resolve(values.dir ?? `${submissions}/${stamp}`);
+  const files = writeJobs(sub, {
+    dir,
+    cwd: Deno.cwd(),
+    deno: Deno.execPath(),
+    root: ROOT,
+    pipelineArgs: [
+      ctx.plan.pipeline,
+      "--config",
+      resolve(values.config),
+      ...values.set.flatMap((s) => ["--set", s]),
+    ],
+    home: values["task-home"] ?? resolve(ctx.store.home),
+    remote: remoteFromEnv(values)?.url,
+    flags,
+  });
+  if (!values.submit) {
+    console.log(`wrote ${dir}; submit with: bash ${files.submit}  (or add --submit)`);
+    return 0;
+  }
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command("bash", { args: [files.submit], stdout: "piped", stderr: "piped" }).output();
+  } catch (e) {
+    throw new UserInputError(`could not run ${files.submit}: ${(e as Error).message}`);
+  }
+  const ids = parseSubmitted(new TextDecoder().decode(out.stdout));
+  const err = new TextDecoder().decode(out.stderr).trim();
+  const all = Object.values(ids).join(",");
+  // Recorded also after a partial failure, so the next submit sees what is still queued.
+  if (all) Deno.writeTextFileSync(`${dir}/jobs.txt`, Object.values(ids).join("\n") + "\n");
+  if (!out.success) {
+    throw new UserInputError(
+      `sbatch failed: ${err.split("\n").at(-1) || `exit ${out.code}`} (scripts in ${dir})${
+        all ? `; already submitted: ${all} (scancel ${all} before submitting again)` : ""
+      }`,
+    );
+  }
+  console.log(
+    `submitted: ${
+      Object.entries(ids).map(([role, id]) =>
+        `${role} ${id}${
+          role === "tasks" ? ` (${sub.tasks.length} array task${sub.tasks.length > 1 ? "s" : ""})` : ""
+        }`
+      ).join(", ")
+    }`,
+  );
+  console.log(`follow:   squeue -j ${all}`);
+  console.log(`finished: sacct -j ${all} --format=JobID,JobName%40,State,Elapsed,ExitCode`);
+  console.log(`logs:     ${dir}/logs/`);
+  return 0;
+}
+
+/**
+ * Refuses to submit while jobs of an earlier submission of this pipeline are queued or
+ * running: they would compute the same instances twice, and their fan-in would race ours.
+ */
+async function refuseWhileQueued(submissions: string): Promise<void> {
+  const { stillQueued } = await import("./pipeline/slurm.ts");
+  let listed: string;
+  try {
+    const out = await new Deno.Command("squeue", {
+      args: ["-h", "-o", "%F"],
+      stdout: "piped",
+      stderr: "piped",
+    })
+      .output();
+    listed = out.success ? new TextDecoder().decode(out.stdout) : "";
+  } catch {
+    throw new UserInputError(
+      "squeue not found: run 'main.ts slurm --submit' where Slurm's commands are on PATH",
+    );
+  }
+  const busy = stillQueued(submissions, new Set(listed.split("\n").map((l) => l.trim()).filter(Boolean)));
+  if (busy.size === 0) return;
+  const ids = [...busy.values()].flat().join(",");
+  throw new UserInputError(
+    `jobs ${ids} of an earlier submission (${[...busy.keys()].join(", ")}) are still queued or running: ` +
+      `wait for them (squeue -j ${ids}) or cancel them (scancel ${ids}), then submit again`,
+  );
+}
+
+/**
+ * The fan-in job: names each instance the submission was to compute that is still missing,
+ * with its log, and fails; otherwise (unless `--missing-only`) runs the rest of the pipeline.
+ */
+async function slurmFanInCommand(values: Values, pipeline: string | undefined): Promise<number> {
+  if (!pipeline || !values.dir) throw new ConfigError(`slurm-fan-in needs PIPELINE --dir DIR\n${USAGE}`);
+  const { missingReport } = await import("./pipeline/slurm.ts");
+  const { readJson } = await import("./pipeline/json_file.ts");
+  const sub = readJson<SubmissionPlan | null>(`${values.dir}/submission.json`, null);
+  if (!sub) throw new UserInputError(`${values.dir}/submission.json: missing or not JSON`);
+  const ctx = await context(values, pipeline);
+  const info = await staleness(
+    ctx.plan,
+    ctx.plan.instances,
+    ctx.store,
+    ctx.keyer,
+    ctx.log,
+    new Set(),
+    ctx.remote?.cache,
+  );
+  const report = missingReport(sub, info, values.dir, values["array-job"] ?? "", ctx.store.home);
+  for (const line of report.lines) console.error(line);
+  if (report.missing.length > 0) {
+    console.error(
+      `${report.missing.length} of ${
+        sub.prep.length + sub.tasks.length + sub.followers.flat().length
+      } instances this submission was to compute are missing; 'main.ts slurm ${pipeline} --submit' resubmits only those`,
+    );
+    return 1;
+  }
+  if (values["missing-only"]) {
+    console.error("nothing is missing");
+    return 0;
+  }
+  console.error(`all ${sub.tasks.length} submitted ${sub.fanOutStage} instances are in; running the rest`);
+  return await runCommand(values, pipeline);
 }
 
 if (import.meta.main) {

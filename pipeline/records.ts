@@ -7,6 +7,7 @@
  */
 import { readJson, writeJsonAtomic } from "./json_file.ts";
 import type { KeyParts } from "./types.ts";
+import { ownerTag } from "./lock.ts";
 
 /** Latest key parts per instance id. */
 export type LatestParts = Record<string, KeyParts & { key: string }>;
@@ -41,7 +42,7 @@ export class BuildLog {
       keys: Object.fromEntries(Object.entries(parts).map(([id, p]) => [id, p.key])),
     };
     const stamp = rec.finished.replace(/[:.]/g, "-");
-    writeJsonAtomic(`${this.home}/history/${stamp}-${Deno.pid}.json`, rec);
+    writeJsonAtomic(`${this.home}/history/${stamp}-${ownerTag()}.json`, rec);
   }
 
   /** Every run record, with its file name (for removal by age). */

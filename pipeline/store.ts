@@ -4,7 +4,7 @@
  * @module
  */
 import { sha256, sha256File } from "./hash.ts";
-import { alive } from "./lock.ts";
+import { ownerTag, tagState } from "./lock.ts";
 import type { Manifest } from "./types.ts";
 
 /** Where things live under the store root. */
@@ -29,9 +29,13 @@ export class Store {
     }
   }
 
-  /** A fresh temporary entry directory, private to this process. */
+  /**
+   * A fresh temporary entry directory, private to this process. It lies under the store home
+   * (never the system's temp dir), so committing it is a rename within one filesystem, atomic
+   * also on a shared one; its name carries the owner's {@link ownerTag} for `gc`.
+   */
   tmp(key: string): string {
-    const dir = `${this.home}/tmp/${key}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}`;
+    const dir = `${this.home}/tmp/${key}.${ownerTag()}.${crypto.randomUUID().slice(0, 8)}`;
     Deno.mkdirSync(`${dir}/out`, { recursive: true });
     return dir;
   }
@@ -126,9 +130,13 @@ export interface GcReport {
   tmpBytes: number;
 }
 
+/** Temp dirs of another host's processes older than this are taken as abandoned. */
+const FOREIGN_TMP_MAX_AGE_MS = 2 * 86400e3;
+
 /**
  * Removes store entries whose key is not in `live`, and temp dirs of processes that are
- * gone. With `dryRun`, only measures.
+ * gone: exactly for this host's, by age (two days) for another host's on a shared home.
+ * With `dryRun`, only measures.
  */
 export function collectGarbage(store: Store, live: Set<string>, dryRun: boolean): GcReport {
   const removed: string[] = [];
@@ -143,7 +151,12 @@ export function collectGarbage(store: Store, live: Set<string>, dryRun: boolean)
     removed.push(key);
   }
   for (const e of Deno.readDirSync(`${store.home}/tmp`)) {
-    if (alive(Number(e.name.split(".")[1]))) continue;
+    const state = tagState(e.name.split(".")[1] ?? "");
+    if (state === "alive") continue;
+    if (state === "elsewhere") {
+      const mtime = Deno.statSync(`${store.home}/tmp/${e.name}`).mtime?.getTime() ?? Date.now();
+      if (Date.now() - mtime < FOREIGN_TMP_MAX_AGE_MS) continue;
+    }
     tmpBytes += du(`${store.home}/tmp/${e.name}`);
     if (!dryRun) Deno.removeSync(`${store.home}/tmp/${e.name}`, { recursive: true });
   }

@@ -4,7 +4,8 @@
  * - Mesa's Vulkan driver (lavapipe), because WebGPU through Vulkan compiles shaders about ten
  *   times faster than through GL on llvmpipe;
  * - with `--tests` (what `deno task test` passes): nginx, the real HTTP server the remote
- *   cache tests run, and Chromium, in which the report test opens `report.html`.
+ *   cache tests run, Chromium, in which the report test opens `report.html`, and Slurm with
+ *   munge, the one-node cluster the `main.ts slurm` tests start.
  * The pipeline itself needs neither. A test whose tool could not be installed fails saying so.
  * @module
  */
@@ -39,6 +40,12 @@ if (import.meta.main) {
     if (!exists("/usr/sbin/nginx")) {
       wants.push({ pkg: "nginx", why: "remote cache tests", without: "the remote cache tests will fail" });
     }
+    if (!exists("/usr/sbin/slurmctld") || !exists("/usr/sbin/slurmd") || !exists("/usr/bin/sbatch")) {
+      wants.push({ pkg: "slurm-wlm", why: "Slurm tests", without: "the Slurm tests will be skipped" });
+    }
+    if (!exists("/usr/sbin/munged")) {
+      wants.push({ pkg: "munge", why: "Slurm tests", without: "the Slurm tests will be skipped" });
+    }
     if (!chromiumPath()) {
       wants.push({
         pkg: "chromium",
@@ -55,7 +62,8 @@ if (import.meta.main) {
         args,
         stdout: "null",
         stderr: "inherit",
-        // policy-rc.d is not ours to write: RUNLEVEL=1 keeps nginx's package from starting a server.
+        // policy-rc.d is not ours to write: RUNLEVEL=1 keeps the nginx, munge and Slurm packages
+        // from starting system servers (the tests start their own).
         env: { DEBIAN_FRONTEND: "noninteractive", RUNLEVEL: "1" },
       })
         .outputSync().success;

@@ -75,7 +75,7 @@ export const stage: StageType<typeof schema> = {
     }
     const graddrop = resolveGradDrop(p.method, p.graddrop);
     ctx.log(`${p.method} on ${backend.backend}: ${train.index.n} train / ${dev.index.n} dev examples`);
-    const { log, dev: devAcc, selected } = await finetune(
+    const { log, dev: devAcc, selected, resumedAt } = await finetune(
       params,
       cfg,
       {
@@ -115,7 +115,10 @@ export const stage: StageType<typeof schema> = {
           );
         }
       },
+      // A killed run (time limit, preemption) resumes from here; the engine removes it on success.
+      { dir: `${ctx.work}/finetune` },
     );
+    if (resumedAt !== undefined) ctx.log(`resumed from the checkpoint at step ${resumedAt}`);
     await saveCheckpoint(`${ctx.out}/checkpoint`, cfg, params, task.labels);
     await Deno.copyFile(`${taskDir}/tokenizer.json`, `${ctx.out}/checkpoint/tokenizer.json`);
     await Deno.writeTextFile(

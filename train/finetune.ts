@@ -20,6 +20,7 @@ import { AdamW, lrAt, type TensorUpdate } from "./optimizer.ts";
 import { epochOrder, trainStep } from "./step.ts";
 import { seeds, shuffled } from "../kernels/random.ts";
 import { childTuningDMasks, fateOf, inChildTuningDPool, type MethodConfig, type StepCtx } from "./methods.ts";
+import { loadResume, type ResumeOptions, saveResume } from "./finetune_resume.ts";
 
 /** Fine-tuning hyper-parameters. */
 export interface FinetuneOptions {
@@ -153,6 +154,8 @@ export async function fisherInformation(
 /**
  * Fine-tunes `params` in place on `train`, evaluating `dev` each epoch.
  * Returns the log, dev accuracy per epoch and the selected epoch (params hold its weights).
+ * With `resume`, checkpoints there at epoch ends (and every `everyMs` within one) and
+ * continues from the checkpoint it finds, bit-identically; `resumedAt` is that step.
  */
 export async function finetune(
   params: Params,
@@ -162,7 +165,8 @@ export async function finetune(
   dev: Shard,
   o: FinetuneOptions,
   report: (row: LogRow, total: number) => void,
-): Promise<{ log: LogRow[]; dev: number[]; selected: number }> {
+  resume?: ResumeOptions,
+): Promise<{ log: LogRow[]; dev: number[]; selected: number; resumedAt?: number }> {
   const L = cfg.num_hidden_layers;
   const names = [...params.keys()];
   const layers = new Map(names.map((n) => [n, layerOf(n, L)]));
@@ -186,9 +190,28 @@ export async function finetune(
   const devAcc: number[] = [];
   let best = -1, bestEpoch = -1;
   let bestSnapshot: Map<string, Float32Array> | null = null;
-  for (let epoch = 0; epoch < o.epochs; epoch++) {
+  // The Fisher pass above saw the initial weights, as in an uninterrupted run.
+  const resumed = resume ? await loadResume<LogRow>(resume.dir, params, opt) : undefined;
+  if (resumed) {
+    log.push(...resumed.log);
+    devAcc.push(...resumed.dev);
+    ({ best, bestEpoch, bestSnapshot } = resumed);
+  }
+  const first = resumed?.step ?? 0;
+  let saved = performance.now();
+  const checkpoint = async (next: number) => {
+    await saveResume(resume!.dir, params, opt, bestSnapshot, {
+      step: next,
+      log,
+      dev: devAcc,
+      best,
+      bestEpoch,
+    });
+    saved = performance.now();
+  };
+  for (let epoch = Math.floor(first / perEpoch); epoch < o.epochs; epoch++) {
     const batches = epochBatches(train, o, epoch);
-    for (let k = 0; k < perEpoch; k++) {
+    for (let k = epoch * perEpoch < first ? first - epoch * perEpoch : 0; k < perEpoch; k++) {
       const step = epoch * perEpoch + k;
       const s: StepCtx = {
         step,
@@ -235,6 +258,9 @@ export async function finetune(
       }
       log.push(row);
       report(row, total);
+      if (resume && k < perEpoch - 1 && performance.now() - saved >= (resume.everyMs ?? 600e3)) {
+        await checkpoint(step + 1);
+      }
     }
     const acc = await accuracy(params, cfg, dev);
     devAcc.push(acc);
@@ -246,6 +272,7 @@ export async function finetune(
       bestSnapshot = new Map();
       for (const [n, v] of params) bestSnapshot.set(n, (await v.data()) as Float32Array);
     }
+    if (resume && epoch + 1 < o.epochs) await checkpoint((epoch + 1) * perEpoch);
   }
   if (o.select === "best-dev" && bestSnapshot) {
     for (const [n, data] of bestSnapshot) {
@@ -256,7 +283,12 @@ export async function finetune(
   }
   opt.dispose();
   tf.dispose([...fixed.values()]);
-  return { log, dev: devAcc, selected: o.select === "best-dev" ? bestEpoch : o.epochs - 1 };
+  return {
+    log,
+    dev: devAcc,
+    selected: o.select === "best-dev" ? bestEpoch : o.epochs - 1,
+    ...(resumed ? { resumedAt: first } : {}),
+  };
 }
 
 /** Kept fraction of gradient elements per layer, counted from the masks the kernels apply. */
