@@ -1,0 +1,30 @@
+import assert from "node:assert/strict";
+import { loadConfig } from "../pipeline/config.ts";
+import { makePlan } from "../pipeline/plan.ts";
+import { builtinStageTypes } from "../stages/registry.ts";
+import { ROOT } from "./helpers.ts";
+
+/** Methods the recipe grid did not tune, and whose recipe they take (README, "The recipe"). */
+const TAKES = {
+  "random-init": "full",
+  "frozen": "full",
+  "childtuning-f": "full",
+  "childtuning-d": "full",
+} as Record<string, string>;
+
+for (const pipeline of ["sib200", "sib200-full"]) {
+  Deno.test(`${pipeline}'s fine-tunes use the recipe chosen on dev (recipes/sib200.json)`, async () => {
+    const recipe = JSON.parse(await Deno.readTextFile(`${ROOT}/recipes/sib200.json`));
+    assert.equal(recipe.split, "source-language dev", "the recipe was chosen on dev, never on test");
+    const cfg = await loadConfig(`${ROOT}/pipelines.yaml`);
+    const plan = await makePlan(cfg, pipeline, builtinStageTypes);
+    const finetunes = plan.instances.filter((i) => i.type === "train/finetune");
+    assert.ok(finetunes.length > 0);
+    for (const ft of finetunes) {
+      const method = String(ft.params.method);
+      const chosen = recipe.methods[TAKES[method] ?? method]?.chosen;
+      assert.ok(chosen, `${ft.id}: method ${method} has no recipe`);
+      for (const [k, v] of Object.entries(chosen)) assert.equal(ft.params[k], v, `${ft.id}: ${k}`);
+    }
+  });
+}
