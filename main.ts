@@ -15,6 +15,7 @@ import { InputHasher, inputPathProblems } from "./pipeline/input_files.ts";
 import { BuildLog } from "./pipeline/records.ts";
 import { SubprocessRunner } from "./pipeline/runner.ts";
 import { builtinStageTypes } from "./stages/registry.ts";
+import type { Preflight } from "./pipeline/stage.ts";
 import { remoteArgs, remoteFromEnv } from "./pipeline/remote_config.ts";
 import type { RemoteCache } from "./pipeline/remote.ts";
 
@@ -29,6 +30,7 @@ const USAGE = `usage: main.ts <command> [PIPELINE] [options]
   analyze  --metrics FILE [--baseline METHOD] [--json]
   diff     DIR_A DIR_B [--json]
   doctor   [--json] [--expect-gpu]
+  tokenize --tokenizer PATH [--pieces] [--special]   (lines on stdin, one JSON array per line)
 common: --debug (stack traces), --help`;
 
 interface Values {
@@ -95,6 +97,10 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === "diff") {
     const { diffCommand } = await import("./eval/diff_command.ts");
     return await diffCommand(argv.slice(1));
+  }
+  if (argv[0] === "tokenize") {
+    const { tokenizeCommand } = await import("./data/tokenize_command.ts");
+    return await tokenizeCommand(argv.slice(1));
   }
   if (argv[0] === "doctor") {
     const { doctorCommand } = await import("./platform/doctor.ts");
@@ -179,7 +185,13 @@ async function runCommand(values: Values, pipeline: string | undefined): Promise
   const force = forceSet(values, ctx.plan);
   const problems = inputPathProblems(instances);
   if (problems.length > 0) throw new ConfigError(problems.join("; "));
-  if (values["dry-run"]) return await printStaleness(ctx, instances, force, values.json, "would run");
+  const pre = await preflights(ctx.plan, instances);
+  if (values["dry-run"]) {
+    const code = await printStaleness(ctx, instances, force, values.json, "would run", pre);
+    await refuseUnfit(ctx, instances, force, pre);
+    return code;
+  }
+  await refuseUnfit(ctx, instances, force, pre);
   const jobs = Number(values.jobs ?? navigator.hardwareConcurrency);
   if (!Number.isInteger(jobs) || jobs < 1) {
     throw new ConfigError(`--jobs ${values.jobs}: expected a positive integer`);
@@ -254,18 +266,53 @@ async function printStaleness(
   force: Force,
   json: boolean,
   staleWord: string,
+  pre = new Map<string, Preflight>(),
 ): Promise<number> {
   const info = await staleness(ctx.plan, instances, ctx.store, ctx.keyer, ctx.log, force, ctx.remote?.cache);
   ctx.hasher.save();
-  if (json) console.log(JSON.stringify({ pipeline: ctx.plan.pipeline, stages: info }));
-  else {
+  if (json) {
+    console.log(JSON.stringify({
+      pipeline: ctx.plan.pipeline,
+      stages: info.map((s) => pre.has(s.id) ? { ...s, preflight: pre.get(s.id) } : s),
+    }));
+  } else {
     for (const s of info) {
       const why = s.reasons.length ? `  (${s.reasons.join("; ")})` : "";
       const state = s.state === "stale" ? staleWord : s.remote ? "cached (remote)" : "cached";
       console.log(`${state}  ${s.id}${why}`);
     }
+    for (const s of info) {
+      if (s.state === "stale" && pre.has(s.id)) console.log(`memory  ${s.id}: ${pre.get(s.id)!.summary}`);
+    }
   }
   return 0;
+}
+
+/** Each instance's statement before it runs (its stage type's `preflight`), by id. */
+async function preflights(plan: Plan, instances: Instance[]): Promise<Map<string, Preflight>> {
+  const out = new Map<string, Preflight>();
+  for (const inst of instances) {
+    if (!inst.definition.preflight) continue;
+    const upstream = inst.needs.flatMap((n) => n.ids).map((id) => plan.byId.get(id)!)
+      .map((u) => ({ stage: u.stage, type: u.type, params: u.params }));
+    const p = await inst.definition.preflight(inst.params, upstream);
+    if (p) out.set(inst.id, p);
+  }
+  return out;
+}
+
+/** Refuses the run, before anything starts, when an instance that would run says it cannot. */
+async function refuseUnfit(ctx: Context, instances: Instance[], force: Force, pre: Map<string, Preflight>) {
+  const unfit = instances.filter((i) => pre.get(i.id)?.refuse);
+  if (unfit.length === 0) return;
+  const info = await staleness(ctx.plan, unfit, ctx.store, ctx.keyer, ctx.log, force, ctx.remote?.cache);
+  const stale = unfit.filter((_, k) => info[k].state === "stale");
+  if (stale.length === 0) return;
+  throw new UserInputError(
+    `refused before starting: ${
+      stale.map((i) => `${i.id} cannot run here: ${pre.get(i.id)!.refuse}`).join("; ")
+    }`,
+  );
 }
 
 async function statusCommand(values: Values, pipeline: string | undefined): Promise<number> {
@@ -285,6 +332,7 @@ async function planCommand(values: Values, pipeline: string | undefined): Promis
     ctx.remote?.cache,
   );
   ctx.hasher.save();
+  const pre = await preflights(ctx.plan, ctx.plan.instances);
   const rows = ctx.plan.instances.map((inst, i) => ({
     id: inst.id,
     stage: inst.stage,
@@ -292,9 +340,16 @@ async function planCommand(values: Values, pipeline: string | undefined): Promis
     needs: inst.needs.flatMap((n) => n.ids),
     key: info[i].key,
     state: info[i].state,
+    ...(pre.has(inst.id) ? { preflight: pre.get(inst.id) } : {}),
   }));
   if (values.json) console.log(JSON.stringify({ pipeline: ctx.plan.pipeline, instances: rows }));
-  else for (const r of rows) console.log(`${r.state.padEnd(6)}  ${r.id}  (${r.type})`);
+  else {
+    for (const r of rows) {
+      console.log(
+        `${r.state.padEnd(6)}  ${r.id}  (${r.type})${r.preflight ? `\n        ${r.preflight.summary}` : ""}`,
+      );
+    }
+  }
   return 0;
 }
 

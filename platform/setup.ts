@@ -4,7 +4,8 @@
  * - Mesa's Vulkan driver (lavapipe), because WebGPU through Vulkan compiles shaders about ten
  *   times faster than through GL on llvmpipe;
  * - with `--tests` (what `deno task test` passes): nginx, the real HTTP server the remote
- *   cache tests run, and Chromium, in which the report test opens `report.html`.
+ *   cache tests run, Chromium, in which the report test opens `report.html`, and
+ *   SentencePiece (`spm_train`, `spm_encode`), the reference the tokenizer parity test checks against.
  * The pipeline itself needs neither. A test whose tool could not be installed fails saying so.
  * @module
  */
@@ -38,6 +39,20 @@ if (import.meta.main) {
   if (Deno.args.includes("--tests")) {
     if (!exists("/usr/sbin/nginx")) {
       wants.push({ pkg: "nginx", why: "remote cache tests", without: "the remote cache tests will fail" });
+    }
+    if (!exists("/usr/bin/spm_train")) {
+      wants.push(
+        {
+          pkg: "sentencepiece",
+          why: "tokenizer parity test",
+          without: "the SentencePiece parity test will fail",
+        },
+        {
+          pkg: "python3-sentencepiece",
+          why: "reference SentencePiece in Python",
+          without: "no Python reference",
+        },
+      );
     }
     if (!chromiumPath()) {
       wants.push({
