@@ -453,8 +453,60 @@ async function exportCommand(values: Values, pipeline: string | undefined): Prom
     extra: values.with,
     baseDir: ctx.cfg.dir,
   });
+  if (manifest.type === "train/finetune") await writeModelCard(ctx, values.id, values.to, info);
   console.log(`exported ${values.id} to ${values.to}: ${out.files.join(", ")}`);
   return 0;
+}
+
+/**
+ * Makes an exported fine-tune a folder the Hub accepts as it is: `tokenizer_config.json` and a
+ * `README.md` model card, with the metrics of a cached evaluation of it when there is one.
+ */
+async function writeModelCard(
+  ctx: Context,
+  id: string,
+  to: string,
+  info: Awaited<ReturnType<typeof staleness>>,
+): Promise<void> {
+  const { modelCard, TOKENIZER_CONFIG } = await import("./eval/model_card.ts");
+  const { sha256File } = await import("./pipeline/hash.ts");
+  const inst = ctx.plan.byId.get(id)!;
+  const ups = inst.needs.flatMap((n) => n.ids).map((u) => ctx.plan.byId.get(u)!);
+  const data = ups.find((u) => u.type.startsWith("data/"));
+  const base = ups.find((u) => u.type.startsWith("model/") || u.type.startsWith("train/"));
+  // An evaluation of this run: an eval/classify instance whose export needs it.
+  const needsId = (i: Instance, target: string) => i.needs.some((n) => n.ids.includes(target));
+  const evalAt = ctx.plan.instances.findIndex((e, k) =>
+    e.type === "eval/classify" && info[k]?.state === "cached" &&
+    e.needs.some((n) => n.ids.some((x) => needsId(ctx.plan.byId.get(x)!, id)))
+  );
+  const metrics = evalAt >= 0
+    ? JSON.parse(Deno.readTextFileSync(`${ctx.store.entry(info[evalAt].key!)}/out/metrics.json`)).rows
+    : null;
+  const config = JSON.parse(Deno.readTextFileSync(`${to}/config.json`));
+  const labels = Object.values(config.id2label ?? {}) as string[];
+  const strip = (p: Record<string, unknown>) =>
+    Object.fromEntries(
+      Object.entries(p).map((
+        [k, v],
+      ) => [k, typeof v === "string" && v.startsWith("/") ? v.split("/").pop() : v]),
+    );
+  if (!(await Deno.stat(`${to}/tokenizer_config.json`).catch(() => null))) {
+    await Deno.writeTextFile(`${to}/tokenizer_config.json`, JSON.stringify(TOKENIZER_CONFIG, null, 2) + "\n");
+  }
+  await Deno.writeTextFile(
+    `${to}/README.md`,
+    modelCard({
+      pipeline: ctx.plan.pipeline,
+      instance: id,
+      params: inst.params,
+      data: data && { type: data.type, params: strip(data.params) },
+      base: base && { type: base.type, params: strip(base.params) },
+      labels,
+      metrics,
+      provenanceSha256: await sha256File(`${to}/provenance.json`),
+    }),
+  );
 }
 
 if (import.meta.main) {

@@ -72,6 +72,8 @@ Deno.test("a checkpoint in each layout fine-tunes for two steps through the pipe
         foreach: model
         needs: [task]
         with: { epochs: 1, batch_size: 4, warmup: 0, backend: wasm, log_kept_every: 0, accumulate: 2 }
+      onnx: { uses: model/export-onnx, foreach: finetune }
+      evaluate: { uses: eval/classify, foreach: onnx, needs: [task], with: { provider: wasm } }
 `,
   );
   const r = await cli(
@@ -95,5 +97,53 @@ Deno.test("a checkpoint in each layout fine-tunes for two steps through the pipe
     /classifier is for another label count; replaced: classifier\.out_proj\.weight \[3,32\] -> \[7,32\]/,
   );
   assert.equal((r.stderr.match(/\] 100% step 2\/2 loss/g) ?? []).length, LAYOUTS.length + 1);
+
+  // The fine-tune of the Hub snapshot, exported: a folder the Hub takes as it is.
+  const env = { HF_HOME: `${root}/hf` };
+  const ev = await cli(
+    ["run", "--config", `${root}/pipelines.yaml`, "--only", "evaluate[path=org/tiny]"],
+    `${root}/home`,
+    env,
+  );
+  assert.equal(ev.code, 0, ev.stderr);
+  const ex = await cli(
+    [
+      "export",
+      "layouts",
+      "--config",
+      `${root}/pipelines.yaml`,
+      "--id",
+      "finetune[path=org/tiny]",
+      "--path",
+      "checkpoint",
+      "--to",
+      `${root}/share`,
+    ],
+    `${root}/home`,
+    env,
+  );
+  assert.equal(ex.code, 0, ex.stderr);
+  const files = [...Deno.readDirSync(`${root}/share`)].map((e) => e.name).sort();
+  assert.deepEqual(files, [
+    "README.md",
+    "config.json",
+    "model.safetensors",
+    "provenance.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+  ]);
+  const card = Deno.readTextFileSync(`${root}/share/README.md`);
+  assert.match(card, /^---\nlibrary_name: transformers\npipeline_tag: text-classification\n/);
+  assert.match(card, /\| method \| full \|/);
+  assert.match(card, /\| eng_Latn \| source \| test \| 4 \| \d+\.\d \|/);
+  const digest = Array.from(
+    new Uint8Array(await crypto.subtle.digest("SHA-256", Deno.readFileSync(`${root}/share/provenance.json`))),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  assert.ok(card.includes(digest), "the card names provenance.json's sha256");
+  assert.equal(
+    JSON.parse(Deno.readTextFileSync(`${root}/share/config.json`)).architectures[0],
+    "XLMRobertaForSequenceClassification",
+  );
   Deno.removeSync(root, { recursive: true });
 });
