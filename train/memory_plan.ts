@@ -17,7 +17,10 @@
  * - per layer: 37 `BTD` + 9 `BHTT` + 7 `BTF` floats; embeddings: two gathers, two adds,
  *   LayerNorm and dropout, 13 `BTD`; the classifier reads `<s>` only (left out).
  *
- * The backward pass holds one layer's gradients of these at a time on top: one more layer.
+ * tfjs's backward pass keeps the gradient of every one of those outputs until it ends, so the
+ * plan counts the forward twice. Measured with `tf.profile` (tests/memory_plan_test.ts): the
+ * forward's kernels allocate the per-op count within 2%; the peak of forward and backward is
+ * 1.8x the forward (2.9x as `tf.memory` counts it, which counts a reshape's shared buffer again).
  * @module
  */
 import type { EncoderConfig } from "../model/config.ts";
@@ -39,14 +42,15 @@ export interface MemoryPlan {
   problem?: string;
 }
 
-/** Floats of activations kept for backward at `B x T` (see the module comment for the count). */
+/** Floats the forward pass's ops output at `B x T` (see the module comment for the count). */
+export function forwardFloats(cfg: EncoderConfig, B: number, T: number): number {
+  const D = cfg.hidden_size, F = cfg.intermediate_size, H = cfg.num_attention_heads;
+  return 13 * B * T * D + cfg.num_hidden_layers * (37 * B * T * D + 9 * B * H * T * T + 7 * B * T * F);
+}
+
+/** Floats of activations at the peak of a training step: the forward's outputs and their gradients. */
 export function activationFloats(cfg: EncoderConfig, B: number, T: number): number {
-  const D = cfg.hidden_size,
-    F = cfg.intermediate_size,
-    H = cfg.num_attention_heads,
-    L = cfg.num_hidden_layers;
-  const perLayer = 37 * B * T * D + 9 * B * H * T * T + 7 * B * T * F;
-  return 13 * B * T * D + (L + 1) * perLayer;
+  return 2 * forwardFloats(cfg, B, T);
 }
 
 /** tfjs-backend-wasm 4.22's memory: at most 65,536 pages of 64 KiB (its module declares it). */
