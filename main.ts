@@ -406,6 +406,13 @@ async function gcCommand(values: Values, pipeline: string | undefined): Promise<
   }
   for (const name of cfg.order) {
     const plan = await makePlan(cfg, name, builtinStageTypes);
+    // A pipeline whose inputs are not on this machine (a checkpoint a user brings) cannot be
+    // keyed; what its recorded runs used is kept above.
+    const missing = inputPathProblems(plan.instances);
+    if (missing.length > 0) {
+      console.error(`gc: pipeline ${name} not keyed (${missing[0]}); its recorded runs are kept`);
+      continue;
+    }
     for (const s of await staleness(plan, plan.instances, store, keyer, log, new Set())) {
       if (s.key && s.state === "cached") live.add(s.key);
     }

@@ -198,7 +198,7 @@ export async function makePlan(
         const raw = params[k] as string;
         params[k] = resolveInputPath(raw, fromSet ? Deno.cwd() : cfg.dir);
         const lookup = declaredLookups(definition.schema).get(k);
-        if (lookup && !pathExists(params[k] as string)) params[k] = lookup(raw) ?? params[k];
+        if (lookup && !pathExists(params[k] as string)) params[k] = lookup.find(raw) ?? params[k];
       }
       made.push({
         id: iid,

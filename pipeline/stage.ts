@@ -82,9 +82,15 @@ export interface Preflight {
 }
 
 /** Marks a string param of a stage schema as a path the stage reads from outside the store. */
-export const inputPaths = z.registry<
-  { kind: "file" | "dir" | "any"; lookup?: (raw: string) => string | undefined }
->();
+export const inputPaths = z.registry<{ kind: "file" | "dir" | "any"; lookup?: PathLookup }>();
+
+/** Where a path param that is not an existing path may point instead (e.g. a model id in a cache). */
+export interface PathLookup {
+  /** The path `raw` names, or undefined. */
+  find(raw: string): string | undefined;
+  /** What was also tried, for the message when nothing is found. */
+  describe: string;
+}
 
 /**
  * A param that names a file or directory the stage reads (data, a checkpoint, a CSV). The
@@ -101,7 +107,7 @@ export const inputPaths = z.registry<
  */
 export function inputPath(
   kind: "file" | "dir" | "any" = "any",
-  lookup?: (raw: string) => string | undefined,
+  lookup?: PathLookup,
 ): z.ZodString {
   const s = z.string().min(1);
   inputPaths.add(s, { kind, lookup });
@@ -114,18 +120,18 @@ export function declaredInputPaths(schema: z.ZodType): Map<string, "file" | "dir
 }
 
 /** The lookups of a stage schema's input paths that declare one. */
-export function declaredLookups(schema: z.ZodType): Map<string, (raw: string) => string | undefined> {
-  const out = new Map<string, (raw: string) => string | undefined>();
+export function declaredLookups(schema: z.ZodType): Map<string, PathLookup> {
+  const out = new Map<string, PathLookup>();
   for (const [k, m] of declaredInputMeta(schema)) if (m.lookup) out.set(k, m.lookup);
   return out;
 }
 
 function declaredInputMeta(
   schema: z.ZodType,
-): Map<string, { kind: "file" | "dir" | "any"; lookup?: (raw: string) => string | undefined }> {
+): Map<string, { kind: "file" | "dir" | "any"; lookup?: PathLookup }> {
   const out = new Map<
     string,
-    { kind: "file" | "dir" | "any"; lookup?: (raw: string) => string | undefined }
+    { kind: "file" | "dir" | "any"; lookup?: PathLookup }
   >();
   const shape = (schema as unknown as { shape?: Record<string, z.ZodType> }).shape;
   if (!shape) return out;

@@ -9,9 +9,15 @@
  */
 import { z } from "zod";
 import { inputPath, type StageType } from "../pipeline/stage.ts";
-import { hubSnapshot } from "../model/hub.ts";
+import { hubCacheDir, hubSnapshot } from "../model/hub.ts";
 
-const schema = z.strictObject({ path: inputPath("dir", (raw) => hubSnapshot(raw)) });
+const schema = z.strictObject({
+  path: inputPath("dir", {
+    find: (raw) => hubSnapshot(raw),
+    describe:
+      `not a model id in the Hugging Face cache at ${hubCacheDir()} either; HF_HUB_CACHE or HF_HOME moves it`,
+  }),
+});
 
 // Other frameworks' copies of the same weights: a Hub snapshot often carries them.
 const SKIP = /\.(bin|h5|msgpack|ot|onnx|pt|pth|gguf)$/;

@@ -149,5 +149,5 @@ export function describePlan(p: MemoryPlan): string {
         GB(p.largest_tensor.bytes)
       })`
       : "unknown"
-  } (${p.limit.note})${p.fits ? "" : ` -- DOES NOT FIT: ${p.problem}`}`;
+  } (${p.limit.note})${p.fits ? "" : " -- DOES NOT FIT"}`;
 }
