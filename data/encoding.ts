@@ -192,9 +192,9 @@ export async function loadTokenizer(path: string): Promise<LoadedTokenizer> {
     const bert = lookup(`[${role.toUpperCase()}]`);
     if (bert !== undefined) return bert;
     throw new UserInputError(
-      `${file}: no ${role} token (looked for ${names[0]}, tokenizer_config.json's ${
+      `${file}: special token '${names[0]}' is missing (nor tokenizer_config.json's ${
         names.slice(1).join("/")
-      }, and [${role.toUpperCase()}]; the encoder needs <s> <pad> </s> <unk> <mask> or their equivalents)`,
+      } or [${role.toUpperCase()}]; XLM-R-style tokenizers have <s> <pad> </s> <unk> <mask>)`,
     );
   };
   let maxId = Array.isArray(model.vocab) ? vocabList.length - 1 : -1;

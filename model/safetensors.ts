@@ -95,13 +95,10 @@ export async function readSafetensorsHeader(path: string): Promise<SafetensorsHe
       if (t.data_offsets[1] - t.data_offsets[0] !== n * width) {
         throw new UserInputError(`${path}: tensor '${name}' byte size does not match its shape`);
       }
-      if (base + t.data_offsets[1] > size) {
-        throw new UserInputError(
-          `${path}: truncated: expected at least ${base + t.data_offsets[1]} bytes, found ${size}`,
-        );
-      }
       tensors.set(name, t);
     }
+    const expected = base + Math.max(0, ...[...tensors.values()].map((t) => t.data_offsets[1]));
+    if (expected > size) throw new UserInputError(`${path}: truncated: expected ${expected} bytes, found ${size}`);
     return { path, base, tensors };
   } finally {
     f.close();

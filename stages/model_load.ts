@@ -55,8 +55,11 @@ export const stage: StageType<typeof schema> = {
       );
       tokNote = `; tokenizer converted from ${conversion!.source} (tokenizer_conversion.json)`;
     }
-    const tok = await loadTokenizer(out);
-    if (tok.vocabSize > cfg.vocab_size) {
+    // A checkpoint may come without a tokenizer (a tokenizer/load stage then gives one).
+    const tok = tokNote || (await Deno.stat(`${out}/tokenizer.json`).catch(() => null))
+      ? await loadTokenizer(out)
+      : null;
+    if (tok && tok.vocabSize > cfg.vocab_size) {
       const { UserInputError } = await import("../pipeline/errors.ts");
       throw new UserInputError(
         `${dir}: the tokenizer has ${tok.vocabSize} ids but config.json's vocab_size is ${cfg.vocab_size}`,

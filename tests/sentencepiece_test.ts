@@ -92,3 +92,29 @@ Deno.test("a spm_train Unigram model, converted, encodes all 24 languages' SIB-2
   assert.equal(JSON.parse(p.stdout)[0], "<s>");
   Deno.removeSync(dir, { recursive: true });
 });
+
+Deno.test("byte fallback: characters a model never saw become its <0xXX> pieces, as spm_encode gives them", async () => {
+  const dir = tempDir();
+  const english = (await readSib200Split(SIB, "eng_Latn", "train")).map((e) => e.text);
+  await Deno.writeTextFile(`${dir}/train.txt`, english.join("\n") + "\n");
+  await tool("spm_train", [
+    `--input=${dir}/train.txt`,
+    `--model_prefix=${dir}/spm`,
+    "--vocab_size=600",
+    "--byte_fallback=true",
+    "--num_threads=2",
+    "--minloglevel=2",
+  ]);
+  const test = [
+    ...(await readSib200Split(SIB, "zho_Hans", "test")).slice(0, 20),
+    ...(await readSib200Split(SIB, "amh_Ethi", "test")).slice(0, 20),
+  ].map((e) => e.text);
+  const want =
+    (await tool("spm_encode", [`--model=${dir}/spm.model`, "--output_format=id"], test.join("\n") + "\n"))
+      .trimEnd().split("\n").map((l) => l.split(" ").filter(Boolean).map((x) => fairseq(Number(x))));
+  const tok = await loadTokenizer(`${dir}/spm.model`);
+  const got = test.map((t) => pieces(tok, t));
+  assert.deepEqual(got, want);
+  assert.ok(want.flat().every((id) => id !== 3), "byte fallback leaves no <unk>");
+  Deno.removeSync(dir, { recursive: true });
+});
