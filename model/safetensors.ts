@@ -98,7 +98,9 @@ export async function readSafetensorsHeader(path: string): Promise<SafetensorsHe
       tensors.set(name, t);
     }
     const expected = base + Math.max(0, ...[...tensors.values()].map((t) => t.data_offsets[1]));
-    if (expected > size) throw new UserInputError(`${path}: truncated: expected ${expected} bytes, found ${size}`);
+    if (expected > size) {
+      throw new UserInputError(`${path}: truncated: expected ${expected} bytes, found ${size}`);
+    }
     return { path, base, tensors };
   } finally {
     f.close();
