@@ -16,6 +16,7 @@ import { InputHasher, inputPathProblems } from "./pipeline/input_files.ts";
 import { BuildLog } from "./pipeline/records.ts";
 import { SubprocessRunner } from "./pipeline/runner.ts";
 import { builtinStageTypes } from "./stages/registry.ts";
+import type { Preflight } from "./pipeline/stage.ts";
 import { remoteArgs, remoteFromEnv } from "./pipeline/remote_config.ts";
 import type { RemoteCache } from "./pipeline/remote.ts";
 import type { SlurmFlags, SubmissionPlan } from "./pipeline/slurm.ts";
@@ -35,6 +36,7 @@ const USAGE = `usage: main.ts <command> [PIPELINE] [options]
   analyze  --metrics FILE [--baseline METHOD] [--json]
   diff     DIR_A DIR_B [--json]
   doctor   [--json] [--expect-gpu]
+  tokenize --tokenizer PATH [--pieces] [--special]   (lines on stdin, one JSON array per line)
 common: --debug (stack traces), --help`;
 
 interface Values {
@@ -128,6 +130,10 @@ async function main(argv: string[]): Promise<number> {
     const { diffCommand } = await import("./eval/diff_command.ts");
     return await diffCommand(argv.slice(1));
   }
+  if (argv[0] === "tokenize") {
+    const { tokenizeCommand } = await import("./data/tokenize_command.ts");
+    return await tokenizeCommand(argv.slice(1));
+  }
   if (argv[0] === "doctor") {
     const { doctorCommand } = await import("./platform/doctor.ts");
     return await doctorCommand(argv.slice(1));
@@ -215,7 +221,13 @@ async function runCommand(values: Values, pipeline: string | undefined): Promise
   const force = forceSet(values, ctx.plan);
   const problems = inputPathProblems(instances);
   if (problems.length > 0) throw new ConfigError(problems.join("; "));
-  if (values["dry-run"]) return await printStaleness(ctx, instances, force, values.json, "would run");
+  const pre = await preflights(ctx.plan, instances);
+  if (values["dry-run"]) {
+    const code = await printStaleness(ctx, instances, force, values.json, "would run", pre);
+    await refuseUnfit(ctx, instances, force, pre);
+    return code;
+  }
+  await refuseUnfit(ctx, instances, force, pre);
   const jobs = Number(values.jobs ?? navigator.hardwareConcurrency);
   if (!Number.isInteger(jobs) || jobs < 1) {
     throw new ConfigError(`--jobs ${values.jobs}: expected a positive integer`);
@@ -290,18 +302,53 @@ async function printStaleness(
   force: Force,
   json: boolean,
   staleWord: string,
+  pre = new Map<string, Preflight>(),
 ): Promise<number> {
   const info = await staleness(ctx.plan, instances, ctx.store, ctx.keyer, ctx.log, force, ctx.remote?.cache);
   ctx.hasher.save();
-  if (json) console.log(JSON.stringify({ pipeline: ctx.plan.pipeline, stages: info }));
-  else {
+  if (json) {
+    console.log(JSON.stringify({
+      pipeline: ctx.plan.pipeline,
+      stages: info.map((s) => pre.has(s.id) ? { ...s, preflight: pre.get(s.id) } : s),
+    }));
+  } else {
     for (const s of info) {
       const why = s.reasons.length ? `  (${s.reasons.join("; ")})` : "";
       const state = s.state === "stale" ? staleWord : s.remote ? "cached (remote)" : "cached";
       console.log(`${state}  ${s.id}${why}`);
     }
+    for (const s of info) {
+      if (s.state === "stale" && pre.has(s.id)) console.log(`memory  ${s.id}: ${pre.get(s.id)!.summary}`);
+    }
   }
   return 0;
+}
+
+/** Each instance's statement before it runs (its stage type's `preflight`), by id. */
+async function preflights(plan: Plan, instances: Instance[]): Promise<Map<string, Preflight>> {
+  const out = new Map<string, Preflight>();
+  for (const inst of instances) {
+    if (!inst.definition.preflight) continue;
+    const upstream = inst.needs.flatMap((n) => n.ids).map((id) => plan.byId.get(id)!)
+      .map((u) => ({ stage: u.stage, type: u.type, params: u.params }));
+    const p = await inst.definition.preflight(inst.params, upstream);
+    if (p) out.set(inst.id, p);
+  }
+  return out;
+}
+
+/** Refuses the run, before anything starts, when an instance that would run says it cannot. */
+async function refuseUnfit(ctx: Context, instances: Instance[], force: Force, pre: Map<string, Preflight>) {
+  const unfit = instances.filter((i) => pre.get(i.id)?.refuse);
+  if (unfit.length === 0) return;
+  const info = await staleness(ctx.plan, unfit, ctx.store, ctx.keyer, ctx.log, force, ctx.remote?.cache);
+  const stale = unfit.filter((_, k) => info[k].state === "stale");
+  if (stale.length === 0) return;
+  throw new UserInputError(
+    `refused before starting: ${
+      stale.map((i) => `${i.id} cannot run here: ${pre.get(i.id)!.refuse}`).join("; ")
+    }`,
+  );
 }
 
 async function statusCommand(values: Values, pipeline: string | undefined): Promise<number> {
@@ -321,6 +368,7 @@ async function planCommand(values: Values, pipeline: string | undefined): Promis
     ctx.remote?.cache,
   );
   ctx.hasher.save();
+  const pre = await preflights(ctx.plan, ctx.plan.instances);
   const rows = ctx.plan.instances.map((inst, i) => ({
     id: inst.id,
     stage: inst.stage,
@@ -328,9 +376,16 @@ async function planCommand(values: Values, pipeline: string | undefined): Promis
     needs: inst.needs.flatMap((n) => n.ids),
     key: info[i].key,
     state: info[i].state,
+    ...(pre.has(inst.id) ? { preflight: pre.get(inst.id) } : {}),
   }));
   if (values.json) console.log(JSON.stringify({ pipeline: ctx.plan.pipeline, instances: rows }));
-  else for (const r of rows) console.log(`${r.state.padEnd(6)}  ${r.id}  (${r.type})`);
+  else {
+    for (const r of rows) {
+      console.log(
+        `${r.state.padEnd(6)}  ${r.id}  (${r.type})${r.preflight ? `\n        ${r.preflight.summary}` : ""}`,
+      );
+    }
+  }
   return 0;
 }
 
@@ -387,6 +442,13 @@ async function gcCommand(values: Values, pipeline: string | undefined): Promise<
   }
   for (const name of cfg.order) {
     const plan = await makePlan(cfg, name, builtinStageTypes);
+    // A pipeline whose inputs are not on this machine (a checkpoint a user brings) cannot be
+    // keyed; what its recorded runs used is kept above.
+    const missing = inputPathProblems(plan.instances);
+    if (missing.length > 0) {
+      console.error(`gc: pipeline ${name} not keyed (${missing[0]}); its recorded runs are kept`);
+      continue;
+    }
     for (const s of await staleness(plan, plan.instances, store, keyer, log, new Set())) {
       if (s.key && s.state === "cached") live.add(s.key);
     }
@@ -434,6 +496,7 @@ async function exportCommand(values: Values, pipeline: string | undefined): Prom
     extra: values.with,
     baseDir: ctx.cfg.dir,
   });
+  if (manifest.type === "train/finetune") await writeModelCard(ctx, values.id, values.to, info);
   console.log(`exported ${values.id} to ${values.to}: ${out.files.join(", ")}`);
   return 0;
 }
@@ -616,6 +679,57 @@ async function slurmFanInCommand(values: Values, pipeline: string | undefined): 
   }
   console.error(`all ${sub.tasks.length} submitted ${sub.fanOutStage} instances are in; running the rest`);
   return await runCommand(values, pipeline);
+}
+
+/**
+ * Makes an exported fine-tune a folder the Hub accepts as it is: `tokenizer_config.json` and a
+ * `README.md` model card, with the metrics of a cached evaluation of it when there is one.
+ */
+async function writeModelCard(
+  ctx: Context,
+  id: string,
+  to: string,
+  info: Awaited<ReturnType<typeof staleness>>,
+): Promise<void> {
+  const { modelCard, TOKENIZER_CONFIG } = await import("./eval/model_card.ts");
+  const { sha256File } = await import("./pipeline/hash.ts");
+  const inst = ctx.plan.byId.get(id)!;
+  const ups = inst.needs.flatMap((n) => n.ids).map((u) => ctx.plan.byId.get(u)!);
+  const data = ups.find((u) => u.type.startsWith("data/"));
+  const base = ups.find((u) => u.type.startsWith("model/") || u.type.startsWith("train/"));
+  // An evaluation of this run: an eval/classify instance whose export needs it.
+  const needsId = (i: Instance, target: string) => i.needs.some((n) => n.ids.includes(target));
+  const evalAt = ctx.plan.instances.findIndex((e, k) =>
+    e.type === "eval/classify" && info[k]?.state === "cached" &&
+    e.needs.some((n) => n.ids.some((x) => needsId(ctx.plan.byId.get(x)!, id)))
+  );
+  const metrics = evalAt >= 0
+    ? JSON.parse(Deno.readTextFileSync(`${ctx.store.entry(info[evalAt].key!)}/out/metrics.json`)).rows
+    : null;
+  const config = JSON.parse(Deno.readTextFileSync(`${to}/config.json`));
+  const labels = Object.values(config.id2label ?? {}) as string[];
+  const strip = (p: Record<string, unknown>) =>
+    Object.fromEntries(
+      Object.entries(p).map((
+        [k, v],
+      ) => [k, typeof v === "string" && v.startsWith("/") ? v.split("/").pop() : v]),
+    );
+  if (!(await Deno.stat(`${to}/tokenizer_config.json`).catch(() => null))) {
+    await Deno.writeTextFile(`${to}/tokenizer_config.json`, JSON.stringify(TOKENIZER_CONFIG, null, 2) + "\n");
+  }
+  await Deno.writeTextFile(
+    `${to}/README.md`,
+    modelCard({
+      pipeline: ctx.plan.pipeline,
+      instance: id,
+      params: inst.params,
+      data: data && { type: data.type, params: strip(data.params) },
+      base: base && { type: base.type, params: strip(base.params) },
+      labels,
+      metrics,
+      provenanceSha256: await sha256File(`${to}/provenance.json`),
+    }),
+  );
 }
 
 if (import.meta.main) {

@@ -5,6 +5,9 @@
  */
 import { Tokenizer } from "@huggingface/tokenizers";
 import { UserInputError } from "../pipeline/errors.ts";
+import { charsmapNormalizer } from "./charsmap.ts";
+import { unigramEncoder } from "./unigram.ts";
+import { type ConversionRecord, convertSentencePieceFile } from "./sentencepiece.ts";
 
 /** A loaded tokenizer with the ids the model needs. */
 export interface LoadedTokenizer {
@@ -17,14 +20,63 @@ export interface LoadedTokenizer {
   mask: number;
 }
 
-/** Loads `tokenizer.json` (and `tokenizer_config.json` when present) from a directory or file path. */
-export async function loadTokenizer(path: string): Promise<LoadedTokenizer> {
-  const file = path.endsWith(".json") ? path : `${path}/tokenizer.json`;
+/**
+ * Where a tokenizer lives: `tokenizer.json`, a SentencePiece `.model`, or a directory holding
+ * either (a `tokenizer.json` wins; else `sentencepiece.bpe.model`, XLM-R's name, or the one
+ * `*.model` there).
+ *
+ * @example
+ * ```ts ignore
+ * tokenizerSource("ckpt"); // { file: "ckpt/tokenizer.json", kind: "json" }
+ * ```
+ */
+export function tokenizerSource(path: string): { file: string; kind: "json" | "sentencepiece" } {
+  if (path.endsWith(".json")) return { file: path, kind: "json" };
+  if (path.endsWith(".model")) return { file: path, kind: "sentencepiece" };
+  const has = (f: string) => {
+    try {
+      return Deno.statSync(`${path}/${f}`).isFile;
+    } catch {
+      return false;
+    }
+  };
+  if (has("tokenizer.json")) return { file: `${path}/tokenizer.json`, kind: "json" };
+  if (has("sentencepiece.bpe.model")) {
+    return { file: `${path}/sentencepiece.bpe.model`, kind: "sentencepiece" };
+  }
+  let models: string[] = [];
+  try {
+    models = [...Deno.readDirSync(path)].map((e) => e.name).filter((n) => n.endsWith(".model")).sort();
+  } catch {
+    // Not a directory: reported below as a missing tokenizer.json.
+  }
+  if (models.length === 1) return { file: `${path}/${models[0]}`, kind: "sentencepiece" };
+  if (models.length > 1) {
+    throw new UserInputError(`${path}: several SentencePiece models (${models.join(", ")}); name one`);
+  }
+  return { file: `${path}/tokenizer.json`, kind: "json" };
+}
+
+/**
+ * Reads a tokenizer as a `tokenizer.json` object, converting a SentencePiece `.model` on the
+ * way (the record says what the conversion did; null for a `tokenizer.json`).
+ */
+export async function readTokenizerJson(
+  path: string,
+): Promise<{ file: string; json: Record<string, unknown>; conversion: ConversionRecord | null }> {
+  const src = tokenizerSource(path);
+  if (src.kind === "sentencepiece") {
+    const { json, record } = await convertSentencePieceFile(src.file);
+    return { file: src.file, json, conversion: record };
+  }
+  const file = src.file;
   let text: string;
   try {
     text = await Deno.readTextFile(file);
   } catch {
-    throw new UserInputError(`${file}: missing (expected a Hugging Face tokenizer.json)`);
+    throw new UserInputError(
+      `${file}: missing (expected a Hugging Face tokenizer.json or a SentencePiece .model)`,
+    );
   }
   let json: Record<string, unknown>;
   try {
@@ -35,43 +87,127 @@ export async function loadTokenizer(path: string): Promise<LoadedTokenizer> {
   if (!json.model || typeof json.model !== "object" || !(json.model as { vocab?: unknown }).vocab) {
     throw new UserInputError(`${file}: not a tokenizer.json (no model.vocab)`);
   }
+  return { file, json, conversion: null };
+}
+
+/**
+ * SentencePiece's own normaliser and Viterbi in place of the library's approximations, for a
+ * `Precompiled` normaliser and a `Unigram` model (see `charsmap.ts`, `unigram.ts`).
+ */
+function exactSentencePiece(tok: Tokenizer, json: Record<string, unknown>, file: string): void {
+  // deno-lint-ignore no-explicit-any
+  const t = tok as any;
+  // deno-lint-ignore no-explicit-any
+  const patch = (inst: any, cfg: any) => {
+    if (!inst || !cfg) return;
+    if (cfg.type === "Precompiled" && cfg.precompiled_charsmap) {
+      const bytes = Uint8Array.from(atob(cfg.precompiled_charsmap), (c) => c.charCodeAt(0));
+      inst.normalize = charsmapNormalizer(bytes, `${file}: normalizer.precompiled_charsmap`);
+    } else if (cfg.type === "Sequence") {
+      (cfg.normalizers ?? []).forEach((c: unknown, i: number) => patch(inst.normalizers?.[i], c));
+    }
+  };
+  patch(t.normalizer, json.normalizer);
+  const model = json.model as {
+    type?: string;
+    vocab: [string, number][];
+    unk_id?: number;
+    byte_fallback?: boolean;
+  };
+  const metaspace = metaspaceOf(json.pre_tokenizer);
+  if (model.type === "Unigram" && Array.isArray(model.vocab) && metaspace && t.pre_tokenizer) {
+    // SentencePiece runs one Viterbi over the whole sentence (scores accumulate across words,
+    // in float32), not one per word: the pre-tokeniser hands over the sentence in one piece.
+    t.pre_tokenizer.pre_tokenize_text = (text: string) => {
+      const body = text.split(" ").filter(Boolean).join("\u2581");
+      return body ? [metaspace.prefix ? `\u2581${body}` : body] : [];
+    };
+    const added = (json.added_tokens as { id: number; special?: boolean }[] | undefined) ?? [];
+    t.model.tokenize = unigramEncoder({
+      vocab: model.vocab,
+      unkId: model.unk_id ?? 0,
+      byteFallback: model.byte_fallback ?? false,
+      skip: new Set(added.filter((a) => a.special).map((a) => a.id)),
+    });
+  }
+}
+
+/** A SentencePiece-style pre-tokeniser (Metaspace, alone or after a whitespace split) and its prefix rule. */
+function metaspaceOf(cfg: unknown): { prefix: boolean } | null {
+  const c = cfg as { type?: string; pretokenizers?: unknown[]; replacement?: string } | null;
+  if (!c) return null;
+  const steps = c.type === "Sequence" ? (c.pretokenizers ?? []) as typeof c[] : [c];
+  const last = steps[steps.length - 1] as
+    | { type?: string; replacement?: string; add_prefix_space?: boolean; prepend_scheme?: string }
+    | undefined;
+  const before = steps.slice(0, -1).every((s) => s?.type === "WhitespaceSplit");
+  if (!before || last?.type !== "Metaspace" || (last.replacement ?? "\u2581") !== "\u2581") return null;
+  return { prefix: last.prepend_scheme ? last.prepend_scheme !== "never" : last.add_prefix_space !== false };
+}
+
+/**
+ * Loads a tokenizer (`tokenizer.json`, a SentencePiece `.model`, or a directory with either;
+ * `tokenizer_config.json` beside it is read when present).
+ *
+ * @example
+ * ```ts ignore
+ * const t = await loadTokenizer("models/sib24-mini");
+ * console.log(pieces(t, "Hello world"));
+ * ```
+ */
+export async function loadTokenizer(path: string): Promise<LoadedTokenizer> {
+  const { file, json } = await readTokenizerJson(path);
   let config: Record<string, unknown> = {};
   try {
-    config = JSON.parse(await Deno.readTextFile(file.replace(/tokenizer\.json$/, "tokenizer_config.json")));
+    config = JSON.parse(await Deno.readTextFile(file.replace(/[^/]*$/, "tokenizer_config.json")));
   } catch {
     config = {};
   }
-  const tok = new Tokenizer(json, config);
+  let tok: Tokenizer;
+  try {
+    tok = new Tokenizer(json, config);
+  } catch (e) {
+    throw new UserInputError(`${file}: the tokenizers library cannot load it: ${(e as Error).message}`);
+  }
+  exactSentencePiece(tok, json, file);
   const model = json.model as { vocab: Record<string, number> | [string, number][] };
   const vocabList: string[] = Array.isArray(model.vocab)
     ? model.vocab.map((v) => v[0])
     : Object.keys(model.vocab);
   const added = (json.added_tokens as { id: number; content: string }[] | undefined) ?? [];
-  const idOf = (t: string) => {
+  const lookup = (t: unknown): number | undefined => {
+    if (typeof t !== "string") return undefined;
     const a = added.find((x) => x.content === t);
     if (a) return a.id;
     const v = Array.isArray(model.vocab) ? vocabList.indexOf(t) : (model.vocab as Record<string, number>)[t];
-    if (v === undefined || v < 0) {
-      throw new UserInputError(
-        `${file}: special token '${t}' is missing (XLM-R-style tokenizers have <s> <pad> </s> <unk> <mask>)`,
-      );
-    }
-    return v;
+    return v === undefined || v < 0 ? undefined : v;
   };
-  const maxId = Math.max(
-    ...added.map((a) => a.id),
-    Array.isArray(model.vocab)
-      ? vocabList.length - 1
-      : Math.max(...Object.values(model.vocab as Record<string, number>)),
-  );
+  const tokenName = (v: unknown) => (v && typeof v === "object" ? (v as { content?: string }).content : v);
+  // XLM-R's names first, then what tokenizer_config.json names, then BERT's.
+  const idOf = (role: string, names: string[]): number => {
+    for (const n of [...names.slice(0, 1), ...names.slice(1).map((k) => tokenName(config[k]))]) {
+      const id = lookup(n);
+      if (id !== undefined) return id;
+    }
+    const bert = lookup(`[${role.toUpperCase()}]`);
+    if (bert !== undefined) return bert;
+    throw new UserInputError(
+      `${file}: special token '${names[0]}' is missing (nor tokenizer_config.json's ${
+        names.slice(1).join("/")
+      } or [${role.toUpperCase()}]; XLM-R-style tokenizers have <s> <pad> </s> <unk> <mask>)`,
+    );
+  };
+  let maxId = Array.isArray(model.vocab) ? vocabList.length - 1 : -1;
+  if (!Array.isArray(model.vocab)) { for (const v of Object.values(model.vocab)) if (v > maxId) maxId = v; }
+  for (const a of added) if (a.id > maxId) maxId = a.id;
   return {
     tok,
     vocabSize: maxId + 1,
-    bos: idOf("<s>"),
-    eos: idOf("</s>"),
-    pad: idOf("<pad>"),
-    unk: idOf("<unk>"),
-    mask: idOf("<mask>"),
+    bos: idOf("cls", ["<s>", "bos_token", "cls_token"]),
+    eos: idOf("sep", ["</s>", "eos_token", "sep_token"]),
+    pad: idOf("pad", ["<pad>", "pad_token"]),
+    unk: idOf("unk", ["<unk>", "unk_token"]),
+    mask: idOf("mask", ["<mask>", "mask_token"]),
   };
 }
 

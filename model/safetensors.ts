@@ -1,5 +1,6 @@
 /**
- * safetensors reader and writer (F32 written; F32, F16 and BF16 read into F32).
+ * safetensors reader and writer (F32, F16 and BF16 read into F32, one tensor at a time; F32
+ * written, or F16/BF16 for tests that need a user's half-precision files).
  * Written here rather than taken from npm: the format is an 8-byte length, a JSON header
  * and raw little-endian bytes, and the npm packages checked either wrap Node buffers or lack
  * BF16; fifty lines keep it exact and dependency-free.
@@ -22,6 +23,141 @@ function f16ToF32(h: number): number {
   return s * 2 ** (e - 15) * (1 + f / 1024);
 }
 
+/** One tensor's entry in a safetensors header. */
+export interface TensorEntry {
+  dtype: string;
+  shape: number[];
+  data_offsets: [number, number];
+}
+
+/** A safetensors file's header: tensor entries by name, and where the data starts. */
+export interface SafetensorsHeader {
+  path: string;
+  base: number;
+  tensors: Map<string, TensorEntry>;
+}
+
+const WIDTH: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
+
+/**
+ * Reads only the header of a safetensors file (names, dtypes, shapes, offsets), checking
+ * that the file is long enough for every tensor it lists.
+ *
+ * @example
+ * ```ts ignore
+ * const h = await readSafetensorsHeader("model.safetensors");
+ * console.log([...h.tensors.keys()].length);
+ * ```
+ */
+export async function readSafetensorsHeader(path: string): Promise<SafetensorsHeader> {
+  let f: Deno.FsFile;
+  try {
+    f = await Deno.open(path);
+  } catch {
+    throw new UserInputError(`${path}: missing (a checkpoint needs model.safetensors)`);
+  }
+  try {
+    const size = (await f.stat()).size;
+    const head = new Uint8Array(8);
+    if (size < 8 || (await f.read(head)) !== 8) {
+      throw new UserInputError(`${path}: truncated: ${size} bytes, not even the 8-byte header length`);
+    }
+    const headerLen = Number(new DataView(head.buffer).getBigUint64(0, true));
+    if (headerLen <= 0 || 8 + headerLen > size) {
+      throw new UserInputError(
+        `${path}: truncated or not safetensors: header of ${headerLen} bytes, file of ${size} bytes`,
+      );
+    }
+    const text = new Uint8Array(headerLen);
+    let got = 0;
+    while (got < headerLen) {
+      const n = await f.read(text.subarray(got));
+      if (n === null) break;
+      got += n;
+    }
+    let header: Record<string, TensorEntry>;
+    try {
+      header = JSON.parse(new TextDecoder().decode(text));
+    } catch (e) {
+      throw new UserInputError(`${path}: safetensors header is not JSON: ${(e as Error).message}`);
+    }
+    const base = 8 + headerLen;
+    const tensors = new Map<string, TensorEntry>();
+    for (const [name, t] of Object.entries(header)) {
+      if (name === "__metadata__") continue;
+      const width = WIDTH[t.dtype];
+      if (!width) {
+        throw new UserInputError(
+          `${path}: tensor '${name}' has unsupported dtype ${t.dtype} (F32, F16, BF16 read)`,
+        );
+      }
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      if (t.data_offsets[1] - t.data_offsets[0] !== n * width) {
+        throw new UserInputError(`${path}: tensor '${name}' byte size does not match its shape`);
+      }
+      tensors.set(name, t);
+    }
+    const expected = base + Math.max(0, ...[...tensors.values()].map((t) => t.data_offsets[1]));
+    if (expected > size) {
+      throw new UserInputError(`${path}: truncated: expected ${expected} bytes, found ${size}`);
+    }
+    return { path, base, tensors };
+  } finally {
+    f.close();
+  }
+}
+
+let f16Table: Float32Array | undefined;
+
+/** Every half-precision bit pattern as float32, built once (F16 tensors convert by lookup). */
+function halfTable(): Float32Array {
+  if (f16Table) return f16Table;
+  f16Table = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) f16Table[h] = f16ToF32(h);
+  return f16Table;
+}
+
+/**
+ * Reads one tensor of a file whose header was read, converting F16/BF16 to F32.
+ *
+ * @example
+ * ```ts ignore
+ * const h = await readSafetensorsHeader("model.safetensors");
+ * const w = await readTensor(h, "roberta.embeddings.LayerNorm.weight");
+ * ```
+ */
+export async function readTensor(h: SafetensorsHeader, name: string): Promise<NamedTensor> {
+  const t = h.tensors.get(name);
+  if (!t) throw new UserInputError(`${h.path}: no tensor '${name}'`);
+  const [start, end] = t.data_offsets;
+  const raw = new Uint8Array(end - start);
+  const f = await Deno.open(h.path);
+  try {
+    await f.seek(h.base + start, Deno.SeekMode.Start);
+    let got = 0;
+    while (got < raw.length) {
+      const n = await f.read(raw.subarray(got));
+      if (n === null) throw new UserInputError(`${h.path}: truncated inside tensor '${name}'`);
+      got += n;
+    }
+  } finally {
+    f.close();
+  }
+  const n = raw.length / WIDTH[t.dtype];
+  if (t.dtype === "F32") return { shape: t.shape, data: new Float32Array(raw.buffer, 0, n) };
+  const half = new Uint16Array(raw.buffer, 0, n);
+  if (t.dtype === "F16") {
+    const table = halfTable();
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = table[half[i]];
+    return { shape: t.shape, data };
+  }
+  // bfloat16 is the top half of a float32.
+  const bits = new Uint32Array(n);
+  for (let i = 0; i < n; i++) bits[i] = half[i] << 16;
+  return { shape: t.shape, data: new Float32Array(bits.buffer) };
+}
+
 /**
  * Reads every tensor of a safetensors file into F32.
  *
@@ -32,89 +168,94 @@ function f16ToF32(h: number): number {
  * ```
  */
 export async function readSafetensors(path: string): Promise<Map<string, NamedTensor>> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch {
-    throw new UserInputError(`${path}: missing (a checkpoint needs model.safetensors)`);
-  }
-  if (bytes.length < 8) {
-    throw new UserInputError(`${path}: truncated: ${bytes.length} bytes, not even the 8-byte header length`);
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLen = Number(view.getBigUint64(0, true));
-  if (headerLen <= 0 || 8 + headerLen > bytes.length) {
-    throw new UserInputError(
-      `${path}: truncated or not safetensors: header of ${headerLen} bytes, file of ${bytes.length} bytes`,
-    );
-  }
-  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
-  try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLen)));
-  } catch (e) {
-    throw new UserInputError(`${path}: safetensors header is not JSON: ${(e as Error).message}`);
-  }
-  const base = 8 + headerLen;
-  const expected = base +
-    Math.max(
-      0,
-      ...Object.entries(header).filter(([k]) => k !== "__metadata__").map(([, t]) => t.data_offsets[1]),
-    );
-  if (bytes.length < expected) {
-    throw new UserInputError(`${path}: truncated: expected ${expected} bytes, found ${bytes.length}`);
-  }
+  const h = await readSafetensorsHeader(path);
   const out = new Map<string, NamedTensor>();
-  for (const [name, t] of Object.entries(header)) {
-    if (name === "__metadata__") continue;
-    const n = t.shape.reduce((a, b) => a * b, 1);
-    const [start, end] = t.data_offsets;
-    const raw = bytes.subarray(base + start, base + end);
-    const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-    const data = new Float32Array(n);
-    const width = { F32: 4, F16: 2, BF16: 2 }[t.dtype];
-    if (!width) {
-      throw new UserInputError(
-        `${path}: tensor '${name}' has unsupported dtype ${t.dtype} (F32, F16, BF16 read)`,
-      );
-    }
-    if (raw.length !== n * width) {
-      throw new UserInputError(`${path}: tensor '${name}' byte size does not match its shape`);
-    }
-    for (let i = 0; i < n; i++) {
-      if (t.dtype === "F32") data[i] = dv.getFloat32(i * 4, true);
-      else if (t.dtype === "F16") data[i] = f16ToF32(dv.getUint16(i * 2, true));
-      else data[i] = new Float32Array(new Uint32Array([dv.getUint16(i * 2, true) << 16]).buffer)[0];
-    }
-    out.set(name, { shape: t.shape, data });
-  }
+  for (const name of h.tensors.keys()) out.set(name, await readTensor(h, name));
   return out;
 }
 
-/** Writes tensors as F32 safetensors, names sorted, with optional string metadata. */
+function f32ToF16(x: number): number {
+  const f = new Float32Array([x]);
+  const b = new Uint32Array(f.buffer)[0];
+  const sign = (b >>> 16) & 0x8000;
+  const e = ((b >>> 23) & 0xff) - 127 + 15;
+  const m = b & 0x7fffff;
+  if (e <= 0) return sign; // underflow to zero: tests write values F16 holds
+  if (e >= 31) return sign | 0x7c00;
+  return sign | ((e << 10) + Math.round(m / 8192));
+}
+
+function encodeHeader(metadata: Record<string, string>, entries: [string, TensorEntry][]): Uint8Array {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  for (const [name, e] of entries) header[name] = e;
+  let headerText = JSON.stringify(header);
+  headerText += " ".repeat((8 - (headerText.length % 8)) % 8);
+  const headerBytes = new TextEncoder().encode(headerText);
+  const out = new Uint8Array(8 + headerBytes.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
+  out.set(headerBytes, 8);
+  return out;
+}
+
+function layout(specs: [string, number[]][], dtype: "F32" | "F16" | "BF16"): [string, TensorEntry][] {
+  let offset = 0;
+  return specs.map(([name, shape]) => {
+    const bytes = shape.reduce((a, b) => a * b, 1) * WIDTH[dtype];
+    const e: TensorEntry = { dtype, shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+    return [name, e];
+  });
+}
+
+/**
+ * Writes tensors as safetensors (F32 unless `dtype` says F16 or BF16, as a user's half-precision
+ * checkpoint is), names sorted, with optional string metadata.
+ */
 export async function writeSafetensors(
   path: string,
   tensors: Map<string, NamedTensor>,
   metadata: Record<string, string> = { format: "pt" },
+  dtype: "F32" | "F16" | "BF16" = "F32",
 ): Promise<void> {
   const names = [...tensors.keys()].sort();
-  const header: Record<string, unknown> = { __metadata__: metadata };
-  let offset = 0;
-  for (const name of names) {
-    const t = tensors.get(name)!;
-    header[name] = { dtype: "F32", shape: t.shape, data_offsets: [offset, offset + t.data.length * 4] };
-    offset += t.data.length * 4;
-  }
-  let headerText = JSON.stringify(header);
-  headerText += " ".repeat((8 - (headerText.length % 8)) % 8);
-  const headerBytes = new TextEncoder().encode(headerText);
-  const out = new Uint8Array(8 + headerBytes.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
-  out.set(headerBytes, 8);
-  let p = 8 + headerBytes.length;
+  const entries = layout(names.map((n) => [n, tensors.get(n)!.shape]), dtype);
+  const head = encodeHeader(metadata, entries);
+  const total = entries.length ? entries[entries.length - 1][1].data_offsets[1] : 0;
+  const out = new Uint8Array(head.length + total);
+  out.set(head);
+  let p = head.length;
   for (const name of names) {
     const d = tensors.get(name)!.data;
-    out.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), p);
-    p += d.byteLength;
+    if (dtype === "F32") out.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), p);
+    else {
+      const half = new Uint16Array(d.length);
+      const bits = new Uint32Array(d.buffer, d.byteOffset, d.length);
+      for (let i = 0; i < d.length; i++) half[i] = dtype === "F16" ? f32ToF16(d[i]) : bits[i] >>> 16;
+      out.set(new Uint8Array(half.buffer), p);
+    }
+    p += d.length * WIDTH[dtype];
   }
   await Deno.writeFile(path, out);
+}
+
+/**
+ * Writes a safetensors file whose tensors are all zero, without holding them in memory: the
+ * header, then the file extended to its full length (a sparse file on most file systems).
+ * For tests that need a checkpoint of XLM-R's real shape.
+ *
+ * @example
+ * ```ts ignore
+ * await writeZeroSafetensors("model.safetensors", [["w", [250002, 768]]], "F16");
+ * ```
+ */
+export async function writeZeroSafetensors(
+  path: string,
+  specs: [string, number[]][],
+  dtype: "F32" | "F16" | "BF16",
+): Promise<void> {
+  const entries = layout([...specs].sort((a, b) => (a[0] < b[0] ? -1 : 1)), dtype);
+  const head = encodeHeader({ format: "pt" }, entries);
+  await Deno.writeFile(path, head);
+  const total = entries.length ? entries[entries.length - 1][1].data_offsets[1] : 0;
+  await Deno.truncate(path, head.length + total);
 }

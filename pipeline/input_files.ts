@@ -11,7 +11,7 @@ import { readJson, writeJsonAtomic } from "./json_file.ts";
 import { sha256 } from "./hash.ts";
 import { UserInputError } from "./errors.ts";
 import type { Instance } from "./plan.ts";
-import { declaredInputPaths } from "./stage.ts";
+import { declaredInputPaths, declaredLookups } from "./stage.ts";
 
 interface StatEntry {
   size: number;
@@ -144,7 +144,8 @@ export function inputPathProblems(instances: Instance[]): string[] {
       try {
         st = Deno.statSync(path);
       } catch {
-        out.push(`${inst.id}: with.${k}: ${path} does not exist`);
+        const lookup = declaredLookups(inst.definition.schema).get(k);
+        out.push(`${inst.id}: with.${k}: ${path} does not exist${lookup ? ` (${lookup.describe})` : ""}`);
         continue;
       }
       if (kind === "dir" && !st.isDirectory) out.push(`${inst.id}: with.${k}: ${path} is not a directory`);

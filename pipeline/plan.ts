@@ -6,7 +6,7 @@
  */
 import type { LoadedConfig, StageDecl } from "./config.ts";
 import { ConfigError, located } from "./errors.ts";
-import { declaredInputPaths, loadStageType, type StageType } from "./stage.ts";
+import { declaredInputPaths, declaredLookups, loadStageType, type StageType } from "./stage.ts";
 import { resolveInputPath } from "./input_files.ts";
 
 type MatrixValues = Record<string, string | number | boolean>;
@@ -195,7 +195,10 @@ export async function makePlan(
         if (typeof params[k] !== "string") continue;
         // A path typed on the command line is the user's own, relative to where they stand.
         const fromSet = cfg.overridden.includes(`pipelines.${name}.stages.${id}.with.${k}`);
-        params[k] = resolveInputPath(params[k] as string, fromSet ? Deno.cwd() : cfg.dir);
+        const raw = params[k] as string;
+        params[k] = resolveInputPath(raw, fromSet ? Deno.cwd() : cfg.dir);
+        const lookup = declaredLookups(definition.schema).get(k);
+        if (lookup && !pathExists(params[k] as string)) params[k] = lookup.find(raw) ?? params[k];
       }
       made.push({
         id: iid,
@@ -213,6 +216,15 @@ export async function makePlan(
     instances.push(...made);
   }
   return { pipeline: name, instances, byId: new Map(instances.map((i) => [i.id, i])) };
+}
+
+function pathExists(p: string): boolean {
+  try {
+    Deno.statSync(p);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

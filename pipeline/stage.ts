@@ -61,12 +61,36 @@ export interface StageType<S extends z.ZodType = z.ZodType> {
    * the result enters the cache key and the manifest. Must be cheap.
    */
   environment?(params: z.infer<S>): Promise<Record<string, string>>;
+  /**
+   * What the instance will need, stated before anything runs (e.g. memory), from its params
+   * and its upstream instances' types and params. `refuse` says why it cannot run here; `run`
+   * then refuses the whole run before it starts. Called by `run` (and `--dry-run`, `plan`).
+   */
+  preflight?(
+    params: z.infer<S>,
+    upstream: { stage: string; type: string; params: Record<string, unknown> }[],
+  ): Promise<Preflight | null>;
   /** Does the work. Heavy libraries are imported inside so the CLI stays fast. */
   run(ctx: StageContext<z.infer<S>>): Promise<void>;
 }
 
+/** A stage's statement before it runs: a line for people, facts for `plan --json`, and a refusal. */
+export interface Preflight {
+  summary: string;
+  facts: Record<string, unknown>;
+  refuse?: string;
+}
+
 /** Marks a string param of a stage schema as a path the stage reads from outside the store. */
-export const inputPaths = z.registry<{ kind: "file" | "dir" | "any" }>();
+export const inputPaths = z.registry<{ kind: "file" | "dir" | "any"; lookup?: PathLookup }>();
+
+/** Where a path param that is not an existing path may point instead (e.g. a model id in a cache). */
+export interface PathLookup {
+  /** The path `raw` names, or undefined. */
+  find(raw: string): string | undefined;
+  /** What was also tried, for the message when nothing is found. */
+  describe: string;
+}
 
 /**
  * A param that names a file or directory the stage reads (data, a checkpoint, a CSV). The
@@ -81,15 +105,34 @@ export const inputPaths = z.registry<{ kind: "file" | "dir" | "any" }>();
  * const schema = z.strictObject({ path: inputPath("dir"), csv: inputPath("file").optional() });
  * ```
  */
-export function inputPath(kind: "file" | "dir" | "any" = "any"): z.ZodString {
+export function inputPath(
+  kind: "file" | "dir" | "any" = "any",
+  lookup?: PathLookup,
+): z.ZodString {
   const s = z.string().min(1);
-  inputPaths.add(s, { kind });
+  inputPaths.add(s, { kind, lookup });
   return s;
 }
 
 /** The top-level params of a stage schema declared with {@link inputPath}, and their kinds. */
 export function declaredInputPaths(schema: z.ZodType): Map<string, "file" | "dir" | "any"> {
-  const out = new Map<string, "file" | "dir" | "any">();
+  return new Map([...declaredInputMeta(schema)].map(([k, m]) => [k, m.kind]));
+}
+
+/** The lookups of a stage schema's input paths that declare one. */
+export function declaredLookups(schema: z.ZodType): Map<string, PathLookup> {
+  const out = new Map<string, PathLookup>();
+  for (const [k, m] of declaredInputMeta(schema)) if (m.lookup) out.set(k, m.lookup);
+  return out;
+}
+
+function declaredInputMeta(
+  schema: z.ZodType,
+): Map<string, { kind: "file" | "dir" | "any"; lookup?: PathLookup }> {
+  const out = new Map<
+    string,
+    { kind: "file" | "dir" | "any"; lookup?: PathLookup }
+  >();
   const shape = (schema as unknown as { shape?: Record<string, z.ZodType> }).shape;
   if (!shape) return out;
   for (const [key, field] of Object.entries(shape)) {
@@ -98,7 +141,7 @@ export function declaredInputPaths(schema: z.ZodType): Map<string, "file" | "dir
     for (let i = 0; s && i < 4 && !inputPaths.has(s); i++) {
       s = (s as unknown as { _zod: { def: { innerType?: z.ZodType } } })._zod.def.innerType;
     }
-    if (s && inputPaths.has(s)) out.set(key, inputPaths.get(s)!.kind);
+    if (s && inputPaths.has(s)) out.set(key, inputPaths.get(s)!);
   }
   return out;
 }

@@ -4,8 +4,9 @@
  * - Mesa's Vulkan driver (lavapipe), because WebGPU through Vulkan compiles shaders about ten
  *   times faster than through GL on llvmpipe;
  * - with `--tests` (what `deno task test` passes): nginx, the real HTTP server the remote
- *   cache tests run, Chromium, in which the report test opens `report.html`, and Slurm with
- *   munge, the one-node cluster the `main.ts slurm` tests start.
+ *   cache tests run, Chromium, in which the report test opens `report.html`, Slurm with munge,
+ *   the one-node cluster the `main.ts slurm` tests start, and SentencePiece (`spm_train`,
+ *   `spm_encode`), the reference the tokenizer parity test checks against.
  * The pipeline itself needs neither. A test whose tool could not be installed fails saying so.
  * @module
  */
@@ -45,6 +46,20 @@ if (import.meta.main) {
     }
     if (!exists("/usr/sbin/munged")) {
       wants.push({ pkg: "munge", why: "Slurm tests", without: "the Slurm tests will be skipped" });
+    }
+    if (!exists("/usr/bin/spm_train")) {
+      wants.push(
+        {
+          pkg: "sentencepiece",
+          why: "tokenizer parity test",
+          without: "the SentencePiece parity test will fail",
+        },
+        {
+          pkg: "python3-sentencepiece",
+          why: "reference SentencePiece in Python",
+          without: "no Python reference",
+        },
+      );
     }
     if (!chromiumPath()) {
       wants.push({

@@ -15,12 +15,11 @@ export const stage: StageType<typeof schema> = {
     "export a checkpoint to ONNX (opset 17, HF initializer names): pooled vectors, and logits for a classifier",
   schema,
   async run(ctx) {
-    const { readConfig } = await import("../model/checkpoint.ts");
-    const { readSafetensors } = await import("../model/safetensors.ts");
+    const { readConfig, readCheckpointWeights } = await import("../model/checkpoint.ts");
     const { exportClassifier } = await import("../eval/onnx_export.ts");
     const dir = `${inputOfType(ctx, ["train/", "model/"]).dir}/checkpoint`;
     const cfg = await readConfig(dir);
-    const weights = await readSafetensors(`${dir}/model.safetensors`);
+    const weights = await readCheckpointWeights(dir);
     const bytes = exportClassifier(cfg, weights, weights.get("classifier.out_proj.bias")?.shape[0] ?? 0);
     await Deno.writeFile(`${ctx.out}/model.onnx`, bytes);
     for (const f of ["config.json", "tokenizer.json"]) await Deno.copyFile(`${dir}/${f}`, `${ctx.out}/${f}`);

@@ -31,7 +31,15 @@ const schema = z.strictObject({
   bucket_by_length: z.boolean().default(true),
   backend: z.enum(["auto", "webgpu", "wasm", "cpu"]).default("auto"),
   fused: z.boolean().default(true),
+  /** Micro-batches per step: `batch_size / accumulate` rows each, gradients summed, one update. */
+  accumulate: z.number().int().min(1).default(1),
+}).refine((p) => p.batch_size % p.accumulate === 0, {
+  message: "batch_size must be a multiple of accumulate",
+  path: ["accumulate"],
 });
+
+/** Labels of the task types whose label sets are fixed (the classifier's size in the memory plan). */
+const TASK_LABELS: Record<string, number> = { "data/sib200": 7, "data/xnli": 3, "data/pawsx": 2 };
 
 /** Writes `checkpoint/` (classifier, HF layout), `train_log.jsonl`, `dev_metrics.json`. */
 export const stage: StageType<typeof schema> = {
@@ -42,6 +50,42 @@ export const stage: StageType<typeof schema> = {
   async environment(params) {
     const { resolveBackend } = await import("../platform/adapter.ts");
     return { backend: await resolveBackend(params.backend) };
+  },
+  async preflight(params, upstream) {
+    const model = upstream.find((u) => u.type.startsWith("model/"));
+    const data = upstream.find((u) => u.type.startsWith("data/"));
+    if (model?.type !== "model/load" || typeof model.params.path !== "string") {
+      return { summary: "memory: known once the upstream checkpoint exists", facts: {} };
+    }
+    const { readConfig } = await import("../model/checkpoint.ts");
+    const { memoryPlan, describePlan, WEBGPU_BINDING } = await import("../train/memory_plan.ts");
+    const { resolveBackend, probeAdapter } = await import("../platform/adapter.ts");
+    let cfg;
+    try {
+      cfg = await readConfig(model.params.path);
+    } catch {
+      return { summary: `memory: ${model.params.path}/config.json not readable yet`, facts: {} };
+    }
+    const backend = await resolveBackend(params.backend);
+    let binding: number | null = null;
+    if (backend === "webgpu") {
+      const a = await probeAdapter();
+      binding = a
+        ? Math.min(a.limits.maxStorageBufferBindingSize, a.limits.maxBufferSize)
+        : WEBGPU_BINDING.hardware;
+    }
+    const T = typeof data?.params.max_length === "number" ? data.params.max_length : 128;
+    const labels = (data && TASK_LABELS[data.type]) ?? 7;
+    const plan = memoryPlan(
+      cfg,
+      { mlm: false, numLabels: labels },
+      params.batch_size / params.accumulate,
+      T,
+      params.accumulate,
+      backend,
+      binding,
+    );
+    return { summary: describePlan(plan), facts: { memory: plan }, refuse: plan.problem };
   },
   async run(ctx) {
     const { readTask } = await import("../data/task.ts");
@@ -62,12 +106,17 @@ export const stage: StageType<typeof schema> = {
         `the task has no training rows (train languages: ${task.train_languages.join(", ")})`,
       );
     }
-    const { cfg, params } = await loadCheckpoint(
+    const { cfg, params, report } = await loadCheckpoint(
       modelDir,
       { mlm: false, numLabels: task.labels.length },
       p.seed,
       { classifier_pooling: p.pooling },
     );
+    if (report.replaced.length) {
+      ctx.log(
+        `the checkpoint's classifier is for another label count; replaced: ${report.replaced.join(", ")}`,
+      );
+    }
     if (startsFromScratch(p.method)) {
       const { reinitialise } = await import("../model/checkpoint.ts");
       const { seeds } = await import("../kernels/random.ts");
@@ -104,6 +153,7 @@ export const stage: StageType<typeof schema> = {
         logKeptEvery: p.log_kept_every,
         fused: p.fused,
         bucketByLength: p.bucket_by_length,
+        accumulate: p.accumulate,
       },
       (row, total) => {
         if (row.step % 10 === 0 || row.dev_accuracy !== undefined) {

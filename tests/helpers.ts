@@ -20,13 +20,21 @@ export async function cli(
   args: string[],
   home: string,
   env: Record<string, string> = {},
+  stdin?: string,
 ): Promise<CliResult> {
-  const out = await new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `--config=${ROOT}/deno.json`, `${ROOT}/main.ts`, ...args],
     env: { GRADDROP_HOME: home, ...env },
+    stdin: "piped",
     stdout: "piped",
     stderr: "piped",
-  }).output();
+  }).spawn();
+  // Read while writing: a child that answers as it reads would otherwise fill its pipe and stall.
+  const output = child.output();
+  const w = child.stdin.getWriter();
+  if (stdin) await w.write(new TextEncoder().encode(stdin));
+  await w.close();
+  const out = await output;
   const stdout = new TextDecoder().decode(out.stdout);
   let json;
   try {

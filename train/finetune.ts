@@ -17,7 +17,7 @@ import {
 import { maskTensor } from "../kernels/graddrop_mask.ts";
 import { batchRows, type Shard } from "../data/shards.ts";
 import { AdamW, lrAt, type TensorUpdate } from "./optimizer.ts";
-import { epochOrder, trainStep } from "./step.ts";
+import { accumulatedStep, epochOrder, trainStep } from "./step.ts";
 import { seeds, shuffled } from "../kernels/random.ts";
 import { childTuningDMasks, fateOf, inChildTuningDPool, type MethodConfig, type StepCtx } from "./methods.ts";
 import { loadResume, type ResumeOptions, saveResume } from "./finetune_resume.ts";
@@ -40,6 +40,8 @@ export interface FinetuneOptions {
    * shuffled batch order: less padding, the same rows per epoch.
    */
   bucketByLength: boolean;
+  /** Micro-batches per update (gradient accumulation); 1 (the default) computes the batch at once. */
+  accumulate?: number;
 }
 
 /**
@@ -66,6 +68,14 @@ export function epochBatches(
     );
   }
   return shuffled(batches, seeds.bucketOrder(o.seed, epoch));
+}
+
+/** A batch's rows cut into `n` micro-batches as even as possible (empty ones dropped). */
+export function microBatches(rows: number[], n: number): number[][] {
+  const size = Math.ceil(rows.length / Math.max(1, n));
+  const out: number[][] = [];
+  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
+  return out;
 }
 
 /** One line of the training log. */
@@ -229,23 +239,30 @@ export async function finetune(
         updates.set(n, { mode: fate.mode, mask: fate.mask, fixedMask: fixed.get(n), lrScale: fate.lrScale });
         rates.set(n, fate.rate);
       });
-      const b = batchRows(train, batches[k]);
-      const drop = o.dropout > 0
-        ? { rate: o.dropout, seed: seeds.dropoutStep(o.seed, step), counter: 0 }
-        : null;
       const lr = lrAt(step, total, o.warmup, o.lr);
-      const r = await trainStep(
-        params,
-        () =>
+      // Micro-batch j draws its dropout from its own range of sites (< 1000 per forward).
+      const lossOf = (rows: number[], j: number) => {
+        const b = batchRows(train, rows);
+        const drop = o.dropout > 0
+          ? { rate: o.dropout, seed: seeds.dropoutStep(o.seed, step), counter: 1000 * j }
+          : null;
+        return () =>
           crossEntropy(
             classifierLogits(params, encode(params, cfg, b, drop), drop, headPooling(cfg, b)),
             b.labels,
-          ),
-        opt,
-        updates,
-        lr,
-        o.clipNorm,
-      );
+          );
+      };
+      const micro = microBatches(batches[k], o.accumulate ?? 1);
+      const r = micro.length > 1
+        ? await accumulatedStep(
+          params,
+          micro.map((rows, j) => ({ loss: lossOf(rows, j), weight: rows.length / batches[k].length })),
+          opt,
+          updates,
+          lr,
+          o.clipNorm,
+        )
+        : await trainStep(params, lossOf(batches[k], 0), opt, updates, lr, o.clipNorm);
       const row: LogRow = {
         step: step + 1,
         epoch,

@@ -36,6 +36,45 @@ export async function trainStep(
   return { loss: l[0], gradNorm };
 }
 
+/**
+ * One update from several micro-batches (gradient accumulation): each part's gradients are
+ * computed and freed in turn, summed with its weight (its share of the batch's rows, so the
+ * sum is the whole batch's mean-loss gradient), then clipped and applied once. Memory is one
+ * micro-batch's activations; the result matches one step on the whole batch up to float
+ * rounding (and dropout, which draws per micro-batch).
+ *
+ * @example
+ * ```ts ignore
+ * await accumulatedStep(params, [{ loss: lossA, weight: 0.5 }, { loss: lossB, weight: 0.5 }], opt, updates, lr, 1);
+ * ```
+ */
+export async function accumulatedStep(
+  params: Params,
+  parts: { loss: () => tf.Scalar; weight: number }[],
+  opt: AdamW,
+  updates: Map<string, TensorUpdate>,
+  lr: number,
+  clipNorm: number,
+): Promise<{ loss: number; gradNorm: number }> {
+  const names = [...updates.keys()];
+  const vars = names.map((n) => params.get(n)!);
+  let sum: tf.Tensor[] | null = null;
+  let loss = 0;
+  for (const part of parts) {
+    const { value, grads } = tf.variableGrads(part.loss, vars);
+    const prev: tf.Tensor[] | null = sum;
+    sum = tf.tidy(() => vars.map((v, i) => grads[v.name].mul(part.weight).add(prev ? prev[i] : 0)));
+    if (prev) tf.dispose(prev);
+    loss += (await value.data())[0] * part.weight;
+    tf.dispose([value, ...Object.values(grads)]);
+  }
+  const gradMap = new Map<string, tf.Tensor>();
+  names.forEach((n, i) => gradMap.set(n, sum![i]));
+  const gradNorm = await opt.step(gradMap, clipNorm, lr, updates);
+  tf.dispose(sum!);
+  return { loss, gradNorm };
+}
+
 /** Seeded permutation of 0..n-1 for an epoch. */
 export function epochOrder(n: number, seed: number, epoch: number): number[] {
   return shuffled(Array.from({ length: n }, (_, i) => i), seeds.epochOrder(seed, epoch));
