@@ -140,7 +140,7 @@ Deno.test("plan: matrix expansion, foreach pairing and fan-in", async () => {
   assert.equal(plan.byId.get("an")!.needs[0].ids.length, 4);
 });
 
-Deno.test("run: second run is fully cached and fast; --set reruns exactly the affected instances", async () => {
+Deno.test("run: second run is fully cached; --set reruns exactly the affected instances", async () => {
   const { file, dir } = project(`pipelines:
   demo:
     stages:
