@@ -154,7 +154,13 @@ async function context(values: Values, pipeline: string | undefined): Promise<Co
   if (remoteCfg) {
     const { RemoteCache } = await import("./pipeline/remote.ts");
     remote = {
-      cache: new RemoteCache({ url: remoteCfg.url, token: remoteCfg.token, warn: (l) => console.error(l) }),
+      cache: new RemoteCache({
+        url: remoteCfg.url,
+        token: remoteCfg.token,
+        timeoutMs: remoteCfg.timeoutMs,
+        minBytesPerSecond: remoteCfg.minBytesPerSecond,
+        warn: (l) => console.error(l),
+      }),
       push: remoteCfg.push,
       requirePush: remoteCfg.requirePush,
     };

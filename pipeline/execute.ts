@@ -185,6 +185,12 @@ export async function execute(
         // Another run may have finished it while we waited; a forced rerun only yields to that.
         if ((!forced || waited) && await reuse("cached", " (computed by another run)")) return;
         if (store.manifest(key)) Deno.removeSync(store.entry(key), { recursive: true });
+        else if (existsDir(store.entry(key))) {
+          // An entry without a readable manifest would block the commit: it is damaged too.
+          opts.progress(
+            `[${inst.id}] store entry ${store.entry(key)} has no manifest; moved to ${store.quarantine(key)}`,
+          );
+        }
         const manifest = await runInstance(plan, inst, key, parts, store, results, opts);
         outHash.set(inst.id, manifest.outputHash);
         opts.log.saveTiming(plan.pipeline, inst.stage, inst.type, manifest.seconds);
@@ -318,7 +324,7 @@ async function runInstance(
       // No log was written (the runner failed before the stage started).
     }
     Deno.removeSync(tmp, { recursive: true });
-    const message = (e as Error).message;
+    const message = diskFull(e, store) ?? (e as Error).message;
     throw new Error(message === "interrupted" ? message : `${message} (log: ${failure})`);
   }
   try {
@@ -327,10 +333,15 @@ async function runInstance(
   } catch (e) {
     // A full disk or any other failure here keeps nothing: the half-made entry goes.
     Deno.removeSync(tmp, { recursive: true });
-    throw (e as { code?: string }).code === "ENOSPC"
-      ? new Error(`disk full while committing to ${store.home}: ${(e as Error).message}`)
-      : e;
+    const full = diskFull(e, store);
+    throw full ? new Error(full) : e;
   }
+}
+
+/** One line for a full disk met by the engine itself (the stage's log, the commit), else undefined. */
+function diskFull(e: unknown, store: Store): string | undefined {
+  if ((e as { code?: string }).code !== "ENOSPC") return undefined;
+  return `disk full while writing to ${store.home}: ${(e as Error).message}`;
 }
 
 /** Hashes what the stage wrote and commits it with its manifest. */
@@ -416,6 +427,14 @@ function publish(
         // A stage may publish a file only in some configurations.
       }
     }
+  }
+}
+
+function existsDir(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
   }
 }
 

@@ -1,8 +1,9 @@
 /**
  * Fault injection for the fault suite (`tests/faults_test.ts`): `GRADDROP_FAULT` names
  * points in the engine and what happens the n-th time a process reaches one, e.g.
- * `GRADDROP_FAULT=commit-rename:1` (SIGKILL there) or `stage-write:2:enospc` (the second
- * write fails as on a full disk). Unset, {@link fault} is one comparison: the spec is read
+ * `GRADDROP_FAULT=commit-rename:1` (SIGKILL there) or `stage-write@a:2:enospc` (instance
+ * `a`'s second write fails as on a full disk). Stage points name the instance, since each
+ * stage runs in a process of its own. Unset, {@link fault} is one comparison: the spec is read
  * once, when the module loads.
  * @module
  */
@@ -60,15 +61,15 @@ export function faultsArmed(): boolean {
 }
 
 /**
- * Routes Deno's whole-file writes through the `stage-write` point, so a stage's n-th write
+ * Routes Deno's whole-file writes through the `stage-write@<instance id>` point, so a stage's n-th write
  * can die or run out of space half-way (half the bytes land, then ENOSPC), as on a full disk.
  * Installed by the stage worker only when a fault is armed.
  */
-export function failingWrites(): void {
+export function failingWrites(id: string): void {
   const writeFile = Deno.writeFile, writeTextFile = Deno.writeTextFile;
   const half = async (path: string | URL, data: Uint8Array) => {
     try {
-      fault("stage-write", `write '${path}'`);
+      fault(`stage-write@${id}`, `write '${path}'`);
     } catch (e) {
       await writeFile(path, data.subarray(0, data.length >> 1));
       throw e;

@@ -2,8 +2,9 @@
  * Where the remote cache is and whether to push to it, from CLI flags and the environment:
  * `--remote URL` / `GRADDROP_REMOTE`, `--remote-push` / `GRADDROP_REMOTE_PUSH=1` (a failed
  * push warns), `--remote-push=require` / `GRADDROP_REMOTE_PUSH=require` (a failed push fails
- * the run), and `GRADDROP_REMOTE_TOKEN` (environment only, so it never shows in a process
- * listing).
+ * the run), `GRADDROP_REMOTE_TOKEN` (environment only, so it never shows in a process
+ * listing), and for slow links `GRADDROP_REMOTE_TIMEOUT` (seconds any request may take, 60)
+ * and `GRADDROP_REMOTE_MIN_RATE` (bytes a second a transfer may fall to, 1000000).
  * @module
  */
 import { ConfigError } from "./errors.ts";
@@ -16,6 +17,8 @@ export interface RemoteConfig {
   push: boolean;
   /** A push that fails fails the run (exit 1), as CI wants: its results must reach the cache. */
   requirePush: boolean;
+  timeoutMs?: number;
+  minBytesPerSecond?: number;
 }
 
 /** The flags as `parseArgs` returns them for {@link remoteArgs}. */
@@ -87,7 +90,16 @@ export function remoteFromEnv(
     // The URL may carry a password: name where it came from, not what it is.
     throw new ConfigError(`${flags.remote ? "--remote" : "GRADDROP_REMOTE"}: expected an http(s) URL`);
   }
+  const positive = (name: string) => {
+    const v = env(name);
+    if (!v) return undefined;
+    if (!(Number(v) > 0)) throw new ConfigError(`${name}=${v}: expected a positive number`);
+    return Number(v);
+  };
+  const timeout = positive("GRADDROP_REMOTE_TIMEOUT"), rate = positive("GRADDROP_REMOTE_MIN_RATE");
   return {
+    ...(timeout ? { timeoutMs: timeout * 1000 } : {}),
+    ...(rate ? { minBytesPerSecond: rate } : {}),
     url: url.replace(/\/+$/, ""),
     token: env("GRADDROP_REMOTE_TOKEN") || undefined,
     push: asked || TRUE.includes(pushVar) || pushVar === "require",

@@ -43,10 +43,10 @@ if (import.meta.main) {
         enc.encode(`${PROGRESS_PREFIX}${Math.max(0, Math.min(1, f)).toFixed(4)} ${note ?? ""}\n`),
       ),
   };
-  if (faultsArmed()) failingWrites();
+  if (faultsArmed()) failingWrites(spec.id);
   try {
     const stage = await loadStageType(spec.type, spec.modulePath);
-    fault("stage-run");
+    fault(`stage-run@${spec.id}`);
     await stage.run(ctx);
     Deno.exit(0);
   } catch (e) {
