@@ -388,23 +388,27 @@ Deno.test("faults: a damaged store entry is reported with its path, moved aside 
     ["manifest unreadable", (_, entry) => Deno.writeTextFileSync(`${entry}/manifest.json`, "{")],
   ];
   for (const [what, hurt] of damage) {
-    await inject(`store entry rot: ${what}`, "reported with path, moved aside, recomputed", async () => {
-      const config = project(), home = `${tempDir()}/h`;
-      assert.equal((await run(config, home)).code, 0);
-      const key = await keyOfA(config, home);
-      const entry = `${home}/store/${key}`;
-      hurt(`${entry}/out`, entry);
-      const r = await run(config, home);
-      assert.equal(r.code, 0, r.stderr);
-      assert.equal(statuses(r).a, "ran", r.stderr);
-      oneLine(
-        r,
-        new RegExp(`^\\[a\\] store entry ${entry} (is damaged|has no manifest).*moved to ${home}/corrupt/`),
-      );
-      assert.equal([...Deno.readDirSync(`${home}/corrupt`)].length, 1);
-      Deno.removeSync(`${home}/corrupt`, { recursive: true });
-      await assertRecovered(config, home, r);
-    });
+    await inject(
+      "store entry rot found on reuse (5 kinds)",
+      "reported with path, moved aside, recomputed",
+      async () => {
+        const config = project(), home = `${tempDir()}/h`;
+        assert.equal((await run(config, home)).code, 0);
+        const key = await keyOfA(config, home);
+        const entry = `${home}/store/${key}`;
+        hurt(`${entry}/out`, entry);
+        const r = await run(config, home);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(statuses(r).a, "ran", r.stderr);
+        oneLine(
+          r,
+          new RegExp(`^\\[a\\] store entry ${entry} (is damaged|has no manifest).*moved to ${home}/corrupt/`),
+        );
+        assert.equal([...Deno.readDirSync(`${home}/corrupt`)].length, 1);
+        Deno.removeSync(`${home}/corrupt`, { recursive: true });
+        await assertRecovered(config, home, r);
+      },
+    );
   }
 });
 
@@ -482,11 +486,16 @@ function safetensors(header: unknown, dataBytes: number, headerLen?: bigint): Ui
 const t = (dtype: string, shape: unknown, offsets: unknown) => ({ dtype, shape, data_offsets: offsets });
 
 /** Refused with a UserInputError of one line naming the file and `field`, quickly and in bounded memory. */
-async function assertRefused(load: () => Promise<unknown>, file: string, field: RegExp): Promise<void> {
+async function assertRefused(
+  load: () => Promise<unknown>,
+  file: string,
+  field: RegExp,
+  what: string,
+): Promise<void> {
   const rss = Deno.memoryUsage().rss;
   const t0 = performance.now();
   await assert.rejects(load, (e: Error) => {
-    assert.ok(e instanceof UserInputError, `not a UserInputError: ${e.stack}`);
+    assert.ok(e instanceof UserInputError, `${what}: not a UserInputError: ${e.stack}`);
     assert.ok(!e.message.includes("\n"), e.message);
     assert.ok(e.message.startsWith(file), e.message);
     assert.match(e.message, field);
@@ -535,14 +544,18 @@ Deno.test("faults: hostile safetensors headers are refused in one line naming th
     ],
   ];
   for (const [what, content, field] of cases) {
-    await inject(`hostile safetensors: ${what}`, "refused in one line naming file and field", async () => {
-      const file = content instanceof Uint8Array
-        ? `${dir}/${crypto.randomUUID()}.safetensors`
-        : `${dir}/huge.safetensors`;
-      if (content instanceof Uint8Array) Deno.writeFileSync(file, content);
-      else content();
-      await assertRefused(() => readSafetensors(file), file, field);
-    });
+    await inject(
+      "hostile safetensors header (each field lying)",
+      "refused in one line naming file and field",
+      async () => {
+        const file = content instanceof Uint8Array
+          ? `${dir}/${crypto.randomUUID()}.safetensors`
+          : `${dir}/huge.safetensors`;
+        if (content instanceof Uint8Array) Deno.writeFileSync(file, content);
+        else content();
+        await assertRefused(() => readSafetensors(file), file, field, what);
+      },
+    );
   }
 });
 
@@ -579,12 +592,16 @@ Deno.test("faults: hostile tokenizer.json files are refused in one line naming t
     }, /300000000 bytes, over the/],
   ];
   for (const [what, content, field] of cases) {
-    await inject(`hostile tokenizer.json: ${what}`, "refused in one line naming file and field", async () => {
-      const file = `${dir}/tokenizer.json`;
-      if (typeof content === "string") Deno.writeTextFileSync(file, content);
-      else content();
-      await assertRefused(() => loadTokenizer(file), file, field);
-    });
+    await inject(
+      "hostile tokenizer.json (garbage, wrong fields, huge)",
+      "refused in one line naming file and field",
+      async () => {
+        const file = `${dir}/tokenizer.json`;
+        if (typeof content === "string") Deno.writeTextFileSync(file, content);
+        else content();
+        await assertRefused(() => loadTokenizer(file), file, field, what);
+      },
+    );
   }
 });
 
