@@ -375,7 +375,7 @@ async function verifyCommand(values: Values, pipeline: string | undefined): Prom
   const damaged: { entry: string; problem: string; movedTo?: string }[] = [];
   const keys = store.keys();
   for (const key of keys) {
-    const problem = await store.check(key, true);
+    const problem = await store.check(key, "full");
     if (!problem) continue;
     const entry = store.entry(key);
     const movedTo = values["dry-run"] ? undefined : store.quarantine(key);

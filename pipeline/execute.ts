@@ -96,13 +96,20 @@ export async function staleness(
       throw e;
     }
     const key = cacheKey(parts);
-    const local = store.manifest(key);
+    // Sizes only: planning stays quick, and a damaged entry is not promised as cached.
+    const damage = store.manifest(key) && await store.check(key, "sizes");
+    const local = damage ? undefined : store.manifest(key);
     const m = local ?? (isForced(force, inst) ? undefined : await remote?.manifest(key));
     if (m && !isForced(force, inst)) {
       outHash.set(inst.id, m.outputHash);
       out.push({ id: inst.id, state: "cached", key, reasons: [], ...(local ? {} : { remote: true }) });
     } else {
-      out.push({ id: inst.id, state: "stale", key, reasons: m ? ["forced"] : explain(prev[inst.id], parts) });
+      const reasons = m
+        ? ["forced"]
+        : damage
+        ? [`its store entry is damaged: ${damage}`]
+        : explain(prev[inst.id], parts);
+      out.push({ id: inst.id, state: "stale", key, reasons });
     }
   }
   return out;

@@ -116,7 +116,7 @@ async function assertRecovered(config: string, home: string, r: CliResult, withA
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(await snapshot(home, config), await reference(withA));
   const store = new Store(home);
-  for (const key of store.keys()) assert.equal(await store.check(key, true), undefined, key);
+  for (const key of store.keys()) assert.equal(await store.check(key, "full"), undefined, key);
   assert.deepEqual([...Deno.readDirSync(`${home}/corrupt`)], [], "nothing was damaged");
 }
 
@@ -266,7 +266,7 @@ Deno.test("faults: a full disk (injected ENOSPC) fails the stage in one line, ke
         if (id) assert.equal(statuses(r)[id], "failed");
         assert.deepEqual([...Deno.readDirSync(`${home}/tmp`)], [], "no temporary entry left");
         const store = new Store(home);
-        for (const key of store.keys()) assert.equal(await store.check(key, true), undefined);
+        for (const key of store.keys()) assert.equal(await store.check(key, "full"), undefined);
         await assertRecovered(config, home, await run(config, home));
       },
     );
@@ -380,14 +380,15 @@ Deno.test("faults: a stale lock whose pid now belongs to a live process is taken
 // ---- rot in the store --------------------------------------------------------------------
 
 Deno.test("faults: a damaged store entry is reported with its path, moved aside and recomputed", async () => {
-  const damage: [string, (out: string, entry: string) => void][] = [
-    ["a byte flipped", (out) => Deno.writeTextFileSync(`${out}/value.txt`, "B0")],
-    ["truncated", (out) => Deno.truncateSync(`${out}/value.txt`, 1)],
-    ["a file deleted", (out) => Deno.removeSync(`${out}/value.txt`)],
-    ["a file added", (out) => Deno.writeTextFileSync(`${out}/stray.txt`, "x")],
-    ["manifest unreadable", (_, entry) => Deno.writeTextFileSync(`${entry}/manifest.json`, "{")],
+  // The third field: what `status` says before the run (its check is by size only).
+  const damage: [string, (out: string, entry: string) => void, "damaged" | "cached" | "stale"][] = [
+    ["a byte flipped", (out) => Deno.writeTextFileSync(`${out}/value.txt`, "B0"), "cached"],
+    ["truncated", (out) => Deno.truncateSync(`${out}/value.txt`, 1), "damaged"],
+    ["a file deleted", (out) => Deno.removeSync(`${out}/value.txt`), "damaged"],
+    ["a file added", (out) => Deno.writeTextFileSync(`${out}/stray.txt`, "x"), "damaged"],
+    ["manifest unreadable", (_, entry) => Deno.writeTextFileSync(`${entry}/manifest.json`, "{"), "stale"],
   ];
-  for (const [what, hurt] of damage) {
+  for (const [what, hurt, planned] of damage) {
     await inject(
       "store entry rot found on reuse (5 kinds)",
       "reported with path, moved aside, recomputed",
@@ -397,6 +398,10 @@ Deno.test("faults: a damaged store entry is reported with its path, moved aside 
         const key = await keyOfA(config, home);
         const entry = `${home}/store/${key}`;
         hurt(`${entry}/out`, entry);
+        const status = await cli(["status", "--config", config, "--json"], home);
+        const a = (JSON.parse(status.stdout).stages as { id: string; state: string; reasons: string[] }[])[0];
+        assert.equal(a.state, planned === "cached" ? "cached" : "stale", `${what}: ${status.stdout}`);
+        if (planned === "damaged") assert.match(a.reasons[0], /its store entry is damaged/);
         const r = await run(config, home);
         assert.equal(r.code, 0, r.stderr);
         assert.equal(statuses(r).a, "ran", r.stderr);
@@ -414,7 +419,7 @@ Deno.test("faults: a damaged store entry is reported with its path, moved aside 
 
 Deno.test("faults: rot in a large file, past the cheap check on reuse, is found by verify", async () => {
   await inject(
-    "store entry rot: large file, one byte",
+    "store entry rot in a large file (found by verify)",
     "verify names it, moves it; rerun byte-identical",
     async () => {
       const withA = ", pad_bytes: 2000000";

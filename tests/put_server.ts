@@ -1,7 +1,7 @@
 /**
  * Test harness: the plainest cache server there is, GET/HEAD/PUT over a folder, and strict
  * the way S3 and many small PUT servers are: an upload without Content-Length (a chunked
- * body) is refused with 411. `slow` sends every GET body a byte at a time, 50 ms apart;
+ * body) is refused with 411. `slow` sends every `/cas/` body a byte at a time, 50 ms apart;
  * `readOnly` answers every PUT with 403.
  * @module
  */
@@ -60,7 +60,7 @@ export function putServer(opts: { root?: string; slow?: boolean; readOnly?: bool
     }
     const headers = { "content-length": String(bytes.length) };
     if (req.method === "HEAD") return new Response(null, { headers });
-    if (!opts.slow) return new Response(bytes, { headers });
+    if (!opts.slow || !path.startsWith("/cas/")) return new Response(bytes, { headers });
     let i = 0;
     const body = new ReadableStream<Uint8Array>({
       async pull(c) {

@@ -9,6 +9,8 @@ import assert from "node:assert/strict";
 import S3rver from "s3rver";
 import { cli, ROOT, statuses, tempDir } from "./helpers.ts";
 import { putServer } from "./put_server.ts";
+import { RemoteCache } from "../pipeline/remote.ts";
+import { Store } from "../pipeline/store.ts";
 
 const STAGE = `${ROOT}/tests/fixtures/test_stages.ts`;
 
@@ -123,6 +125,72 @@ Deno.test("remote servers: a failed push is counted with its reason; --remote-pu
     assert.match(strict.stderr, /--remote-push=require: a push failed, so the run fails/);
     assert.match(strict.stderr, /^FAILED: 3 ran/m);
   } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("remote servers: a damaged remote entry is refused, recomputed, and repaired by the next push", async () => {
+  const server = putServer();
+  try {
+    const file = project(tempDir());
+    const filled = await cli(
+      ["run", "--config", file, "--json", "--remote", server.url, "--remote-push"],
+      `${tempDir()}/a`,
+    );
+    assert.equal(filled.code, 0, filled.stderr);
+    // Same size, other bytes: a HEAD cannot tell, only the hash can.
+    for (const e of Deno.readDirSync(`${server.root}/cas`)) {
+      const p = `${server.root}/cas/${e.name}`;
+      const bytes = Deno.readFileSync(p);
+      bytes[0] ^= 1;
+      Deno.writeFileSync(p, bytes);
+    }
+    const push = ["--remote", server.url, "--remote-push=require"];
+    const repair = await cli(["run", "--config", file, "--json", ...push], `${tempDir()}/b`);
+    assert.equal(repair.code, 0, repair.stderr);
+    assert.equal(statuses(repair).a, "ran");
+    assert.match(repair.stderr, /remote: entry \w+: refused: file value\.txt/);
+    assert.equal((repair.json!.remote as RemoteSummary).pushed, 3, repair.stderr);
+    const warm = await cli(["run", "--config", file, "--json", "--remote", server.url], `${tempDir()}/c`);
+    assert.deepEqual(Object.values(statuses(warm)), ["remote", "remote", "remote"], warm.stderr);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("remote servers: a request's time grows with its bytes: a slow, steady blob arrives", async () => {
+  const server = putServer();
+  const slow = putServer({ root: server.root, slow: true });
+  try {
+    const dir = tempDir();
+    Deno.writeTextFileSync(
+      `${dir}/pipelines.yaml`,
+      `stage_types:\n  test/write: ${STAGE}\npipelines:\n  one:\n    stages:\n      a: {uses: test/write, with: {text: ${
+        "x".repeat(40)
+      }}}\n`,
+    );
+    const filled = await cli(
+      ["run", "--config", `${dir}/pipelines.yaml`, "--json", "--remote", server.url, "--remote-push"],
+      `${tempDir()}/a`,
+    );
+    assert.equal(filled.code, 0, filled.stderr);
+    const key = filled.json!.stages[0].key!;
+    // a's value.txt is 41 bytes: 2 s at 20 bytes/s, past a fixed 0.5 s, within 0.5 s + 41 B at 10 B/s.
+    const warnings: string[] = [];
+    const fixed = new RemoteCache({ url: slow.url, timeoutMs: 500, warn: (l) => warnings.push(l) });
+    assert.equal(await fixed.fetchEntry(key, new Store(tempDir())), "miss");
+    assert.match(warnings[0], /no complete answer within 0\.5 s/);
+    const scaled = new RemoteCache({
+      url: slow.url,
+      timeoutMs: 500,
+      minBytesPerSecond: 10,
+      warn: (l) => warnings.push(l),
+    });
+    const store = new Store(tempDir());
+    assert.equal(await scaled.fetchEntry(key, store), "hit", warnings.join("\n"));
+    assert.equal(await store.check(key, "full"), undefined);
+  } finally {
+    await slow.stop();
     await server.stop();
   }
 });
