@@ -66,8 +66,12 @@ export class Store {
     try {
       Deno.renameSync(tmp, this.entry(manifest.key));
     } catch (e) {
-      if (!this.manifest(manifest.key)) throw e;
-      Deno.removeSync(tmp, { recursive: true });
+      if (this.manifest(manifest.key)) Deno.removeSync(tmp, { recursive: true });
+      else if (e instanceof Deno.errors.AlreadyExists || (e as { code?: string }).code === "ENOTEMPTY") {
+        // A directory without a readable manifest is a damaged entry, not a winner: replace it.
+        this.quarantine(manifest.key);
+        Deno.renameSync(tmp, this.entry(manifest.key));
+      } else throw e;
     }
     fault("commit-renamed");
     try {

@@ -175,7 +175,7 @@ Deno.test("remote servers: a request's time grows with its bytes: a slow, steady
     );
     assert.equal(filled.code, 0, filled.stderr);
     const key = filled.json!.stages[0].key!;
-    // a's value.txt is 41 bytes: 2 s at 20 bytes/s, past a fixed 0.5 s, within 0.5 s + 41 B at 10 B/s.
+    // a's value.txt is 41 bytes: 2 s at 20 bytes/s, past a fixed 0.5 s, within 0.5 s + 41 B at 5 B/s.
     const warnings: string[] = [];
     const fixed = new RemoteCache({ url: slow.url, timeoutMs: 500, warn: (l) => warnings.push(l) });
     assert.equal(await fixed.fetchEntry(key, new Store(tempDir())), "miss");
@@ -183,7 +183,7 @@ Deno.test("remote servers: a request's time grows with its bytes: a slow, steady
     const scaled = new RemoteCache({
       url: slow.url,
       timeoutMs: 500,
-      minBytesPerSecond: 10,
+      minBytesPerSecond: 5,
       warn: (l) => warnings.push(l),
     });
     const store = new Store(tempDir());
