@@ -466,7 +466,9 @@ Deno.test("faults: a slow server and one that cuts bodies off: fallback, no part
         const home = `${tempDir()}/h`;
         const r = await run(config, home, { GRADDROP_REMOTE_TIMEOUT: "0.3" }, ["--remote", url]);
         assert.match(r.stderr, warning);
-        assert.ok(Object.values(statuses(r)).every((s) => s === "ran"), r.stderr);
+        // Blobs of a few bytes may still arrive from the slow server in time; the rest are computed.
+        const got = Object.values(statuses(r));
+        assert.ok(got.every((s) => s === "ran" || s === "remote") && got.includes("ran"), r.stderr);
         assert.deepEqual([...Deno.readDirSync(`${home}/tmp`)], []);
         await assertRecovered(config, home, r);
       });
