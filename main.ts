@@ -17,13 +17,14 @@ import { BuildLog } from "./pipeline/records.ts";
 import { SubprocessRunner } from "./pipeline/runner.ts";
 import { builtinStageTypes } from "./stages/registry.ts";
 import type { Preflight } from "./pipeline/stage.ts";
-import { remoteArgs, remoteFromEnv } from "./pipeline/remote_config.ts";
+import { normaliseRemotePush, remoteArgs, remoteFromEnv } from "./pipeline/remote_config.ts";
 import type { RemoteCache } from "./pipeline/remote.ts";
 import type { SlurmFlags, SubmissionPlan } from "./pipeline/slurm.ts";
+import type { StageResult } from "./pipeline/types.ts";
 
 const USAGE = `usage: main.ts <command> [PIPELINE] [options]
   run      [PIPELINE] [--config FILE] [--set PATH=VALUE]... [--only ID]... [--force [ID]]... [--dry-run] [--jobs N] [--json]
-           [--remote URL] [--remote-push]
+           [--remote URL] [--remote-push[=require]]
   status   [PIPELINE] [--config FILE] [--set PATH=VALUE]... [--json] [--remote URL]
   plan     [PIPELINE] [--config FILE] [--set PATH=VALUE]... [--json] [--remote URL]
   dag      [PIPELINE] [--config FILE] [--json | --mermaid]
@@ -32,6 +33,7 @@ const USAGE = `usage: main.ts <command> [PIPELINE] [options]
            [--dir DIR] [--task-home DIR] [--remote URL]
   slurm-fan-in PIPELINE --dir DIR [--array-job ID] [--missing-only]   (what the fan-in job runs)
   gc       [--config FILE] [--dry-run] [--keep-days N]
+  verify   [--dry-run] [--json]   (every store entry against its manifest, hashes included)
   export   PIPELINE --id INSTANCE --path DIR_IN_OUTPUT --to DIR [--with FILE]...
   analyze  --metrics FILE [--baseline METHOD] [--json]
   diff     DIR_A DIR_B [--json]
@@ -52,7 +54,7 @@ interface Values {
   debug: boolean;
   help: boolean;
   remote?: string;
-  "remote-push"?: boolean;
+  "remote-push"?: string;
   id?: string;
   path?: string;
   to?: string;
@@ -74,7 +76,7 @@ interface Values {
 
 function parse(argv: string[]): { values: Values; positionals: string[] } {
   const { values, positionals } = parseArgs({
-    args: normaliseForce(argv),
+    args: normaliseRemotePush(normaliseForce(argv)),
     allowPositionals: true,
     strict: true,
     options: {
@@ -156,6 +158,8 @@ async function main(argv: string[]): Promise<number> {
       return await dagCommand(values, pipeline);
     case "gc":
       return await gcCommand(values, pipeline);
+    case "verify":
+      return await verifyCommand(values, pipeline);
     case "export":
       return await exportCommand(values, pipeline);
     case "slurm":
@@ -174,7 +178,7 @@ interface Context {
   keyer: Keyer;
   hasher: InputHasher;
   log: BuildLog;
-  remote?: { cache: RemoteCache; push: boolean };
+  remote?: { cache: RemoteCache; push: boolean; requirePush: boolean };
 }
 
 async function context(values: Values, pipeline: string | undefined): Promise<Context> {
@@ -192,8 +196,15 @@ async function context(values: Values, pipeline: string | undefined): Promise<Co
   if (remoteCfg) {
     const { RemoteCache } = await import("./pipeline/remote.ts");
     remote = {
-      cache: new RemoteCache({ url: remoteCfg.url, token: remoteCfg.token, warn: (l) => console.error(l) }),
+      cache: new RemoteCache({
+        url: remoteCfg.url,
+        token: remoteCfg.token,
+        timeoutMs: remoteCfg.timeoutMs,
+        minBytesPerSecond: remoteCfg.minBytesPerSecond,
+        warn: (l) => console.error(l),
+      }),
       push: remoteCfg.push,
+      requirePush: remoteCfg.requirePush,
     };
   }
   return { cfg, plan, store, keyer: new Keyer(hasher), hasher, log: new BuildLog(store.home), remote };
@@ -263,7 +274,9 @@ async function runCommand(values: Values, pipeline: string | undefined): Promise
     });
     ctx.hasher.save();
     const total = (performance.now() - t0) / 1000;
-    const ok = results.every((r) => ["ran", "cached", "remote"].includes(r.status));
+    const remote = ctx.remote ? remoteSummary(results) : undefined;
+    const pushFailed = ctx.remote?.requirePush && remote && remote.failed > 0;
+    const ok = results.every((r) => ["ran", "cached", "remote"].includes(r.status)) && !pushFailed;
     if (values.json) {
       console.log(JSON.stringify({
         pipeline: ctx.plan.pipeline,
@@ -275,8 +288,18 @@ async function runCommand(values: Values, pipeline: string | undefined): Promise
           key: r.key,
           seconds: Number(r.seconds.toFixed(3)),
           ...(r.error ? { error: r.error } : {}),
+          ...(r.push ? { push: r.push } : {}),
         })),
+        ...(remote ? { remote } : {}),
       }));
+    }
+    if (remote) {
+      console.error(
+        `remote: ${remote.fetched} fetched, ${remote.pushed} pushed (${remote.blobs} blobs, ${remote.bytes} bytes), ` +
+          `${remote.present} already there, ${remote.failed} push${remote.failed === 1 ? "" : "es"} failed`,
+      );
+      for (const f of remote.failures) console.error(`remote: push of ${f.id} failed: ${f.reason}`);
+      if (pushFailed) console.error("remote: --remote-push=require: a push failed, so the run fails");
     }
     const count = (...s: string[]) => results.filter((r) => s.includes(r.status)).length;
     if (abort.signal.aborted) {
@@ -294,6 +317,21 @@ async function runCommand(values: Values, pipeline: string | undefined): Promise
   } finally {
     for (const [sig, h] of Object.entries(handlers)) Deno.removeSignalListener(sig as Deno.Signal, h);
   }
+}
+
+/** What a run fetched from and pushed to the remote cache, for the summary and `--json`. */
+function remoteSummary(results: StageResult[]) {
+  const pushes = results.flatMap((r) => r.push ? [{ id: r.id, ...r.push }] : []);
+  const of = (s: string) => pushes.filter((p) => p.status === s);
+  return {
+    fetched: results.filter((r) => r.status === "remote").length,
+    pushed: of("pushed").length,
+    present: of("present").length,
+    failed: of("failed").length,
+    blobs: pushes.reduce((n, p) => n + p.blobs, 0),
+    bytes: pushes.reduce((n, p) => n + p.bytes, 0),
+    failures: of("failed").map((p) => ({ id: p.id, reason: p.reason ?? "unknown" })),
+  };
 }
 
 async function printStaleness(
@@ -415,6 +453,29 @@ async function dagCommand(values: Values, pipeline: string | undefined): Promise
     }
   }
   return 0;
+}
+
+/**
+ * Checks every store entry in full (each file's size and sha256, the output hash); moves a
+ * damaged one to `corrupt/` (not with `--dry-run`) so the next run recomputes it. Exit 1 if
+ * any was damaged.
+ */
+async function verifyCommand(values: Values, pipeline: string | undefined): Promise<number> {
+  if (pipeline) throw new ConfigError("verify takes no pipeline: it checks the whole store");
+  const store = new Store(defaultHome());
+  const damaged: { entry: string; problem: string; movedTo?: string }[] = [];
+  const keys = store.keys();
+  for (const key of keys) {
+    const problem = await store.check(key, "full");
+    if (!problem) continue;
+    const entry = store.entry(key);
+    const movedTo = values["dry-run"] ? undefined : store.quarantine(key);
+    damaged.push({ entry, problem, ...(movedTo ? { movedTo } : {}) });
+    console.error(`${entry}: ${problem}${movedTo ? `; moved to ${movedTo}` : ""}`);
+  }
+  if (values.json) console.log(JSON.stringify({ checked: keys.length, damaged }));
+  console.error(`verify: ${keys.length} entries checked, ${damaged.length} damaged`);
+  return damaged.length ? 1 : 0;
 }
 
 async function gcCommand(values: Values, pipeline: string | undefined): Promise<number> {

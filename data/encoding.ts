@@ -21,6 +21,12 @@ export interface LoadedTokenizer {
 }
 
 /**
+ * The largest tokenizer.json read: XLM-R's, 250k pieces, is 17 MB; a file many times that
+ * is not a tokenizer, and reading it would only spend memory.
+ */
+const MAX_TOKENIZER_BYTES = 256 << 20;
+
+/**
  * Where a tokenizer lives: `tokenizer.json`, a SentencePiece `.model`, or a directory holding
  * either (a `tokenizer.json` wins; else `sentencepiece.bpe.model`, XLM-R's name, or the one
  * `*.model` there).
@@ -72,8 +78,15 @@ export async function readTokenizerJson(
   const file = src.file;
   let text: string;
   try {
+    const size = (await Deno.stat(file)).size;
+    if (size > MAX_TOKENIZER_BYTES) {
+      throw new UserInputError(
+        `${file}: ${size} bytes, over the ${MAX_TOKENIZER_BYTES} read: not a tokenizer.json`,
+      );
+    }
     text = await Deno.readTextFile(file);
-  } catch {
+  } catch (e) {
+    if (e instanceof UserInputError) throw e;
     throw new UserInputError(
       `${file}: missing (expected a Hugging Face tokenizer.json or a SentencePiece .model)`,
     );
@@ -82,10 +95,34 @@ export async function readTokenizerJson(
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new UserInputError(`${file}: not valid JSON: ${(e as Error).message}`);
+    throw new UserInputError(`${file}: not valid JSON: ${(e as Error).message.split("\n")[0]}`);
   }
-  if (!json.model || typeof json.model !== "object" || !(json.model as { vocab?: unknown }).vocab) {
-    throw new UserInputError(`${file}: not a tokenizer.json (no model.vocab)`);
+  if (!json || typeof json !== "object" || Array.isArray(json)) {
+    throw new UserInputError(`${file}: not a tokenizer.json (expected a JSON object)`);
+  }
+  const vocab = (json.model as { vocab?: unknown } | null)?.vocab;
+  if (!json.model || typeof json.model !== "object" || !vocab || typeof vocab !== "object") {
+    throw new UserInputError(
+      `${file}: not a tokenizer.json (field model.vocab: missing or not a list or map)`,
+    );
+  }
+  const badPiece = Array.isArray(vocab)
+    ? vocab.findIndex((v) => !Array.isArray(v) || typeof v[0] !== "string" || typeof v[1] !== "number")
+    : Object.values(vocab).findIndex((v) => !Number.isSafeInteger(v) || (v as number) < 0);
+  if (badPiece >= 0) {
+    throw new UserInputError(
+      `${file}: field model.vocab: entry ${badPiece} is not ${
+        Array.isArray(vocab) ? "[piece, score]" : "piece: id (a non-negative integer)"
+      }`,
+    );
+  }
+  const addedRaw = json.added_tokens;
+  if (
+    addedRaw !== undefined &&
+    (!Array.isArray(addedRaw) ||
+      addedRaw.some((a) => !a || typeof a.content !== "string" || !Number.isSafeInteger(a.id) || a.id < 0))
+  ) {
+    throw new UserInputError(`${file}: field added_tokens: expected a list of {id, content}`);
   }
   return { file, json, conversion: null };
 }
@@ -167,7 +204,9 @@ export async function loadTokenizer(path: string): Promise<LoadedTokenizer> {
   try {
     tok = new Tokenizer(json, config);
   } catch (e) {
-    throw new UserInputError(`${file}: the tokenizers library cannot load it: ${(e as Error).message}`);
+    throw new UserInputError(
+      `${file}: refused by the tokenizer library: ${(e as Error).message.split("\n")[0]}`,
+    );
   }
   exactSentencePiece(tok, json, file);
   const model = json.model as { vocab: Record<string, number> | [string, number][] };
@@ -197,9 +236,12 @@ export async function loadTokenizer(path: string): Promise<LoadedTokenizer> {
       } or [${role.toUpperCase()}]; XLM-R-style tokenizers have <s> <pad> </s> <unk> <mask>)`,
     );
   };
+  // A loop, not Math.max(...ids): spreading a vocabulary of millions overflows the stack.
   let maxId = Array.isArray(model.vocab) ? vocabList.length - 1 : -1;
-  if (!Array.isArray(model.vocab)) { for (const v of Object.values(model.vocab)) if (v > maxId) maxId = v; }
-  for (const a of added) if (a.id > maxId) maxId = a.id;
+  if (!Array.isArray(model.vocab)) {
+    for (const id of Object.values(model.vocab)) maxId = Math.max(maxId, id);
+  }
+  for (const a of added) maxId = Math.max(maxId, a.id);
   return {
     tok,
     vocabSize: maxId + 1,

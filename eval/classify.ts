@@ -10,6 +10,7 @@ import * as ortWasm from "onnxruntime-web";
 import { batchRows, type Shard } from "../data/shards.ts";
 import type { HostBatch } from "../model/encoder.ts";
 import { explainProvider, type Provider, type ProviderChoice } from "../platform/adapter.ts";
+import { throwIfDeviceError, watchDevice } from "../model/device_guard.ts";
 
 /** An open session with the onnxruntime-web build that created it (tensors must come from the same build). */
 export interface Session {
@@ -36,6 +37,8 @@ export async function session(path: string, choice: ProviderChoice = "auto"): Pr
   ort.env.logLevel = "error";
   const bytes = await Deno.readFile(path);
   const s = await ort.InferenceSession.create(bytes, { executionProviders: [provider], logSeverityLevel: 3 });
+  // ORT's WebGPU errors are uncaptured events on its own device, as tfjs's are: same guard.
+  if (provider === "webgpu") watchDevice(await (ort.env.webgpu.device as Promise<unknown>) as GPUDevice);
   return { session: s, ort, provider, reason };
 }
 
@@ -60,6 +63,7 @@ export async function runBatch(sess: Session, b: HostBatch, pad: number): Promis
     input_ids: new sess.ort.Tensor("int64", ids, [b.B, b.T]),
     attention_mask: new sess.ort.Tensor("int64", mask, [b.B, b.T]),
   });
+  if (sess.provider === "webgpu") throwIfDeviceError();
   return { pooled: r.pooled.data as Float32Array, logits: r.logits?.data as Float32Array | undefined };
 }
 

@@ -3,7 +3,8 @@
  * tensor over the binding limit reads back as zeros and the only trace is an uncaptured
  * error event on the device. The guard records those events and makes the next read of any
  * tensor reject with them, so a step, an evaluation or a checkpoint save fails instead of
- * carrying zeros on.
+ * carrying zeros on. onnxruntime-web's WebGPU provider makes its own device: {@link watchDevice}
+ * puts it under the same guard, and an evaluation checks it after each batch.
  * @module
  */
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
@@ -16,8 +17,17 @@ export class DeviceError extends Error {
 const guarded = new WeakSet<GPUDevice>();
 const pending: string[] = [];
 
-/** Throws the errors the device reported since the last check, if any, and forgets them. */
-function throwIfDeviceError(): void {
+/**
+ * Throws the errors any watched device reported since the last check, if any, and forgets
+ * them.
+ *
+ * @example
+ * ```ts ignore
+ * const out = await session.run(feeds);
+ * throwIfDeviceError(); // onnxruntime-web's WebGPU errors surface here
+ * ```
+ */
+export function throwIfDeviceError(): void {
   if (pending.length === 0) return;
   const errors = pending.splice(0);
   throw new DeviceError(
@@ -26,6 +36,24 @@ function throwIfDeviceError(): void {
         ? ". A tensor is larger than the device can bind: use a smaller batch or sequence, or a GPU"
         : ""),
   );
+}
+
+/**
+ * Records a device's uncaptured errors and its loss for {@link throwIfDeviceError} (once per
+ * device): tfjs's device through {@link guardDevice}, onnxruntime-web's directly.
+ *
+ * @example
+ * ```ts ignore
+ * watchDevice(await ort.env.webgpu.device);
+ * ```
+ */
+export function watchDevice(device: GPUDevice): void {
+  if (guarded.has(device)) return;
+  guarded.add(device);
+  device.addEventListener("uncapturederror", (e) => {
+    pending.push((e as GPUUncapturedErrorEvent).error.message);
+  });
+  device.lost.then((info) => pending.push(`device lost (${info.reason}): ${info.message}`));
 }
 
 /**
@@ -41,13 +69,8 @@ function throwIfDeviceError(): void {
  * ```
  */
 export function guardDevice(backend: WebGPUBackend): void {
-  const device = backend.device;
-  if (guarded.has(device)) return;
-  guarded.add(device);
-  device.addEventListener("uncapturederror", (e) => {
-    pending.push((e as GPUUncapturedErrorEvent).error.message);
-  });
-  device.lost.then((info) => pending.push(`device lost (${info.reason}): ${info.message}`));
+  if (guarded.has(backend.device)) return;
+  watchDevice(backend.device);
   const read = backend.read.bind(backend);
   const readSync = backend.readSync.bind(backend);
   backend.read = async (dataId) => {

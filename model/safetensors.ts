@@ -37,7 +37,73 @@ export interface SafetensorsHeader {
   tensors: Map<string, TensorEntry>;
 }
 
+/** The largest header read, as Hugging Face's own reader caps it: more is not a checkpoint. */
+const MAX_HEADER = 100_000_000;
 const WIDTH: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
+
+/**
+ * Checks every field of a parsed header against the data section's size before anything is
+ * allocated: a checkpoint is a file from a stranger, and a lying header must cost one line,
+ * not memory, time or a stack trace.
+ */
+function checkHeader(
+  path: string,
+  header: unknown,
+  base: number,
+  dataBytes: number,
+): Map<string, TensorEntry> {
+  const bad = (field: string, why: string) => new UserInputError(`${path}: header field ${field}: ${why}`);
+  if (!header || typeof header !== "object" || Array.isArray(header)) {
+    throw bad("(root)", "expected a JSON object of tensors");
+  }
+  const out = new Map<string, TensorEntry>();
+  for (const [name, raw] of Object.entries(header)) {
+    if (name === "__metadata__") continue;
+    const t = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (!t || typeof t !== "object") throw bad(`'${name}'`, "expected {dtype, shape, data_offsets}");
+    const width = typeof t.dtype === "string" ? WIDTH[t.dtype] : undefined;
+    if (!width) throw bad(`'${name}'.dtype`, `${JSON.stringify(t.dtype)} is not read (F32, F16, BF16)`);
+    if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw bad(`'${name}'.shape`, "expected a list of non-negative integers");
+    }
+    let count = 1;
+    for (const d of t.shape as number[]) {
+      count *= d;
+      if (count > Number.MAX_SAFE_INTEGER / 8) {
+        throw bad(`'${name}'.shape`, `[${t.shape}]: its product overflows`);
+      }
+    }
+    const o = t.data_offsets;
+    if (!Array.isArray(o) || o.length !== 2 || !o.every((x) => Number.isSafeInteger(x) && x >= 0)) {
+      throw bad(`'${name}'.data_offsets`, "expected [start, end], two non-negative integers");
+    }
+    const [start, end] = o as [number, number];
+    if (end > dataBytes) {
+      throw new UserInputError(
+        `${path}: truncated: expected ${base + end} bytes, found ${
+          base + dataBytes
+        } (header field '${name}'.data_offsets)`,
+      );
+    }
+    if (end < start) throw bad(`'${name}'.data_offsets`, `[${start}, ${end}] ends before it starts`);
+    if (end - start !== count * width) {
+      throw bad(
+        `'${name}'.data_offsets`,
+        `${end - start} bytes, but ${t.dtype} [${t.shape}] takes ${count * width}`,
+      );
+    }
+    out.set(name, { dtype: t.dtype as string, shape: t.shape as number[], data_offsets: [start, end] });
+  }
+  const sorted = [...out].sort(([, a], [, b]) =>
+    a.data_offsets[0] - b.data_offsets[0] || a.data_offsets[1] - b.data_offsets[1]
+  );
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i][1].data_offsets[0] < sorted[i - 1][1].data_offsets[1]) {
+      throw bad(`'${sorted[i][0]}'.data_offsets`, `overlaps tensor '${sorted[i - 1][0]}'`);
+    }
+  }
+  return out;
+}
 
 /**
  * Reads only the header of a safetensors file (names, dtypes, shapes, offsets), checking
@@ -65,7 +131,12 @@ export async function readSafetensorsHeader(path: string): Promise<SafetensorsHe
     const headerLen = Number(new DataView(head.buffer).getBigUint64(0, true));
     if (headerLen <= 0 || 8 + headerLen > size) {
       throw new UserInputError(
-        `${path}: truncated or not safetensors: header of ${headerLen} bytes, file of ${size} bytes`,
+        `${path}: header field length: ${headerLen} bytes, but the file has ${size} (truncated or not safetensors)`,
+      );
+    }
+    if (headerLen > MAX_HEADER) {
+      throw new UserInputError(
+        `${path}: header field length: ${headerLen} bytes, over the ${MAX_HEADER} read`,
       );
     }
     const text = new Uint8Array(headerLen);
@@ -75,32 +146,14 @@ export async function readSafetensorsHeader(path: string): Promise<SafetensorsHe
       if (n === null) break;
       got += n;
     }
-    let header: Record<string, TensorEntry>;
+    let header: unknown;
     try {
-      header = JSON.parse(new TextDecoder().decode(text));
+      header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(text));
     } catch (e) {
-      throw new UserInputError(`${path}: safetensors header is not JSON: ${(e as Error).message}`);
+      throw new UserInputError(`${path}: header is not JSON: ${(e as Error).message.split("\n")[0]}`);
     }
     const base = 8 + headerLen;
-    const tensors = new Map<string, TensorEntry>();
-    for (const [name, t] of Object.entries(header)) {
-      if (name === "__metadata__") continue;
-      const width = WIDTH[t.dtype];
-      if (!width) {
-        throw new UserInputError(
-          `${path}: tensor '${name}' has unsupported dtype ${t.dtype} (F32, F16, BF16 read)`,
-        );
-      }
-      const n = t.shape.reduce((a, b) => a * b, 1);
-      if (t.data_offsets[1] - t.data_offsets[0] !== n * width) {
-        throw new UserInputError(`${path}: tensor '${name}' byte size does not match its shape`);
-      }
-      tensors.set(name, t);
-    }
-    const expected = base + Math.max(0, ...[...tensors.values()].map((t) => t.data_offsets[1]));
-    if (expected > size) {
-      throw new UserInputError(`${path}: truncated: expected ${expected} bytes, found ${size}`);
-    }
+    const tensors = checkHeader(path, header, base, size - base);
     return { path, base, tensors };
   } finally {
     f.close();
@@ -159,7 +212,9 @@ export async function readTensor(h: SafetensorsHeader, name: string): Promise<Na
 }
 
 /**
- * Reads every tensor of a safetensors file into F32.
+ * Reads every tensor of a safetensors file into F32. Every header field is checked against
+ * the file before the data is read (see `checkHeader`), so a hostile file is refused in one
+ * line naming the file and the field.
  *
  * @example
  * ```ts ignore

@@ -11,10 +11,11 @@ import type { BuildLog, LatestParts } from "./records.ts";
 import type { Runner } from "./runner.ts";
 import { hashTree, type Store } from "./store.ts";
 import { tryLock } from "./lock.ts";
+import { fault } from "./fault.ts";
 import type { Instance, Plan } from "./plan.ts";
 import type { WorkerSpec } from "./worker.ts";
 import type { InputRef } from "./stage.ts";
-import type { KeyParts, Manifest, StageResult, StaleInfo } from "./types.ts";
+import type { KeyParts, Manifest, PushOutcome, StageResult, StaleInfo } from "./types.ts";
 import { UserInputError } from "./errors.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -22,7 +23,8 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** A remote cache as the scheduler uses it. */
 export interface RemoteStore {
   fetchEntry(key: string, store: Store): Promise<"hit" | "miss">;
-  pushEntry(key: string, store: Store): Promise<void>;
+  /** Uploads a local entry; never throws, says how it went. */
+  pushEntry(key: string, store: Store): Promise<PushOutcome>;
   /** The entry's manifest on the remote (to plan without downloading), if it has one. */
   manifest(key: string): Promise<Manifest | undefined>;
 }
@@ -94,13 +96,20 @@ export async function staleness(
       throw e;
     }
     const key = cacheKey(parts);
-    const local = store.manifest(key);
+    // Sizes only: planning stays quick, and a damaged entry is not promised as cached.
+    const damage = store.manifest(key) && await store.check(key, "sizes");
+    const local = damage ? undefined : store.manifest(key);
     const m = local ?? (isForced(force, inst) ? undefined : await remote?.manifest(key));
     if (m && !isForced(force, inst)) {
       outHash.set(inst.id, m.outputHash);
       out.push({ id: inst.id, state: "cached", key, reasons: [], ...(local ? {} : { remote: true }) });
     } else {
-      out.push({ id: inst.id, state: "stale", key, reasons: m ? ["forced"] : explain(prev[inst.id], parts) });
+      const reasons = m
+        ? ["forced"]
+        : damage
+        ? [`its store entry is damaged: ${damage}`]
+        : explain(prev[inst.id], parts);
+      out.push({ id: inst.id, state: "stale", key, reasons });
     }
   }
   return out;
@@ -141,18 +150,32 @@ export async function execute(
       keys.set(inst.id, key);
       ran[inst.id] = { ...parts, key, details } as KeyParts & { key: string; details: FileDetails };
       const forced = isForced(opts.force, inst);
-      const reuse = (how: "cached" | "remote", note = "") => {
+      const reuse = async (how: "cached" | "remote", note = "") => {
         const m = store.manifest(key!);
         if (!m) return false;
+        // Never serve rot: a damaged entry is moved aside and recomputed.
+        const problem = await store.check(key!);
+        if (problem) {
+          const aside = store.quarantine(key!);
+          opts.progress(
+            `[${inst.id}] store entry ${store.entry(key!)} is damaged (${problem}); moved to ${aside}`,
+          );
+          return false;
+        }
         outHash.set(inst.id, m.outputHash);
-        results.set(inst.id, { id: inst.id, status: how, key, seconds: seconds() });
+        const result: StageResult = { id: inst.id, status: how, key, seconds: seconds() };
+        results.set(inst.id, result);
         opts.progress(`[${inst.id}] ${how === "remote" ? "cached (remote)" : "cached"}${note}`);
+        // An entry whose push was cut short (a kill, a dead server) reaches the remote now.
+        if (how === "cached" && opts.remote?.push) {
+          result.push = await opts.remote.store.pushEntry(key!, store);
+        }
         return true;
       };
-      if (!forced && reuse("cached")) return;
+      if (!forced && await reuse("cached")) return;
       if (
         !forced && opts.remote && (await opts.remote.store.fetchEntry(key, store)) === "hit" &&
-        reuse("remote")
+        await reuse("remote")
       ) {
         return;
       }
@@ -163,18 +186,25 @@ export async function execute(
         if (!waited) opts.progress(`[${inst.id}] waiting: another run is computing it`);
         waited = true;
         await new Promise((r) => setTimeout(r, 250));
-        if (reuse("cached", " (computed by another run)")) return;
+        if (await reuse("cached", " (computed by another run)")) return;
       }
       try {
         // Another run may have finished it while we waited; a forced rerun only yields to that.
-        if ((!forced || waited) && reuse("cached", " (computed by another run)")) return;
+        if ((!forced || waited) && await reuse("cached", " (computed by another run)")) return;
         if (store.manifest(key)) Deno.removeSync(store.entry(key), { recursive: true });
+        else if (existsDir(store.entry(key))) {
+          // An entry without a readable manifest would block the commit: it is damaged too.
+          opts.progress(
+            `[${inst.id}] store entry ${store.entry(key)} has no manifest; moved to ${store.quarantine(key)}`,
+          );
+        }
         const manifest = await runInstance(plan, inst, key, parts, store, results, opts);
         outHash.set(inst.id, manifest.outputHash);
         opts.log.saveTiming(plan.pipeline, inst.stage, inst.type, manifest.seconds);
-        results.set(inst.id, { id: inst.id, status: "ran", key, seconds: manifest.seconds });
+        const result: StageResult = { id: inst.id, status: "ran", key, seconds: manifest.seconds };
+        results.set(inst.id, result);
         opts.progress(`[${inst.id}] done in ${fmtSeconds(manifest.seconds)}`);
-        if (opts.remote?.push) await opts.remote.store.pushEntry(key, store);
+        if (opts.remote?.push) result.push = await opts.remote.store.pushEntry(key, store);
       } finally {
         release();
       }
@@ -223,6 +253,7 @@ export async function execute(
     results.set(inst.id, { id: inst.id, status: "interrupted", seconds: 0, error: "not started" });
   }
   if (!opts.signal.aborted) {
+    fault("buildlog");
     opts.log.record(plan.pipeline, ran);
     if (opts.resultsDir) publish(instances, store, keys, results, opts.resultsDir);
   }
@@ -300,9 +331,36 @@ async function runInstance(
       // No log was written (the runner failed before the stage started).
     }
     Deno.removeSync(tmp, { recursive: true });
-    const message = (e as Error).message;
+    const message = diskFull(e, store) ?? (e as Error).message;
     throw new Error(message === "interrupted" ? message : `${message} (log: ${failure})`);
   }
+  try {
+    fault("stage-finished");
+    return await commitInstance(plan, inst, key, parts, store, tmp, started);
+  } catch (e) {
+    // A full disk or any other failure here keeps nothing: the half-made entry goes.
+    Deno.removeSync(tmp, { recursive: true });
+    const full = diskFull(e, store);
+    throw full ? new Error(full) : e;
+  }
+}
+
+/** One line for a full disk met by the engine itself (the stage's log, the commit), else undefined. */
+function diskFull(e: unknown, store: Store): string | undefined {
+  if ((e as { code?: string }).code !== "ENOSPC") return undefined;
+  return `disk full while writing to ${store.home}: ${(e as Error).message}`;
+}
+
+/** Hashes what the stage wrote and commits it with its manifest. */
+async function commitInstance(
+  plan: Plan,
+  inst: Instance,
+  key: string,
+  parts: KeyParts,
+  store: Store,
+  tmp: string,
+  started: Date,
+): Promise<Manifest> {
   Deno.removeSync(`${tmp}/spec.json`);
   const tree = await hashTree(`${tmp}/out`);
   let provenance: Record<string, unknown> | undefined;
@@ -333,7 +391,7 @@ async function runInstance(
     finished: finished.toISOString(),
     seconds: (finished.getTime() - started.getTime()) / 1000,
   };
-  store.commit(tmp, manifest);
+  store.commit(tmp, manifest, tree.list);
   return manifest;
 }
 
@@ -369,12 +427,21 @@ function publish(
     const target = Object.keys(inst.matrix).length > 0 ? `${dir}/${inst.id}` : dir;
     Deno.mkdirSync(target, { recursive: true });
     for (const f of files) {
+      fault("publish");
       try {
         Deno.copyFileSync(`${store.entry(keys.get(inst.id)!)}/out/${f}`, `${target}/${f}`);
       } catch {
         // A stage may publish a file only in some configurations.
       }
     }
+  }
+}
+
+function existsDir(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
   }
 }
 

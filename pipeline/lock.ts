@@ -10,6 +10,7 @@
  * skew between hosts does not matter).
  * @module
  */
+import { fault } from "./fault.ts";
 
 /** Who holds a lock or made a temporary directory. */
 export interface Owner {
@@ -56,8 +57,8 @@ export function self(): Owner {
 }
 
 /**
- * `alive` or `dead` when the owner ran on this host since its last boot (checked exactly);
- * `elsewhere` when it ran on another host (or before a reboot), where only a lease can tell.
+ * `alive` or `dead` when the owner ran on this host (checked exactly: a process of an earlier
+ * boot is dead); `elsewhere` when it ran on another host, where only a lease can tell.
  *
  * @example
  * ```ts
@@ -69,7 +70,9 @@ export function self(): Owner {
 export function ownerState(o: Owner): "alive" | "dead" | "elsewhere" {
   const here = self();
   // Without /proc (not Linux) processes cannot be checked: rely on the heartbeat there too.
-  if (o.host !== here.host || o.boot !== here.boot || here.start === 0) return "elsewhere";
+  if (o.host !== here.host || here.start === 0) return "elsewhere";
+  // This host has rebooted since: every process of the earlier boot is gone.
+  if (o.boot !== here.boot) return "dead";
   return startTime(o.pid) === o.start ? "alive" : "dead";
 }
 
@@ -162,6 +165,7 @@ export function tryLock(path: string, opts: LockOptions = {}): (() => void) | un
       f.writeSync(new TextEncoder().encode(mine));
       f.close();
       seen.delete(path);
+      fault("lock-taken");
       return holding(path, mine, opts.heartbeatMs ?? HEARTBEAT_MS);
     } catch (e) {
       if (!(e instanceof Deno.errors.AlreadyExists)) throw e;

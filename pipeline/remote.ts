@@ -15,8 +15,9 @@ import { rmSync } from "node:fs";
 import { dirname } from "node:path";
 import pMap from "p-map";
 import { hashTree, listTree, type Store, treeHash } from "./store.ts";
-import type { Manifest } from "./types.ts";
-import { CacheHttp, Cancelled, Unavailable } from "./remote_http.ts";
+import type { Manifest, PushOutcome } from "./types.ts";
+import { CacheHttp, Cancelled, timeFor, Unavailable } from "./remote_http.ts";
+import { fault } from "./fault.ts";
 import { type EntryRecord, makeRecord, parseRecord } from "./remote_record.ts";
 
 /** Options for {@link RemoteCache}. */
@@ -25,9 +26,15 @@ export interface RemoteOptions {
   url: string;
   /** Sent as `Authorization: Bearer <token>`; never printed. */
   token?: string;
-  /** Longest one request may take, body included (default 60 s). */
+  /** Longest one request may take, body included, before its bytes are counted (default 60 s). */
   timeoutMs?: number;
-  /** Longest one {@link RemoteCache.fetchEntry} or {@link RemoteCache.pushEntry} may take (default 10 min). */
+  /**
+   * The slowest link the cache is expected over: every request may take its bytes at this
+   * rate on top of `timeoutMs`, and a whole fetch or push its total bytes on top of
+   * `deadlineMs` (default 1 MB/s).
+   */
+  minBytesPerSecond?: number;
+  /** Longest one {@link RemoteCache.fetchEntry} or {@link RemoteCache.pushEntry} may take, before its bytes are counted (default 10 min). */
   deadlineMs?: number;
   /** Blobs transferred at once (default 4). */
   concurrency?: number;
@@ -62,10 +69,15 @@ export class RemoteCache {
   readonly #deadlineMs: number;
   readonly #concurrency: number;
   readonly #warn: (line: string) => void;
-  #down = false;
+  readonly #minRate: number;
+  /** Why the server was given up on, once it has been. */
+  #down: string | undefined;
+  /** Keys whose remote entry this process refused: a push re-sends all their blobs. */
+  readonly #refused = new Set<string>();
 
   constructor(opts: RemoteOptions) {
-    this.#http = new CacheHttp(opts.url, opts.token, opts.timeoutMs ?? 60_000);
+    this.#minRate = opts.minBytesPerSecond ?? 1_000_000;
+    this.#http = new CacheHttp(opts.url, opts.token, opts.timeoutMs ?? 60_000, this.#minRate);
     this.#deadlineMs = opts.deadlineMs ?? 600_000;
     this.#concurrency = opts.concurrency ?? 4;
     this.#warn = opts.warn ?? ((line) => console.error(line));
@@ -82,7 +94,7 @@ export class RemoteCache {
    * {@link fetchEntry}.
    */
   async manifest(key: string): Promise<Manifest | undefined> {
-    return await this.#guard(key, undefined, async (op) => {
+    return await this.#guard(key, () => undefined, async (op) => {
       const text = await this.#http.text(`ac/${key}`, op.signal, MAX_RECORD_BYTES);
       return text === undefined ? undefined : this.#parse(text, key).manifest;
     });
@@ -94,16 +106,18 @@ export class RemoteCache {
    */
   async fetchEntry(key: string, store: Store): Promise<"hit" | "miss"> {
     if (store.manifest(key)) return "hit";
-    return await this.#guard(key, "miss", async (op) => {
+    return await this.#guard(key, () => "miss" as const, async (op, stretch) => {
       const text = await this.#http.text(`ac/${key}`, op.signal, MAX_RECORD_BYTES);
       if (text === undefined) return "miss";
       const record = this.#parse(text, key);
+      stretch(record.manifest.bytes);
       const tmp = store.tmp(key);
       try {
         await this.#download(record, `${tmp}/out`, op);
+        fault("fetch-downloaded");
         const tree = await hashTree(`${tmp}/out`);
         if (tree.hash !== record.treeHash) throw new Corrupt("its files do not add up to its output hash");
-        store.commit(tmp, record.manifest);
+        store.commit(tmp, record.manifest, record.files);
         return "hit";
       } catch (e) {
         rmSync(tmp, { recursive: true, force: true });
@@ -114,54 +128,73 @@ export class RemoteCache {
 
   /**
    * Uploads the local entry for `key`: blobs the server lacks first, the record last, so a
-   * reader never finds a record whose blobs are missing. Failures warn and return.
+   * reader never finds a record whose blobs are missing. Never throws: says whether the entry
+   * was pushed, was already there, or failed and why (also warned).
    */
-  async pushEntry(key: string, store: Store): Promise<void> {
+  async pushEntry(key: string, store: Store): Promise<PushOutcome> {
+    let blobs = 0, bytes = 0;
+    const failed = (reason: string): PushOutcome => ({ status: "failed", blobs, bytes, reason });
     const manifest = store.manifest(key);
     if (!manifest) {
       this.#warn(`remote: entry ${key}: not pushed: not in the local store`);
-      return;
+      return failed("not in the local store");
     }
-    await this.#guard(key, undefined, async (op) => {
+    if (this.#down) return failed(`cache unavailable (${this.#down})`);
+    return await this.#guard(key, failed, async (op, stretch) => {
+      const refused = this.#refused.has(key);
+      if (!refused && await this.#http.exists(`ac/${key}`, op.signal)) {
+        return { status: "present", blobs, bytes } as PushOutcome;
+      }
       const out = `${store.entry(key)}/out`;
       const files = await listTree(out);
       // Pushing a locally damaged entry would spread the damage to every reader.
       if (treeHash(files) !== manifest.outputHash) {
         throw new Error("not pushed: its local files no longer match its manifest's outputHash");
       }
+      stretch(manifest.bytes);
       const bySha = new Map(files.map((f) => [f.sha256, f]));
       await this.#all([...bySha.values()], op, async (f) => {
-        const there = await this.#http.exists(`cas/${f.sha256}`, op.signal);
+        const there = refused ? undefined : await this.#http.exists(`cas/${f.sha256}`, op.signal);
         // A blob of the wrong size is a damaged upload from earlier: replace it.
         if (there && (there.size === undefined || there.size === f.size)) return;
-        const file = await Deno.open(`${out}/${f.path}`);
-        try {
-          await this.#http.put(`cas/${f.sha256}`, file.readable, op.signal);
-        } finally {
-          closeQuietly(file);
-        }
+        await this.#http.put(`cas/${f.sha256}`, { file: `${out}/${f.path}`, size: f.size }, op.signal);
+        blobs++;
+        bytes += f.size;
+        fault("push-blob");
       });
+      fault("push-record");
       await this.#http.put(`ac/${key}`, JSON.stringify(makeRecord(manifest, files)), op.signal);
+      this.#refused.delete(key);
+      return { status: "pushed", blobs, bytes } as PushOutcome;
     });
   }
 
   /**
-   * Runs one lookup, fetch or push under the total deadline. Any failure is reported once
-   * and gives `fallback`; nothing is thrown.
+   * Runs one lookup, fetch or push under the total deadline, which `stretch(bytes)` extends
+   * by the time those bytes take at the slowest expected rate. Any failure is reported once
+   * and gives `fallback(why)`; nothing is thrown.
    */
-  async #guard<T>(key: string, fallback: T, run: (op: AbortController) => Promise<T>): Promise<T> {
-    if (this.#down || !KEY.test(key)) return fallback;
+  async #guard<T>(
+    key: string,
+    fallback: (reason: string) => T,
+    run: (op: AbortController, stretch: (bytes: number) => void) => Promise<T>,
+  ): Promise<T> {
+    if (this.#down) return fallback(`cache unavailable (${this.#down})`);
+    if (!KEY.test(key)) return fallback("not a cache key");
     const op = new AbortController();
-    const seconds = this.#deadlineMs / 1000;
-    const deadline = setTimeout(
-      () => op.abort(new Unavailable(`no complete transfer within the total deadline of ${seconds} s`)),
-      this.#deadlineMs,
-    );
+    let deadline: ReturnType<typeof setTimeout> | undefined;
+    const arm = (ms: number) => {
+      clearTimeout(deadline);
+      deadline = setTimeout(
+        () => op.abort(new Unavailable(`no complete transfer within the total deadline of ${ms / 1000} s`)),
+        ms,
+      );
+    };
+    arm(this.#deadlineMs);
     try {
-      return await run(op);
+      return await run(op, (bytes) => arm(timeFor(bytes, this.#deadlineMs, this.#minRate)));
     } catch (e) {
-      this.#failed(e, key);
-      return fallback;
+      return fallback(this.#failed(e, key));
     } finally {
       clearTimeout(deadline);
     }
@@ -220,23 +253,21 @@ export class RemoteCache {
     }
   }
 
-  /** Reports a failure: a server fault also disables the client, a bad entry is just refused. */
-  #failed(e: unknown, key: string): void {
-    if (e instanceof Cancelled) return;
-    if (e instanceof Unavailable) this.#down = true;
+  /**
+   * Reports a failure and returns it in a few words: a server fault also disables the
+   * client, a bad entry is just refused (and its push later re-sends every blob).
+   */
+  #failed(e: unknown, key: string): string {
+    if (e instanceof Cancelled) return "cancelled";
+    const message = this.#http.redact((e as Error).message ?? String(e));
+    if (e instanceof Unavailable) this.#down = message;
+    if (e instanceof Corrupt) this.#refused.add(key);
     const what = e instanceof Unavailable
-      ? `cache unavailable (${e.message}); going on without it for the rest of this run`
+      ? `cache unavailable (${message}); going on without it for the rest of this run`
       : e instanceof Corrupt
-      ? `refused: ${e.message}`
-      : (e as Error).message ?? String(e);
+      ? `refused: ${message}`
+      : message;
     this.#warn(this.#http.redact(`remote: entry ${key}: ${what}`));
-  }
-}
-
-function closeQuietly(file: Deno.FsFile): void {
-  try {
-    file.close();
-  } catch {
-    // the upload consumed the stream, which closed the file
+    return e instanceof Unavailable ? `cache unavailable (${message})` : message;
   }
 }

@@ -51,6 +51,20 @@ export interface StageResult {
   key?: string;
   seconds: number;
   error?: string;
+  /** How the upload to the remote cache went, for an instance that ran with `--remote-push`. */
+  push?: PushOutcome;
+}
+
+/**
+ * One push to the remote cache: `pushed` (uploaded), `present` (the remote already held it,
+ * nothing sent) or `failed`, with why.
+ */
+export interface PushOutcome {
+  status: "pushed" | "present" | "failed";
+  /** Blobs and bytes sent. */
+  blobs: number;
+  bytes: number;
+  reason?: string;
 }
 
 /** Why an instance would (or would not) run. */

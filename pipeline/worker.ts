@@ -7,6 +7,7 @@
  */
 import { type InputRef, loadStageType, type StageContext } from "./stage.ts";
 import { UserInputError } from "./errors.ts";
+import { failingWrites, fault, faultsArmed } from "./fault.ts";
 
 /** What the engine hands a worker. */
 export interface WorkerSpec {
@@ -42,15 +43,19 @@ if (import.meta.main) {
         enc.encode(`${PROGRESS_PREFIX}${Math.max(0, Math.min(1, f)).toFixed(4)} ${note ?? ""}\n`),
       ),
   };
+  if (faultsArmed()) failingWrites(spec.id);
   try {
     const stage = await loadStageType(spec.type, spec.modulePath);
+    fault(`stage-run@${spec.id}`);
     await stage.run(ctx);
     Deno.exit(0);
   } catch (e) {
-    const err = e as Error;
+    const err = e as Error & { code?: string };
+    const full = err.code === "ENOSPC";
     // One line for the engine to report; the stack only when asked for (--debug) or for a bug.
-    Deno.stderr.writeSync(enc.encode(`error: ${err.message.split("\n")[0]}\n`));
-    if (Deno.env.get("GRADDROP_DEBUG") || !(e instanceof UserInputError)) {
+    const line = full ? `disk full: ${err.message}` : err.message.split("\n")[0];
+    Deno.stderr.writeSync(enc.encode(`error: ${line}\n`));
+    if (Deno.env.get("GRADDROP_DEBUG") || !(e instanceof UserInputError || full)) {
       const trace = (err.stack ?? "").split("\n").map((l) => `${TRACE_PREFIX}${l}\n`).join("");
       Deno.stderr.writeSync(enc.encode(trace));
     }

@@ -55,6 +55,11 @@ Deno.test("remote (CLI): an empty store with a warm remote recomputes nothing an
       `${tempDir()}/a`,
     );
     assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual(
+      [(first.json!.remote as { pushed: number }).pushed, (first.json!.remote as { failed: number }).failed],
+      [5, 0],
+      first.stderr,
+    );
     const computed = runs(counter).length;
     const homeB = `${tempDir()}/b`;
     const second = await cli(["run", "--config", file, "--json", "--remote", nginx.url], homeB);

@@ -56,7 +56,7 @@ async function makeEntry(
     finished: now,
     seconds: 0.5,
   };
-  store.commit(tmp, manifest);
+  store.commit(tmp, manifest, tree.list);
   return key;
 }
 
@@ -150,29 +150,32 @@ withNginx(
   },
 );
 
-withNginx("the record is uploaded after its blobs, and a second push uploads nothing new", async (nginx) => {
-  const a = emptyStore();
-  const key = await makeEntry(a);
-  const { remote, warnings } = client(nginx.url);
-  await remote.pushEntry(key, a);
-  // nginx logs a request just after answering it: wait (briefly) for the expected lines.
-  const puts = async (expected: number) => {
-    let lines: string[] = [];
-    for (let i = 0; i < 20 && lines.length < expected; i++) {
-      if (i > 0) await new Promise((r) => setTimeout(r, 100));
-      lines = Deno.readTextFileSync(nginx.accessLog).split("\n").filter((l) => l.includes('"PUT '));
-    }
-    return lines;
-  };
-  const first = await puts(5);
-  assert.equal(first.length, 5);
-  assert.match(first.at(-1)!, new RegExp(`"PUT /ac/${key} `));
-  await remote.pushEntry(key, a);
-  const second = await puts(6);
-  assert.equal(second.length, 6, "only the record is written again");
-  assert.match(second.at(-1)!, new RegExp(`"PUT /ac/${key} `));
-  assert.deepEqual(warnings, []);
-});
+withNginx(
+  "the record is uploaded after its blobs, and a second push finds it and uploads nothing",
+  async (nginx) => {
+    const a = emptyStore();
+    const key = await makeEntry(a);
+    const { remote, warnings } = client(nginx.url);
+    const pushed = await remote.pushEntry(key, a);
+    assert.equal(pushed.status, "pushed");
+    // nginx logs a request just after answering it: wait (briefly) for the expected lines.
+    const puts = async (expected: number) => {
+      let lines: string[] = [];
+      for (let i = 0; i < 20 && lines.length < expected; i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 100));
+        lines = Deno.readTextFileSync(nginx.accessLog).split("\n").filter((l) => l.includes('"PUT '));
+      }
+      return lines;
+    };
+    const first = await puts(5);
+    assert.equal(first.length, 5);
+    assert.match(first.at(-1)!, new RegExp(`"PUT /ac/${key} `));
+    assert.deepEqual(await remote.pushEntry(key, a), { status: "present", blobs: 0, bytes: 0 });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await puts(5)).length, 5, "the record is there: nothing is written again");
+    assert.deepEqual(warnings, []);
+  },
+);
 
 withNginx("an unknown key is a quiet miss", async (nginx) => {
   const { remote, warnings } = client(nginx.url);
@@ -312,7 +315,7 @@ withNginx("HTTP 500 is a quick miss with one warning; a push to it warns and ret
   assert.match(fetching.warnings[0], /HTTP 500/);
   const pushing = client(`${nginx.url}/fail500`);
   await pushing.remote.pushEntry(key, a);
-  assert.match(pushing.warnings[0], /HEAD cas\/\w+: HTTP 500/);
+  assert.match(pushing.warnings[0], /HEAD ac\/\w+: HTTP 500/);
   assertNothingEntered(b, key);
 });
 
@@ -382,12 +385,19 @@ Deno.test("remote config: flags win over the environment; push is off by default
   assert.equal(remoteFromEnv({}, env({ GRADDROP_REMOTE: "", GRADDROP_REMOTE_PUSH: "1" })), undefined);
   assert.deepEqual(
     remoteFromEnv({}, env({ GRADDROP_REMOTE: "http://h:1/c/", GRADDROP_REMOTE_TOKEN: "t" })),
-    { url: "http://h:1/c", token: "t", push: false },
+    { url: "http://h:1/c", token: "t", push: false, requirePush: false },
   );
   assert.deepEqual(
     remoteFromEnv({ remote: "https://x", "remote-push": true }, env({ GRADDROP_REMOTE: "http://h:1" })),
-    { url: "https://x", token: undefined, push: true },
+    { url: "https://x", token: undefined, push: true, requirePush: false },
   );
+  assert.equal(remoteFromEnv({ remote: "https://x", "remote-push": "require" }, env({}))?.requirePush, true);
+  assert.equal(remoteFromEnv({ remote: "https://x", "remote-push": "" }, env({}))?.requirePush, false);
+  assert.equal(
+    remoteFromEnv({}, env({ GRADDROP_REMOTE: "http://h", GRADDROP_REMOTE_PUSH: "require" }))?.requirePush,
+    true,
+  );
+  assert.throws(() => remoteFromEnv({ remote: "https://x", "remote-push": "always" }, env({})), ConfigError);
   assert.equal(
     remoteFromEnv({}, env({ GRADDROP_REMOTE: "http://h", GRADDROP_REMOTE_PUSH: "1" }))?.push,
     true,
