@@ -26,7 +26,7 @@ const USAGE = `usage: main.ts <command> [PIPELINE] [options]
   dag      [PIPELINE] [--config FILE] [--json | --mermaid]
   gc       [--config FILE] [--dry-run] [--keep-days N]
   export   PIPELINE --id INSTANCE --path DIR_IN_OUTPUT --to DIR [--with FILE]...
-  analyze  --metrics FILE [--baseline METHOD] [--json]
+  analyze  --metrics FILE [--primary A:B[,A:B...]] [--baseline METHOD] [--json]
   diff     DIR_A DIR_B [--json]
   doctor   [--json] [--expect-gpu]
 common: --debug (stack traces), --help`;

@@ -32,7 +32,7 @@ export async function svg(spec: vl.TopLevelSpec): Promise<string> {
 }
 
 /**
- * Zero-shot accuracy per method with its bootstrap CI; the majority floor as a dashed line.
+ * Zero-shot accuracy per method with its 95% t-interval over seeds; the majority floor as a dashed line.
  *
  * @example
  * ```ts ignore
@@ -210,6 +210,28 @@ export function curveSpec(curves: CurvePoint[], methods: string[]): vl.TopLevelS
       x: { field: "step", type: "quantitative" },
       y: { field: "loss", type: "quantitative", aggregate: "mean", title: "training loss (mean over seeds)" },
       color: { field: "method", type: "nominal", scale: { domain: methods } },
+    },
+  };
+}
+
+/**
+ * Dev accuracy per epoch and method, mean over seeds (the analysis's `dev_curves`).
+ *
+ * @example
+ * ```ts ignore
+ * const plot = await svg(devSpec(analysis));
+ * ```
+ */
+export function devSpec(a: Analysis): vl.TopLevelSpec {
+  return {
+    width: 480,
+    height: 240,
+    data: { values: a.dev_curves },
+    mark: { type: "line", point: true },
+    encoding: {
+      x: { field: "epoch", type: "quantitative", title: "epoch", axis: { tickMinStep: 1 } },
+      y: { field: "accuracy", type: "quantitative", title: "dev accuracy (%, mean over seeds)" },
+      color: { field: "method", type: "nominal", scale: { domain: a.methods } },
     },
   };
 }
