@@ -22,7 +22,9 @@ function primaries(value: string | undefined, methods: string[]): Primary[] {
     const p = normalisePrimary(parsed.data);
     for (const m of [p.a, p.b]) {
       if (!methods.includes(m)) {
-        throw new ConfigError(`--primary ${spec}: '${m}' is not a method in the metrics (have: ${methods.join(", ")})`);
+        throw new ConfigError(
+          `--primary ${spec}: '${m}' is not a method in the metrics (have: ${methods.join(", ")})`,
+        );
       }
     }
     return p;
@@ -96,7 +98,18 @@ async function run(argv: string[]): Promise<number> {
     }));
     return 0;
   }
-  const head = ["comparison", "family", "metric", "gain", "95% CI", "p", "p (Holm)", "seeds", "langs", "W/T/L"];
+  const head = [
+    "comparison",
+    "family",
+    "metric",
+    "gain",
+    "95% CI",
+    "p",
+    "p (Holm)",
+    "seeds",
+    "langs",
+    "W/T/L",
+  ];
   const body = a.comparisons.map((c) => [
     `${c.a} - ${c.b}`,
     c.family,
@@ -123,7 +136,9 @@ async function run(argv: string[]): Promise<number> {
     const seeds = f.seed_counts.map((c) => `${c.n_seeds} seeds (smallest p ${fmtP(c.min_p)})`).join(", ");
     console.log(`p (Holm): within the ${f.family} family of ${f.tests} tests; ${seeds}`);
   }
-  console.log("p: exact sign-flip over the per-seed mean gains; CI: 95% t-interval over the per-seed mean gains");
+  console.log(
+    "p: exact sign-flip over the per-seed mean gains; CI: 95% t-interval over the per-seed mean gains",
+  );
   console.log(
     "W/T/L: languages whose gain exceeds one binomial standard error of the difference on their n items",
   );

@@ -221,7 +221,11 @@ function summarise(
     source: seedSummary(bySeed(of("source"), acc)),
     // The floor is deterministic: it has no sampling interval.
     zero_shot: zs
-      ? { ...zs, ci95: m === FLOOR ? null : zs.ci95, languages: new Set(of("test").map((r) => r.language)).size }
+      ? {
+        ...zs,
+        ci95: m === FLOOR ? null : zs.ci95,
+        languages: new Set(of("test").map((r) => r.language)).size,
+      }
       : null,
     f1: f1("test"),
     source_f1: f1("source"),

@@ -178,7 +178,9 @@ export function comparePair(
   const where = split === "test" ? "zero-shot languages" : "source languages";
   const { seeds, languages, grids: [ga, gb] } = commonGrid(rows, [a, b], split, o.value);
   if (seeds.length === 0) return `no seed in common with ${metric} on ${where}`;
-  if (languages.length === 0) return `no language of the ${where} with ${metric} for both in every common seed`;
+  if (languages.length === 0) {
+    return `no language of the ${where} with ${metric} for both in every common seed`;
+  }
   const diff = ga.values.map((row, s) => row.map((x, l) => x - gb.values[s][l]));
   const perSeed = diff.map(mean);
   const test = signFlipTest(perSeed, o.resamples, o.seed);

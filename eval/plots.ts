@@ -43,10 +43,11 @@ export function methodSpec(a: Analysis): vl.TopLevelSpec {
   const trained = a.summary.filter((s) => !s.floor && s.zero_shot);
   const floor = a.summary.find((s) => s.floor)?.zero_shot?.mean;
   const order = [...trained].sort((p, q) => q.zero_shot!.mean - p.zero_shot!.mean).map((s) => s.method);
-  const x = { field: "method", type: "nominal", sort: order, title: null } as const;
+  const y = { field: "method", type: "nominal", sort: order, title: null } as const;
+  // Horizontal bars, one thin row per method: the plot stays short enough to share the first screen.
   return {
-    width: { step: 48 },
-    height: 240,
+    width: 420,
+    height: { step: 16 },
     layer: [
       {
         data: {
@@ -60,15 +61,15 @@ export function methodSpec(a: Analysis): vl.TopLevelSpec {
         layer: [
           {
             mark: { type: "bar", color: "#8fb3d9" },
-            encoding: { x, y: { field: "mean", type: "quantitative", title: "zero-shot accuracy (%)" } },
+            encoding: { y, x: { field: "mean", type: "quantitative", title: "zero-shot accuracy (%)" } },
           },
-          { mark: "rule", encoding: { x, y: { field: "lo", type: "quantitative" }, y2: { field: "hi" } } },
+          { mark: "rule", encoding: { y, x: { field: "lo", type: "quantitative" }, x2: { field: "hi" } } },
         ],
       },
       ...(floor === undefined ? [] : [{
         data: { values: [{ floor }] },
         mark: { type: "rule" as const, strokeDash: [4, 3], color: "#c0392b" },
-        encoding: { y: { field: "floor", type: "quantitative" as const } },
+        encoding: { x: { field: "floor", type: "quantitative" as const } },
       }]),
     ],
   };

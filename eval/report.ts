@@ -102,15 +102,16 @@ function recipe(a: Analysis): string[] {
   return [
     "## Recipe",
     "",
-    `Chosen by the \`${cell(r.pipeline)}\` pipeline on ${cell(r.split)} alone (never on test), from the grid ${
-      grid.join(" × ")
-    }. Chosen per method: ${chosen.join("; ")}.`,
+    `Chosen by the \`${cell(r.pipeline)}\` pipeline on ${
+      cell(r.split)
+    } alone (never on test), from the grid ${grid.join(" × ")}. Chosen per method: ${chosen.join("; ")}.`,
     "",
   ];
 }
 
 function methods(a: Analysis): string[] {
-  return ["## Methods", "", methodsLegend(a), "", ...methodsTable(a), "", figureMarker("methods"), ""];
+  // The plot first and compact: with the verdicts above, it and the table's head fit one screen.
+  return ["## Methods", "", figureMarker("methods"), "", ...methodsTable(a), "", methodsLegend(a), ""];
 }
 
 const COMPARISON_HEAD = [
@@ -165,9 +166,25 @@ function forgetting(a: Analysis): string[] {
     "",
     "Top-1 English↔language retrieval accuracy (%). Kept: per seed, the mean over languages of the fine-tuned model's retrieval divided by the pretrained checkpoint's; mean over seeds with its 95% t-interval. Change: mean difference in points.",
     "",
-    ...table(["model", "mean retrieval", "kept vs checkpoint", "kept 95% CI", "change (pts)", "seeds", "languages"], [
+    ...table([
+      "model",
+      "mean retrieval",
+      "kept vs checkpoint",
+      "kept 95% CI",
+      "change (pts)",
+      "seeds",
+      "languages",
+    ], [
       ...(r.checkpoint
-        ? [["pretrained checkpoint", pts(r.checkpoint.mean), "100%", "n/a", "0.0", "n/a", String(r.checkpoint.languages)]]
+        ? [[
+          "pretrained checkpoint",
+          pts(r.checkpoint.mean),
+          "100%",
+          "n/a",
+          "0.0",
+          "n/a",
+          String(r.checkpoint.languages),
+        ]]
         : []),
       ...r.methods.map((m) => [
         cell(m.method),
@@ -265,7 +282,9 @@ function exploratory(a: Analysis): string[] {
       if (!x) return "n/a";
       const k = direct ? 1 : -1;
       const iv: [number, number] | null = x.ci95 ? (direct ? x.ci95 : [-x.ci95[1], -x.ci95[0]]) : null;
-      const g = `${signed(k * x.gain)} ${ci(iv)} p_H ${fmtP(x.p_holm)}${x.family === "exploratory" ? "" : ` (${x.family})`}`;
+      const g = `${signed(k * x.gain)} ${ci(iv)} p_H ${fmtP(x.p_holm)}${
+        x.family === "exploratory" ? "" : ` (${x.family})`
+      }`;
       return x.p_holm < 0.05 ? `**${g}**` : g;
     };
     out.push(
@@ -290,7 +309,9 @@ function exploratory(a: Analysis): string[] {
   const skipped = a.skipped.filter((s) => s.family !== "primary");
   if (skipped.length) {
     out.push(
-      ...skipped.map((s) => `- ${cell(s.a)} − ${cell(s.b)} (${metricLabel(s.metric)}): not compared (${s.reason}).`),
+      ...skipped.map((s) =>
+        `- ${cell(s.a)} − ${cell(s.b)} (${metricLabel(s.metric)}): not compared (${s.reason}).`
+      ),
       "",
     );
   }
@@ -415,7 +436,9 @@ function covariates(a: Analysis): string[] {
 function references(a: Analysis): string[] {
   if (!a.references.length) return [];
   const src = a.languages.source;
-  const sourceLabel = src.length === 1 ? `source language ${src[0]}` : `mean over ${src.length} source languages`;
+  const sourceLabel = src.length === 1
+    ? `source language ${src[0]}`
+    : `mean over ${src.length} source languages`;
   return [
     "## Beside published figures",
     "",
@@ -434,7 +457,12 @@ function training(a: Analysis): string[] {
     "## Training",
     "",
     ...(a.dev_curves.length
-      ? ["Dev accuracy per epoch (mean over seeds), the curve the recipe was chosen on.", "", figureMarker("dev"), ""]
+      ? [
+        "Dev accuracy per epoch (mean over seeds), the curve the recipe was chosen on.",
+        "",
+        figureMarker("dev"),
+        "",
+      ]
       : []),
     figureMarker("curves"),
     "",
@@ -465,7 +493,14 @@ function howToRead(a: Analysis): string[] {
     `- **p** is an exact two-sided sign-flip test over the n per-seed mean gains: the share of the sign patterns of those gains whose mean is at least as far from zero as the one observed${
       sampled ? ` (above 20 seeds, ${d.resamples} random patterns)` : " (all 2^n patterns enumerated)"
     }. Its smallest value is 2/2^n.`,
-    `- **Families.** Holm's method adjusts p within one family at a time: the **primary** family (the comparisons declared before the run), the **control** family (full − random-init, what pretraining adds), and the **exploratory** family (every other pair, on accuracy, macro-F1 and retrieval kept, and the correlations). Adding exploratory tests never changes a primary p_Holm. In this run ${
+    `- **Families.** Holm's method adjusts p within one family at a time: the **primary** family (the comparisons declared before the run)${
+      a.comparisons.some((c) => c.family === "control")
+        ? ", the **control** family (full − random-init, what pretraining adds)"
+        : ""
+    } and the **exploratory** family (every other pair, on ${
+      [...new Set(a.comparisons.filter((c) => c.family === "exploratory").map((c) => metricLabel(c.metric)))]
+        .join(", ") || "no metric"
+    }, and the correlations). Adding exploratory tests never changes a primary p_Holm. In this run ${
       seedDesign(a) || "no comparison could be made"
     }.`,
     `- **95% CI** is a Student t-interval over the per-seed mean gains (mean ± t(0.975, n−1)·sd/√n). It treats the seeds as the sample and the languages as fixed: it says how a rerun with new seeds on these languages would vary, not how other languages would.`,
@@ -474,7 +509,9 @@ function howToRead(a: Analysis): string[] {
       cell(a.baseline)
     } and a covariate over the languages where it is known ("n/a" below three, or constant); p from ${d.resamples} permutations, seed ${d.seed}.`,
     ...(a.floor
-      ? [`- **majority** always predicts the most frequent training label: deterministic, for scale, in no test.`]
+      ? [
+        `- **majority** always predicts the most frequent training label: deterministic, for scale, in no test.`,
+      ]
       : []),
     `- **What this design cannot show.** Languages are not independent samples (related languages, shared scripts, translated test sets), there is one task, one model and one pretraining run, and nothing here extends beyond these languages. A p above 0.05 is not evidence of no difference: the interval says which differences the data still allow.`,
     "",

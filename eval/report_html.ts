@@ -23,7 +23,7 @@ const STYLE =
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em;display:block;overflow-x:auto}
 th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right;white-space:nowrap}
 th{background:#f0f0f0;position:sticky;top:0}td:first-child,th:first-child{text-align:left}
-blockquote{margin:1em 0;padding:.75em 1em;border-left:6px solid #c77700;background:#fff6e5}
+blockquote{margin:.5em 0;padding:.1em 1em;border-left:6px solid #c77700;background:#fff6e5}
 figure{margin:1em 0;overflow-x:auto}figcaption{color:#555;font-size:.9em}
 details{margin:.5em 0 1em}summary{cursor:pointer;color:#1a4f8b}`;
 

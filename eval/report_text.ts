@@ -105,7 +105,8 @@ export function metricLabel(metric: Metric, split: "source" | "test" = "test"): 
 }
 
 /** Comparisons of a family. */
-export const inFamily = (a: Analysis, f: Family): PairComparison[] => a.comparisons.filter((c) => c.family === f);
+export const inFamily = (a: Analysis, f: Family): PairComparison[] =>
+  a.comparisons.filter((c) => c.family === f);
 
 /**
  * The one-line verdict of a comparison within its family of `k` tests: which side the data
@@ -142,9 +143,9 @@ export function verdict(c: PairComparison, k: number): string {
  */
 export function answerLine(c: PairComparison, k: number): string {
   const unit = c.metric === "retrieval_kept" ? "points of retrieval kept" : "points";
-  return `- **${cell(c.a)} − ${cell(c.b)}**, ${metricLabel(c.metric, c.split)}: ${signed(c.gain)} ${unit}, 95% CI ${
-    ci(c.ci95)
-  }, p_Holm ${fmtP(c.p_holm)} (${c.n_seeds} seeds, ${c.n_languages} language${
+  return `- **${cell(c.a)} − ${cell(c.b)}**, ${metricLabel(c.metric, c.split)}: ${
+    signed(c.gain)
+  } ${unit}, 95% CI ${ci(c.ci95)}, p_Holm ${fmtP(c.p_holm)} (${c.n_seeds} seeds, ${c.n_languages} language${
     c.n_languages === 1 ? "" : "s"
   }). ${verdict(c, k)}`;
 }
@@ -172,7 +173,9 @@ export function answer(a: Analysis): string[] {
     );
   }
   for (const s of a.skipped.filter((s) => s.family === "primary")) {
-    out.push(`- **${cell(s.a)} − ${cell(s.b)}** (${metricLabel(s.metric)}): declared but not made: ${s.reason}.`);
+    out.push(
+      `- **${cell(s.a)} − ${cell(s.b)}** (${metricLabel(s.metric)}): declared but not made: ${s.reason}.`,
+    );
   }
   if (control.length) {
     out.push(
@@ -224,7 +227,9 @@ export function methodsTable(a: Analysis): string[] {
       s.floor ? "deterministic" : String(s.seeds),
       s.source ? (s.floor ? pts(s.source.mean) : `${pts(s.source.mean)} ± ${pts(s.source.std)}`) : "n/a",
       pts(s.source_f1),
-      s.zero_shot ? (s.floor ? pts(s.zero_shot.mean) : `${pts(s.zero_shot.mean)} ± ${pts(s.zero_shot.std)}`) : "n/a",
+      s.zero_shot
+        ? (s.floor ? pts(s.zero_shot.mean) : `${pts(s.zero_shot.mean)} ± ${pts(s.zero_shot.std)}`)
+        : "n/a",
       s.zero_shot?.ci95 ? `[${pts(s.zero_shot.ci95[0])}, ${pts(s.zero_shot.ci95[1])}]` : "n/a",
       pts(s.f1),
       s.retrieval_kept ? `${pts(s.retrieval_kept.mean)}%` : "n/a",
@@ -246,9 +251,22 @@ export function methodsTable(a: Analysis): string[] {
  */
 export function methodsLegend(a: Analysis): string {
   const seeds = [...new Set(a.summary.filter((s) => !s.floor).map((s) => s.seeds))].sort((x, y) => x - y);
-  return `Accuracy and macro-F1 in %: mean ± std over ${
-    seeds.join(" or ")
-  } seeds of the per-seed mean over languages; 95% CI: t-interval over those per-seed means. Retrieval kept: the fine-tuned model's English↔language retrieval as a share of the pretrained checkpoint's (100% keeps all). One label > ${
-    Math.round(100 * a.design.collapse_share)
-  }%: languages on which the method predicts one label for more than that share of items.`;
+  const f1 = a.summary.some((s) => s.f1 !== null || s.source_f1 !== null);
+  return [
+    `${f1 ? "Accuracy and macro-F1" : "Accuracy"} in %: mean ± std over ${
+      seeds.join(" or ")
+    } seeds of the per-seed mean over languages; 95% CI: t-interval over those per-seed means.`,
+    ...(a.summary.some((s) => s.retrieval_kept)
+      ? [
+        "Retrieval kept: the fine-tuned model's English↔language retrieval as a share of the pretrained checkpoint's (100% keeps all).",
+      ]
+      : []),
+    ...(a.predictions.length
+      ? [
+        `One label > ${
+          Math.round(100 * a.design.collapse_share)
+        }%: languages on which the method predicts one label for more than that share of items.`,
+      ]
+      : []),
+  ].join(" ");
 }

@@ -39,7 +39,8 @@ function methodLabel(matrix: Record<string, string | number | boolean>, reported
 }
 
 const devMetricsSchema = z.looseObject({
-  dev_curve: z.array(z.object({ epoch: z.number(), step: z.number().nullish(), accuracy: z.number() })).optional(),
+  dev_curve: z.array(z.object({ epoch: z.number(), step: z.number().nullish(), accuracy: z.number() }))
+    .optional(),
   dev_accuracy: z.array(z.number()).optional(),
 });
 
@@ -54,7 +55,8 @@ async function readDevCurve(dir: string, method: string, seed: number) {
   }
   const { parseWith } = await import("../eval/contracts.ts");
   const d = parseWith(devMetricsSchema, JSON.parse(text), `${dir}/dev_metrics.json`);
-  const points = d.dev_curve ?? (d.dev_accuracy ?? []).map((accuracy, i) => ({ epoch: i + 1, step: null, accuracy }));
+  const points = d.dev_curve ??
+    (d.dev_accuracy ?? []).map((accuracy, i) => ({ epoch: i + 1, step: null, accuracy }));
   return points.map((p) => ({ method, seed, epoch: p.epoch, step: p.step ?? null, accuracy: p.accuracy }));
 }
 

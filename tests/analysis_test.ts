@@ -96,7 +96,10 @@ Deno.test("a steady 8-seed gain declared primary is significant after Holm; one 
     graddrop: (s) => 1.5 + 0.3 * Math.sin(s),
     childtuning: (s) => s === 1 ? 5 : 0,
   });
-  const a = analyze(rows, options(checkpoint, [...PRIMARY, { a: "childtuning", b: "full", metric: "accuracy" }]));
+  const a = analyze(
+    rows,
+    options(checkpoint, [...PRIMARY, { a: "childtuning", b: "full", metric: "accuracy" }]),
+  );
   const primary = a.comparisons.filter((c) => c.family === "primary");
   assert.deepEqual(primary.map((c) => `${c.a}-${c.b}`), [
     "graddrop-full",
@@ -160,7 +163,11 @@ Deno.test("retrieval kept: per-seed values, an interval and the same tests as ac
 });
 
 Deno.test("what pretraining adds: full − random-init on English and zero-shot, in a control family of its own", () => {
-  const { rows, checkpoint } = experiment(2718, 7, { full: () => 6, "random-init": () => 0, graddrop: () => 6.5 });
+  const { rows, checkpoint } = experiment(2718, 7, {
+    full: () => 6,
+    "random-init": () => 0,
+    graddrop: () => 6.5,
+  });
   const a = analyze(rows, { ...options(checkpoint, [PRIMARY[0]]), nonNeural: [] });
   const control = a.comparisons.filter((c) => c.family === "control");
   assert.deepEqual(control.map((c) => [c.a, c.b, c.split, c.metric]), [
@@ -170,7 +177,9 @@ Deno.test("what pretraining adds: full − random-init on English and zero-shot,
   assert.ok(control.every((c) => Math.abs(c.gain - 6) < 1 && c.p_holm < 0.05));
   assert.equal(a.summary.find((s) => s.method === "random-init")!.kind, "control");
   assert.equal(
-    a.comparisons.filter((c) => c.metric === "accuracy" && c.split === "test" && c.b === "random-init" && c.a === "full")
+    a.comparisons.filter((c) =>
+      c.metric === "accuracy" && c.split === "test" && c.b === "random-init" && c.a === "full"
+    )
       .length,
     1,
     "not repeated as exploratory",
@@ -212,7 +221,13 @@ Deno.test("analyze --primary: the same families on any metrics file; an unknown 
   try {
     const file = `${dir}/metrics.json`;
     Deno.writeTextFileSync(file, JSON.stringify({ rows }));
-    const r = await run(["--metrics", file, "--primary", "graddrop:full,graddrop:gradual-unfreezing", "--json"]);
+    const r = await run([
+      "--metrics",
+      file,
+      "--primary",
+      "graddrop:full,graddrop:gradual-unfreezing",
+      "--json",
+    ]);
     assert.equal(r.code, 0, r.err);
     const doc = JSON.parse(r.out).comparisons as { a: string; b: string; family: string; p_holm: number }[];
     const primary = doc.filter((c) => c.family === "primary");
