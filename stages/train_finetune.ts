@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { inputOfType, type StageType } from "../pipeline/stage.ts";
-import { GradDropOptions, METHODS } from "../train/methods.ts";
+import { GradDropOptions, ignoredGradDropOptions, METHODS } from "../train/methods.ts";
 
 const schema = z.strictObject({
   method: z.enum(METHODS).default("full"),
@@ -27,6 +27,11 @@ const schema = z.strictObject({
   bucket_by_length: z.boolean().default(true),
   backend: z.enum(["auto", "webgpu", "wasm", "cpu"]).default("auto"),
   fused: z.boolean().default(true),
+}).superRefine((p, ctx) => {
+  // At plan time, so a sweep over an option the method never reads fails before anything runs.
+  for (const message of ignoredGradDropOptions(p.method, p.graddrop)) {
+    ctx.addIssue({ code: "custom", path: ["graddrop"], message });
+  }
 });
 
 /** Writes `checkpoint/` (classifier, HF layout), `train_log.jsonl`, `dev_metrics.json`. */
