@@ -53,6 +53,7 @@ export function methodSpec(a: Analysis): vl.TopLevelSpec {
         data: {
           values: trained.map((s) => ({
             method: s.method,
+            kind: s.kind,
             mean: s.zero_shot!.mean,
             lo: s.zero_shot!.ci95?.[0] ?? s.zero_shot!.mean,
             hi: s.zero_shot!.ci95?.[1] ?? s.zero_shot!.mean,
@@ -60,8 +61,21 @@ export function methodSpec(a: Analysis): vl.TopLevelSpec {
         },
         layer: [
           {
-            mark: { type: "bar", color: "#8fb3d9" },
-            encoding: { y, x: { field: "mean", type: "quantitative", title: "zero-shot accuracy (%)" } },
+            mark: "bar",
+            encoding: {
+              y,
+              x: { field: "mean", type: "quantitative", title: "zero-shot accuracy (%)" },
+              // Controls and baselines stand out from the fine-tuning methods being compared.
+              color: {
+                field: "kind",
+                type: "nominal",
+                title: null,
+                scale: {
+                  domain: ["fine-tuned", "control", "non-neural"],
+                  range: ["#8fb3d9", "#b8b8b8", "#e0b36a"],
+                },
+              },
+            },
           },
           { mark: "rule", encoding: { y, x: { field: "lo", type: "quantitative" }, x2: { field: "hi" } } },
         ],

@@ -200,9 +200,12 @@ function forgetting(a: Analysis): string[] {
   ];
   if (kept.length) {
     out.push(
-      "Retrieval kept compared between methods (points of kept; the same tests as accuracy; family as labelled):",
+      "Retrieval kept compared between methods (gain in points of kept; the same tests as accuracy; p (Holm) within each comparison's family):",
       "",
-      ...table(["family", ...COMPARISON_HEAD], kept.map((c) => [c.family, ...comparisonRows([c])[0]])),
+      ...table(
+        [COMPARISON_HEAD[0], "family", ...COMPARISON_HEAD.slice(2)],
+        comparisonRows(kept).map((r, i) => [r[0], kept[i].family, ...r.slice(2)]),
+      ),
       "",
     );
   }
@@ -384,18 +387,20 @@ function languageTables(a: Analysis): string[] {
 function covariates(a: Analysis): string[] {
   if (!a.covariates.length && !a.groups.length) return [];
   const out = [`## Gains and the languages' resources (exploratory)`, ""];
-  if (a.covariates.length) {
+  // A covariate no language records (or that never varies) has no rho for any method: its column goes.
+  const known = COVARIATES.filter((cov) => a.covariates.some((c) => c.covariate === cov && c.rho !== null));
+  if (known.length) {
     const methodsWith = [...new Set(a.covariates.map((c) => c.method))];
     out.push(
       `Spearman's rho between each method's per-language gain over ${
         cell(a.baseline)
-      } and a covariate; (known/languages); p_H: Holm-adjusted within the exploratory family.`,
+      } and a covariate; (known/languages); p_H: Holm-adjusted within the exploratory family. Covariates no language records are left out.`,
       "",
       ...table(
-        ["method", ...COVARIATES.map((c) => COVARIATE_LABEL[c])],
+        ["method", ...known.map((c) => COVARIATE_LABEL[c])],
         methodsWith.map((m) => [
           cell(m),
-          ...COVARIATES.map((cov) => {
+          ...known.map((cov) => {
             const c = a.covariates.find((x) => x.method === m && x.covariate === cov)!;
             return c.rho === null
               ? `n/a (${c.n}/${c.of})`

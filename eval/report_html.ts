@@ -61,11 +61,18 @@ export async function html(a: Analysis, title: string, md: string, curves: Curve
     dev: () => [devSpec(a), "Dev accuracy per epoch and method (mean over seeds)."],
     curves: () => [curveSpec(curves, a.methods), "Fine-tuning loss per method (mean over seeds)."],
   };
+  // A plot with nothing to draw (no training logs, no covariate known) is left out, not drawn empty.
+  const empty: Partial<Record<typeof FIGURES[number], boolean>> = {
+    covariate: (covariateSpec(a).data as { values: unknown[] }).values.length === 0,
+    curves: curves.length === 0,
+  };
   let body = marked.parse(md, { async: false, gfm: true });
   for (const name of FIGURES) {
     if (!body.includes(figureMarker(name))) continue;
     const [spec, caption] = figures[name]();
-    const figure = `<figure>${await svg(spec)}<figcaption>${escape(caption)}</figcaption></figure>`;
+    const figure = empty[name]
+      ? ""
+      : `<figure>${await svg(spec)}<figcaption>${escape(caption)}</figcaption></figure>`;
     body = body.replace(figureMarker(name), () => figure);
   }
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escape(title)}</title>

@@ -145,9 +145,10 @@ Deno.test("report.md: the answer first, how to read last, every optional section
   assert.match(md, /\| x007 \| Deva \| mid \| n\/a \|/, "unknown pretraining tokens read n/a");
   assert.match(
     md,
-    /\| graddrop \| [^|]+ \| [^|]+ \| [^|]+ \| [^|]+ \| n\/a \(0\/120\) \|/,
-    "unknown covariate: n/a",
+    /\| method \| pretraining tokens \| pretraining share \| fertility \|\n/,
+    "unrecorded covariates left out",
   );
+  assert.match(md, /\| graddrop \| [+-]?\d\.\d\d \(108\/120\) p_H /, "tokens known for 108 of 120 languages");
   assert.ok(!/rho[^|]*0\.00 \(0\//.test(md), "never rho 0 for a missing covariate");
   // Retrieval kept: fine-tuned 0.2 + 0.001 l against the checkpoint's 0.4 + 0.001 l is -20 points.
   assert.match(md, /\| full \| 25\.9 \| \d+\.\d% \| \[[\d.]+, [\d.]+\] \| -20\.0 \| 3 \| 120 \|/);
