@@ -147,6 +147,11 @@ function comparisonRows(cs: PairComparison[]): string[][] {
 function declared(a: Analysis): string[] {
   const cs = [...inFamily(a, "primary"), ...inFamily(a, "control")];
   if (!cs.length) return [];
+  // The declared pairs on the other metrics: an accuracy gain that macro-F1 does not back is a warning sign.
+  const pairs = inFamily(a, "primary");
+  const beside = inFamily(a, "exploratory").filter((c) =>
+    pairs.some((p) => (p.a === c.a && p.b === c.b) || (p.a === c.b && p.b === c.a))
+  );
   return [
     "## Primary and control comparisons in detail",
     "",
@@ -154,6 +159,14 @@ function declared(a: Analysis): string[] {
     "",
     ...table(COMPARISON_HEAD, comparisonRows(cs)),
     "",
+    ...(beside.length
+      ? [
+        "The primary pairs on the other metrics (exploratory family):",
+        "",
+        ...table(COMPARISON_HEAD, comparisonRows(beside)),
+        "",
+      ]
+      : []),
   ];
 }
 

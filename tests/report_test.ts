@@ -114,6 +114,7 @@ Deno.test("report.md: the answer first, how to read last, every optional section
       "## Recipe",
       "Chosen by the `recipe` pipeline on English dev alone (never on test), from the grid epochs ∈ {3, 6} × lr ∈ {0.001, 0.003}. Chosen per method: full: epochs 6, lr 0.001; graddrop: epochs 6, lr 0.003.",
       "## Primary and control comparisons in detail",
+      "The primary pairs on the other metrics (exploratory family):",
       "## Forgetting: cross-lingual retrieval kept",
       "## What the classifiers predict",
       "| frozen | **5 of 120** |",
