@@ -97,14 +97,31 @@ export function table(head: string[], rows: string[][]): string[] {
   ];
 }
 
-/** What a metric is called in the report. */
+/**
+ * What a metric is called in the report.
+ *
+ * @example
+ * ```ts
+ * import { metricLabel } from "./report_text.ts";
+ * if (metricLabel("f1") !== "zero-shot macro-F1" || metricLabel("accuracy", "source") !== "English (source) accuracy") {
+ *   throw new Error();
+ * }
+ * ```
+ */
 export function metricLabel(metric: Metric, split: "source" | "test" = "test"): string {
   if (metric === "retrieval_kept") return "retrieval kept vs the checkpoint";
   const where = split === "source" ? "English (source)" : "zero-shot";
   return `${where} ${metric === "f1" ? "macro-F1" : "accuracy"}`;
 }
 
-/** Comparisons of a family. */
+/**
+ * Comparisons of a family.
+ *
+ * @example
+ * ```ts ignore
+ * const primary = inFamily(analysis, "primary");
+ * ```
+ */
 export const inFamily = (a: Analysis, f: Family): PairComparison[] =>
   a.comparisons.filter((c) => c.family === f);
 
