@@ -103,13 +103,21 @@ export interface CovariateTest {
   of: number;
 }
 
-/** Mean gain over the baseline within one tier or script (descriptive, no test). */
+/**
+ * Mean gain over the baseline within one tier or script. Tiers are also tested (exploratory
+ * family): the per-seed mean gain over the tier's languages, as any comparison; scripts are
+ * descriptive.
+ */
 export interface GroupGain {
   method: string;
   by: "tier" | "script";
   group: string;
   n: number;
   mean_gain: number;
+  /** Tiers only: 95% t-interval over seeds, sign-flip p, Holm-adjusted within the exploratory family. */
+  ci95: [number, number] | null;
+  p: number | null;
+  p_holm: number | null;
 }
 
 /** Sentence retrieval (points) of the checkpoint and of each fine-tuned method. */
@@ -360,21 +368,40 @@ function covariateTests(vs: PairComparison[], task: ReportTask, o: AnalyzeOption
 }
 
 function groupGains(
+  rows: MetricRow[],
   vs: PairComparison[],
   tierOf: (l: string) => string | null,
   scriptOf: (l: string) => string | null,
+  o: AnalyzeOptions,
 ) {
   const out: GroupGain[] = [];
   for (const [by, of] of [["tier", tierOf], ["script", scriptOf]] as const) {
     for (const c of vs) {
       if (!c.languages.some((g) => of(g.language) !== null)) continue;
-      const groups = new Map<string, number[]>();
+      const groups = new Map<string, string[]>();
       for (const g of c.languages) {
         const key = of(g.language) ?? "n/a";
-        groups.set(key, [...groups.get(key) ?? [], g.gain]);
+        groups.set(key, [...groups.get(key) ?? [], g.language]);
       }
-      for (const [group, gains] of [...groups].sort((x, y) => x[0].localeCompare(y[0]))) {
-        out.push({ method: c.a, by, group, n: gains.length, mean_gain: mean(gains) });
+      for (const [group, languages] of [...groups].sort((x, y) => x[0].localeCompare(y[0]))) {
+        const gains = c.languages.filter((g) => languages.includes(g.language)).map((g) => g.gain);
+        const test = by === "tier" && group !== "n/a"
+          ? comparePair(rows.filter((r) => languages.includes(r.language)), c.a, c.b, {
+            resamples: o.resamples,
+            seed: namedSeeds.analysis(o.seed, `tier:${c.a}|${c.b}|${group}`),
+          })
+          : null;
+        const t = typeof test === "string" ? null : test;
+        out.push({
+          method: c.a,
+          by,
+          group,
+          n: gains.length,
+          mean_gain: mean(gains),
+          ci95: t?.ci95 ?? null,
+          p: t?.p ?? null,
+          p_holm: t?.p ?? null,
+        });
       }
     }
   }
@@ -393,21 +420,23 @@ interface Wanted {
 /** What each family holds and the smallest p its seed counts allow. */
 export interface FamilyDesign {
   family: Family;
-  /** Tests adjusted together (comparisons made, plus correlations for the exploratory family). */
+  /** Tests adjusted together (comparisons made, plus correlations and tier tests for the exploratory family). */
   tests: number;
   comparison_tests: number;
   correlation_tests: number;
+  tier_tests: number;
   /** Distinct seed counts among its comparisons, with the smallest p each can give. */
   seed_counts: { n_seeds: number; min_p: number }[];
 }
 
-function familyDesign(family: Family, cs: PairComparison[], correlations: number): FamilyDesign {
+function familyDesign(family: Family, cs: PairComparison[], correlations = 0, tiers = 0): FamilyDesign {
   const own = cs.filter((c) => c.family === family);
   return {
     family,
-    tests: own.length + correlations,
+    tests: own.length + correlations + tiers,
     comparison_tests: own.length,
     correlation_tests: correlations,
+    tier_tests: tiers,
     seed_counts: [...new Set(own.map((c) => c.n_seeds))].sort((a, b) => a - b)
       .map((n) => ({ n_seeds: n, min_p: own.find((c) => c.n_seeds === n)!.min_p })),
   };
@@ -421,7 +450,7 @@ const same = (w: { a: string; b: string; metric: Metric; split: string }, x: typ
  * Runs the analysis on validated rows. Holm runs within each family: the declared primary
  * comparisons, the pretraining control (`full` − `random-init` on source and zero-shot
  * accuracy, when both are present and not declared primary), and the exploratory rest
- * (every other pair on every metric, and the correlations).
+ * (every other pair on every metric, the correlations, and each method's gain per resource tier).
  *
  * @example
  * ```ts
@@ -494,14 +523,21 @@ export function analyze(rows: MetricRow[], o: AnalyzeOptions) {
   const tierOf = (l: string) => task?.languages[l]?.tier ?? refTier.get(l) ?? null;
   const scriptOf = (l: string) => task?.languages[l]?.script ?? null;
   const covariates = task ? covariateTests(vs, task, o) : [];
+  const groups = groupGains(rows, vs, tierOf, scriptOf, o);
+  const tiers = groups.filter((g) => g.p !== null);
   for (const family of ["primary", "control"] as const) {
     const own = comparisons.filter((c) => c.family === family);
     holm(own.map((c) => c.p)).forEach((p, i) => own[i].p_holm = p!);
   }
   const exploratory = comparisons.filter((c) => c.family === "exploratory");
-  const adjusted = holm([...exploratory.map((c) => c.p), ...covariates.map((c) => c.p)]);
+  const adjusted = holm([
+    ...exploratory.map((c) => c.p),
+    ...covariates.map((c) => c.p),
+    ...tiers.map((g) => g.p),
+  ]);
   exploratory.forEach((c, i) => c.p_holm = adjusted[i]!);
   covariates.forEach((c, i) => c.p_holm = adjusted[exploratory.length + i]);
+  tiers.forEach((g, i) => g.p_holm = adjusted[exploratory.length + covariates.length + i]);
   const shown = present.includes(FLOOR) ? [...methods, FLOOR] : methods;
   const byLanguage = perLanguage(rows, shown);
   const shares = predictionShares(rows, task?.labels ?? []);
@@ -521,9 +557,9 @@ export function analyze(rows: MetricRow[], o: AnalyzeOptions) {
       interval: "95% Student t-interval over the per-seed mean gains" as const,
       primary: o.primary ?? [],
       families: [
-        familyDesign("primary", comparisons, 0),
-        familyDesign("control", comparisons, 0),
-        familyDesign("exploratory", comparisons, correlations),
+        familyDesign("primary", comparisons),
+        familyDesign("control", comparisons),
+        familyDesign("exploratory", comparisons, correlations, tiers.length),
       ],
       collapse_share: COLLAPSE_SHARE,
     },
@@ -532,7 +568,7 @@ export function analyze(rows: MetricRow[], o: AnalyzeOptions) {
     skipped,
     per_language: byLanguage,
     covariates,
-    groups: groupGains(vs, tierOf, scriptOf),
+    groups,
     tiers: [...new Set(byLanguage.map((l) => tierOf(l.language)).filter((t) => t !== null))].length > 0,
     retrieval: retrievalSummary(rows, methods, o.checkpointRetrieval, kept),
     predictions: shares,

@@ -284,7 +284,7 @@ function exploratory(a: Analysis): string[] {
   const out = [
     "## Exploratory comparisons",
     "",
-    `Not declared before the run: hypothesis-generating. p (Holm) is adjusted over this family alone: ${fam.comparison_tests} comparisons and ${fam.correlation_tests} correlations. Gains in points, row − column.`,
+    `Not declared before the run: hypothesis-generating. p (Holm) is adjusted over this family alone: ${fam.comparison_tests} comparisons, ${fam.correlation_tests} correlations and ${fam.tier_tests} per-tier gains. Gains in points, row − column.`,
     "",
   ];
   const acc = cs.filter((c) => c.metric === "accuracy");
@@ -430,9 +430,11 @@ function covariates(a: Analysis): string[] {
     const groups = [...new Set(gs.map((g) => g.group))];
     const ms = [...new Set(gs.map((g) => g.method))];
     out.push(
-      `Mean gain over ${cell(a.baseline)} by ${
-        by === "tier" ? "resource tier" : "script"
-      } (points; languages; descriptive, no test).`,
+      by === "tier"
+        ? `Mean gain over ${
+          cell(a.baseline)
+        } by resource tier (points; languages; 95% CI over seeds; p_H: Holm-adjusted within the exploratory family).`
+        : `Mean gain over ${cell(a.baseline)} by script (points; languages; descriptive, no test).`,
       "",
       ...table(
         [by, ...ms.map(cell)],
@@ -440,7 +442,9 @@ function covariates(a: Analysis): string[] {
           cell(g),
           ...ms.map((m) => {
             const x = gs.find((y) => y.group === g && y.method === m);
-            return x ? `${signed(x.mean_gain)} (${x.n})` : "n/a";
+            if (!x) return "n/a";
+            const tested = x.p_holm === null ? "" : ` ${ci(x.ci95)} p_H ${fmtP(x.p_holm)}`;
+            return `${signed(x.mean_gain)} (${x.n})${tested}`;
           }),
         ]),
       ),
@@ -518,7 +522,7 @@ function howToRead(a: Analysis): string[] {
     } and the **exploratory** family (every other pair, on ${
       [...new Set(a.comparisons.filter((c) => c.family === "exploratory").map((c) => metricLabel(c.metric)))]
         .join(", ") || "no metric"
-    }, and the correlations). Adding exploratory tests never changes a primary p_Holm. In this run ${
+    }, the correlations and the per-tier gains). Adding exploratory tests never changes a primary p_Holm. In this run ${
       seedDesign(a) || "no comparison could be made"
     }.`,
     `- **95% CI** is a Student t-interval over the per-seed mean gains (mean ± t(0.975, n−1)·sd/√n). It treats the seeds as the sample and the languages as fixed: it says how a rerun with new seeds on these languages would vary, not how other languages would.`,

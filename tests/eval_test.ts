@@ -272,13 +272,21 @@ Deno.test("analyze: every pair exploratory without a declared primary, Holm over
   const family = [
     ...a.comparisons.map((c) => c.p),
     ...a.covariates.map((c) => c.p).filter((p) => p !== null),
+    ...a.groups.map((g) => g.p).filter((p) => p !== null),
   ];
   assert.ok(a.comparisons.every((c) => c.family === "exploratory" && c.metric === "accuracy"));
   assert.equal(a.design.families.find((f) => f.family === "exploratory")!.tests, family.length);
   assert.deepEqual([
     ...a.comparisons.map((c) => c.p_holm),
     ...a.covariates.map((c) => c.p_holm).filter((p) => p !== null),
+    ...a.groups.map((g) => g.p_holm).filter((p) => p !== null),
   ], holm(family));
+  assert.equal(
+    a.groups.filter((g) => g.by === "tier" && g.p !== null).length,
+    2 * 2,
+    "two tiers x two methods against the baseline",
+  );
+  assert.ok(a.groups.filter((g) => g.by === "script").every((g) => g.p === null), "scripts are descriptive");
   const tiers = a.groups.filter((g) => g.by === "tier" && g.method === "graddrop");
   assert.deepEqual(tiers.map((g) => [g.group, g.n]), [["high", 10], ["low", 10]]);
   const floor = a.summary.find((s) => s.floor)!;
