@@ -78,7 +78,12 @@ export function resultsSection(a: Analysis, snapshot: string): string {
       : []),
     ...(a.recipe
       ? [
-        `**Recipe:** chosen by the \`${cell(a.recipe.pipeline)}\` pipeline on ${cell(a.recipe.split)}: ${
+        `**Recipe:** chosen by the \`${cell(a.recipe.pipeline)}\` pipeline on ${cell(a.recipe.split)} from ${
+          Object.entries(a.recipe.grid).map(([k, vs]) =>
+            `${cell(k)} ∈ {${vs.map(String).map(cell).join(", ")}}`
+          )
+            .join(" × ")
+        }: ${
           Object.entries(a.recipe.chosen).map(([m, vs]) =>
             `${cell(m)} ${Object.entries(vs).map(([k, v]) => `${cell(k)} ${cell(String(v))}`).join(", ")}`
           ).join("; ")
