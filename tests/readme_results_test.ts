@@ -65,3 +65,19 @@ Deno.test("readme-results: writes the snapshot and the section; --check fails on
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("readme-results: the section states the recipe, its grid and split, when the analysis has one", async () => {
+  const { resultsSection } = await import("../eval/readme_results.ts");
+  const a = JSON.parse(Deno.readTextFileSync("docs/sib200_analysis.json"));
+  a.recipe = {
+    pipeline: "recipe",
+    split: "English dev",
+    grid: { epochs: [3, 6] },
+    chosen: { full: { epochs: 6 } },
+  };
+  assert.ok(
+    resultsSection(a, "x.json").includes(
+      "**Recipe:** chosen by the `recipe` pipeline on English dev from epochs ∈ {3, 6}: full epochs 6.",
+    ),
+  );
+});
