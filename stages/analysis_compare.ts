@@ -164,5 +164,12 @@ export const stage: StageType<typeof schema> = {
         }`,
       );
     }
+    for (const c of analysis.comparisons.filter((c) => c.family !== "exploratory")) {
+      ctx.log(
+        `${c.family} ${c.a} - ${c.b} (${c.metric}, ${c.split}): ${c.gain.toFixed(2)} points, p_Holm ${
+          c.p_holm.toFixed(3)
+        }`,
+      );
+    }
   },
 };
