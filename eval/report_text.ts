@@ -144,9 +144,11 @@ export function verdict(c: PairComparison, k: number): string {
   if (c.min_p * k >= 0.05) {
     return `**Undecided:** ${c.n_seeds} seeds cannot reach p_Holm < 0.05 with ${over}, whatever the data.`;
   }
-  const covers = c.ci95 && c.ci95[0] <= 0 && c.ci95[1] >= 0;
+  const covers = !c.ci95 || (c.ci95[0] <= 0 && c.ci95[1] >= 0);
   return `**No significant difference** after ${over}${
-    covers ? "; the interval includes 0" : ""
+    covers
+      ? "; the interval includes 0"
+      : "; the unadjusted interval excludes 0, the family-wise test does not"
   } (no evidence of no difference either).`;
 }
 
