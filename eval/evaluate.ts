@@ -1,7 +1,8 @@
 /**
  * One evaluation pass over a task's test split with an exported model: per language,
- * accuracy, macro-F1 and the share of predictions per label (for a classifier) and English <-> X sentence retrieval from the
- * pooled vectors of the same pass. Languages without a test split are scored on dev.
+ * accuracy, macro-F1 and the share of predictions per label (for a classifier), and
+ * English <-> X sentence retrieval from the pooled vectors of the same pass. Languages
+ * without a test split are scored on dev.
  * @module
  */
 import { readShard, type Shard } from "../data/shards.ts";
