@@ -35,7 +35,8 @@ const USAGE = `usage: main.ts <command> [PIPELINE] [options]
   gc       [--config FILE] [--dry-run] [--keep-days N]
   verify   [--dry-run] [--json]   (every store entry against its manifest, hashes included)
   export   PIPELINE --id INSTANCE --path DIR_IN_OUTPUT --to DIR [--with FILE]...
-  analyze  --metrics FILE [--baseline METHOD] [--json]
+  analyze  --metrics FILE [--primary A:B[,A:B...]] [--baseline METHOD] [--json]
+  readme-results --analysis FILE [--snapshot PATH] [--readme README.md] | readme-results --check
   diff     DIR_A DIR_B [--json]
   doctor   [--json] [--expect-gpu]
   tokenize --tokenizer PATH [--pieces] [--special]   (lines on stdin, one JSON array per line)
@@ -123,10 +124,14 @@ function normaliseForce(argv: string[]): string[] {
 }
 
 async function main(argv: string[]): Promise<number> {
-  // These two parse their own flags.
+  // These parse their own flags.
   if (argv[0] === "analyze") {
     const { analyzeCommand } = await import("./eval/analyze_command.ts");
     return await analyzeCommand(argv.slice(1));
+  }
+  if (argv[0] === "readme-results") {
+    const { readmeResultsCommand } = await import("./eval/readme_results.ts");
+    return await readmeResultsCommand(argv.slice(1));
   }
   if (argv[0] === "diff") {
     const { diffCommand } = await import("./eval/diff_command.ts");

@@ -6,11 +6,30 @@
 import { parseArgs } from "node:util";
 import { ConfigError } from "../pipeline/errors.ts";
 import { analyze } from "./compare.ts";
-import { parseMetrics } from "./contracts.ts";
-import { fmtP, signed } from "./report.ts";
+import { normalisePrimary, parseMetrics, type Primary, primarySpecSchema } from "./contracts.ts";
+import { ci, fmtP, signed } from "./report_text.ts";
 
 /** Usage line of the command. */
-export const ANALYZE_USAGE = "analyze --metrics FILE [--baseline METHOD] [--json] [--resamples N] [--seed N]";
+export const ANALYZE_USAGE =
+  "analyze --metrics FILE [--primary A:B[:metric][,A:B...]] [--baseline METHOD] [--json] [--resamples N] [--seed N]";
+
+/** `--primary graddrop:full,graddrop:gradual-unfreezing`: each one a declared comparison. */
+function primaries(value: string | undefined, methods: string[]): Primary[] {
+  if (value === undefined) return [];
+  return value.split(",").map((spec) => {
+    const parsed = primarySpecSchema.safeParse(spec.trim());
+    if (!parsed.success) throw new ConfigError(`--primary ${spec}: ${parsed.error.issues[0].message}`);
+    const p = normalisePrimary(parsed.data);
+    for (const m of [p.a, p.b]) {
+      if (!methods.includes(m)) {
+        throw new ConfigError(
+          `--primary ${spec}: '${m}' is not a method in the metrics (have: ${methods.join(", ")})`,
+        );
+      }
+    }
+    return p;
+  });
+}
 
 function intOption(name: string, value: string, min: number): number {
   const n = Number(value);
@@ -28,6 +47,7 @@ async function run(argv: string[]): Promise<number> {
     options: {
       metrics: { type: "string" },
       baseline: { type: "string" },
+      primary: { type: "string" },
       json: { type: "boolean", default: false },
       resamples: { type: "string", default: "10000" },
       seed: { type: "string", default: "0" },
@@ -52,8 +72,10 @@ async function run(argv: string[]): Promise<number> {
   } catch (e) {
     throw new ConfigError(`${file}: not JSON (${(e as Error).message})`);
   }
-  const a = analyze(parseMetrics(doc, file), {
+  const rows = parseMetrics(doc, file);
+  const a = analyze(rows, {
     baseline: values.baseline,
+    primary: primaries(values.primary, [...new Set(rows.map((r) => r.method))]),
     pairs: values.baseline === undefined ? "all" : "baseline",
     resamples: intOption("resamples", values.resamples, 100),
     seed: intOption("seed", values.seed, 0),
@@ -63,6 +85,9 @@ async function run(argv: string[]): Promise<number> {
       comparisons: a.comparisons.map((c) => ({
         a: c.a,
         b: c.b,
+        family: c.family,
+        metric: c.metric,
+        split: c.split,
         gain: c.gain,
         ci95: c.ci95,
         p: c.p,
@@ -73,16 +98,29 @@ async function run(argv: string[]): Promise<number> {
     }));
     return 0;
   }
-  const head = ["comparison", "gain", "95% CI", "p", "p (Holm)", "seeds", "langs", "W/T/L"];
+  const head = [
+    "comparison",
+    "family",
+    "metric",
+    "gain",
+    "95% CI",
+    "p",
+    "p (Holm)",
+    "seeds",
+    "langs",
+    "W/T/L",
+  ];
   const body = a.comparisons.map((c) => [
     `${c.a} - ${c.b}`,
+    c.family,
+    c.split === "source" ? `${c.metric} (source)` : c.metric,
     signed(c.gain),
-    `[${signed(c.ci95[0])}, ${signed(c.ci95[1])}]`,
+    ci(c.ci95),
     fmtP(c.p),
     fmtP(c.p_holm),
     String(c.n_seeds),
     String(c.n_languages),
-    `${c.wins}/${c.ties}/${c.losses}${c.unknown ? ` (${c.unknown} n?)` : ""}`,
+    c.metric === "accuracy" ? `${c.wins}/${c.ties}/${c.losses}${c.unknown ? ` (${c.unknown} n?)` : ""}` : "-",
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
   const line = (r: string[]) =>
@@ -90,17 +128,16 @@ async function run(argv: string[]): Promise<number> {
   console.log(
     `${file}: ${a.methods.length} methods, ${a.languages.test.length} zero-shot languages; baseline ${a.baseline}`,
   );
-  console.log("gain: mean accuracy difference in points on the zero-shot languages");
+  console.log("gain: mean difference in points (per seed, then over seeds) on the zero-shot languages");
   console.log(line(head));
   for (const r of body) console.log(line(r));
-  for (const s of a.skipped) console.log(`${s.a} - ${s.b}: not compared (${s.reason})`);
-  for (const c of a.design.seed_counts) {
-    console.log(
-      `p: exact sign-flip over ${c.n_seeds} per-seed mean gains; smallest attainable p ${fmtP(c.min_p)}`,
-    );
+  for (const s of a.skipped) console.log(`${s.a} - ${s.b} (${s.metric}): not compared (${s.reason})`);
+  for (const f of a.design.families.filter((f) => f.tests > 0)) {
+    const seeds = f.seed_counts.map((c) => `${c.n_seeds} seeds (smallest p ${fmtP(c.min_p)})`).join(", ");
+    console.log(`p (Holm): within the ${f.family} family of ${f.tests} tests; ${seeds}`);
   }
   console.log(
-    `p (Holm): adjusted over the ${a.design.tests} comparisons above; CI: two-level bootstrap (seeds, then languages), ${a.design.resamples} resamples, seed ${a.design.seed}`,
+    "p: exact sign-flip over the per-seed mean gains; CI: 95% t-interval over the per-seed mean gains",
   );
   console.log(
     "W/T/L: languages whose gain exceeds one binomial standard error of the difference on their n items",

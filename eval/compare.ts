@@ -1,30 +1,52 @@
 /**
- * The whole analysis behind a report: per-method summaries, comparisons between methods
- * (seed-level tests, bootstrap intervals, Holm over every test made), per-language tables,
- * gains against covariates and groups, retrieval kept, and the majority-class floor.
- * Accuracies in the result are in points (percent).
+ * The whole analysis behind a report: per-method summaries (controls and non-neural baselines
+ * included), comparisons between methods on accuracy, macro-F1 and retrieval kept (seed-level
+ * sign-flip tests, t-intervals over per-seed means) in three Holm families (primary, control,
+ * exploratory), per-language tables, gains against covariates and groups, what the classifiers
+ * predict, dev curves, and the majority-class floor. Values in the result are in points.
  * @module
  */
 import { ConfigError } from "../pipeline/errors.ts";
 import { seeds as namedSeeds } from "../kernels/random.ts";
-import { twoLevelBootstrap } from "./bootstrap.ts";
-import { FLOOR, type MetricRow, type Reference, type ReportTask, type RetrievalRow } from "./contracts.ts";
-import { commonGrid, comparePair, type PairComparison } from "./pairs.ts";
-import { holm, mean, scores, spearman, std } from "./stats.ts";
+import {
+  type DevPoint,
+  FLOOR,
+  type MetricRow,
+  type Primary,
+  type Recipe,
+  type Reference,
+  type ReportTask,
+  type RetrievalRow,
+} from "./contracts.ts";
+import { comparePair, type Family, type Metric, type PairComparison, type ValueOf } from "./pairs.ts";
+import { holm, mean, scores, spearman, std, tInterval } from "./stats.ts";
 
 /** Options for {@link analyze}. */
 export interface AnalyzeOptions {
   /** The method others are measured against; default `full` when present, else the first method. */
   baseline?: string;
-  /** `all`: every pair of methods; `baseline`: each method against the baseline only. */
+  /** `all`: every pair of methods; `baseline`: each method against the baseline only (exploratory). */
   pairs: "all" | "baseline";
+  /** The pre-declared comparisons: Holm runs over these alone. */
+  primary?: Primary[];
   resamples: number;
   seed: number;
   task?: ReportTask;
   /** The pretrained checkpoint's retrieval per language. */
   checkpointRetrieval?: RetrievalRow[];
   references?: Reference[];
+  /** Methods that are not fine-tuned encoders (the n-gram and subword baselines). */
+  nonNeural?: string[];
+  /** Each fine-tune's dev accuracy during training. */
+  devCurves?: DevPoint[];
+  recipe?: Recipe;
 }
+
+/** The fine-tune from random weights: `full` minus it is what pretraining adds. */
+export const RANDOM_INIT = "random-init";
+
+/** A method predicting one label for more than this share of a language's items is flagged. */
+export const COLLAPSE_SHARE = 0.6;
 
 /** Numeric per-language covariates correlated with gains. */
 export const COVARIATES = [
@@ -35,17 +57,37 @@ export const COVARIATES = [
   "unk_rate",
 ] as const;
 
-/** A method's accuracy, in points. */
+/** Mean, std and 95% t-interval over seeds of a per-seed figure (points). */
+export interface SeedSummary {
+  mean: number;
+  std: number;
+  ci95: [number, number] | null;
+  seeds: number[];
+  per_seed: number[];
+}
+
+/** What a method is, for the methods table. */
+export type MethodKind = "fine-tuned" | "control" | "non-neural" | "floor";
+
+/** A method's figures, in points. */
 export interface MethodSummary {
   method: string;
+  kind: MethodKind;
   /** The deterministic majority-class floor. */
   floor: boolean;
   seeds: number;
-  /** Mean and std over seeds of the per-seed mean over source languages. */
-  source: { mean: number; std: number } | null;
-  zero_shot: { mean: number; std: number; ci95: [number, number] | null; languages: number } | null;
+  /** Per seed, the mean over source languages. */
+  source: SeedSummary | null;
+  /** Per seed, the mean over zero-shot languages. */
+  zero_shot: (SeedSummary & { languages: number }) | null;
   /** Mean zero-shot macro-F1, when rows carry it. */
   f1: number | null;
+  /** Mean source macro-F1, when rows carry it. */
+  source_f1: number | null;
+  /** Per seed, the mean over languages of retrieval / the checkpoint's (points: 100 keeps all). */
+  retrieval_kept: SeedSummary | null;
+  /** Languages on which the method predicts one label for more than {@link COLLAPSE_SHARE} of items. */
+  collapsed: string[] | null;
 }
 
 /** Spearman's rho between a method's per-language gain over the baseline and a covariate. */
@@ -54,19 +96,28 @@ export interface CovariateTest {
   covariate: typeof COVARIATES[number];
   rho: number | null;
   p: number | null;
+  /** Holm-adjusted within the exploratory family. */
   p_holm: number | null;
   /** Languages where the covariate is known, of `of`. */
   n: number;
   of: number;
 }
 
-/** Mean gain over the baseline within one tier or script. */
+/**
+ * Mean gain over the baseline within one tier or script. Tiers are also tested (exploratory
+ * family): the per-seed mean gain over the tier's languages, as any comparison; scripts are
+ * descriptive.
+ */
 export interface GroupGain {
   method: string;
   by: "tier" | "script";
   group: string;
   n: number;
   mean_gain: number;
+  /** Tiers only: 95% t-interval over seeds, sign-flip p, Holm-adjusted within the exploratory family. */
+  ci95: [number, number] | null;
+  p: number | null;
+  p_holm: number | null;
 }
 
 /** Sentence retrieval (points) of the checkpoint and of each fine-tuned method. */
@@ -76,8 +127,13 @@ export interface RetrievalSummary {
     method: string;
     mean: number;
     languages: number;
-    /** Mean over languages of fine-tuned / checkpoint retrieval (a fraction), where the checkpoint's is > 0. */
+    /** Mean over seeds of the per-seed mean over languages of fine-tuned / checkpoint retrieval (a fraction). */
     kept: number | null;
+    /** 95% t-interval of `kept` over seeds (fractions). */
+    kept_ci95: [number, number] | null;
+    /** `kept` of each seed, in `seeds` order (fractions). */
+    kept_per_seed: number[];
+    seeds: number[];
     /** Mean over languages of fine-tuned − checkpoint retrieval, in points. */
     change: number | null;
   }[];
@@ -92,6 +148,29 @@ export interface LanguageRow {
   accuracy: Record<string, number | null>;
 }
 
+/** The label a method predicts most on a language. */
+export interface PredictionShare {
+  method: string;
+  language: string;
+  split: MetricRow["split"];
+  /** The label most predicted, summed over seeds (its name when the task gives labels). */
+  top_label: string;
+  /** Mean over seeds of the largest share of predictions any one label got (points). */
+  top_share: number;
+  /** `top_share` above {@link COLLAPSE_SHARE}. */
+  collapsed: boolean;
+}
+
+/** Dev accuracy (points) of a method at one epoch, mean over its seeds. */
+export interface DevCurvePoint {
+  method: string;
+  epoch: number;
+  /** Mean step of the point over seeds, when recorded. */
+  step: number | null;
+  accuracy: number;
+  seeds: number;
+}
+
 function defaultBaseline(methods: string[], wanted: string | undefined): string {
   if (wanted !== undefined) {
     if (!methods.includes(wanted)) {
@@ -104,34 +183,62 @@ function defaultBaseline(methods: string[], wanted: string | undefined): string 
   return methods.includes("full") ? "full" : methods[0];
 }
 
-function summarise(rows: MetricRow[], m: string, o: AnalyzeOptions): MethodSummary {
+function seedSummary(perSeed: Map<number, number[]>): SeedSummary | null {
+  const seeds = [...perSeed.keys()].filter((s) => perSeed.get(s)!.length).sort((a, b) => a - b);
+  if (!seeds.length) return null;
+  const xs = seeds.map((s) => mean(perSeed.get(s)!));
+  return { mean: mean(xs), std: std(xs), ci95: tInterval(xs), seeds, per_seed: xs };
+}
+
+function bySeed(rows: MetricRow[], value: ValueOf): Map<number, number[]> {
+  const out = new Map<number, number[]>();
+  for (const r of rows) {
+    const v = value(r);
+    if (v !== null && Number.isFinite(v)) out.set(r.seed, [...out.get(r.seed) ?? [], v]);
+  }
+  return out;
+}
+
+function kindOf(m: string, o: AnalyzeOptions): MethodKind {
+  if (m === FLOOR) return "floor";
+  if (o.nonNeural?.includes(m)) return "non-neural";
+  return m === RANDOM_INIT ? "control" : "fine-tuned";
+}
+
+function summarise(
+  rows: MetricRow[],
+  m: string,
+  o: AnalyzeOptions,
+  kept: ValueOf | null,
+  shares: PredictionShare[],
+): MethodSummary {
   const own = rows.filter((r) => r.method === m);
-  const seedList = [...new Set(own.map((r) => r.seed))];
-  const perSeed = (split: MetricRow["split"]) =>
-    seedList.map((s) => own.filter((r) => r.seed === s && r.split === split).map((r) => 100 * r.accuracy))
-      .filter((xs) => xs.length).map(mean);
-  const src = perSeed("source"), zs = perSeed("test");
-  // The floor is deterministic: it has no sampling interval.
-  const grid = m === FLOOR ? null : commonGrid(rows, [m], "test");
-  const f1 = own.filter((r) => r.split === "test" && r.f1 != null).map((r) => 100 * r.f1!);
+  const of = (split: MetricRow["split"]) => own.filter((r) => r.split === split);
+  const acc: ValueOf = (r) => 100 * r.accuracy;
+  const f1 = (split: MetricRow["split"]) => {
+    const xs = of(split).filter((r) => r.f1 != null).map((r) => 100 * r.f1!);
+    return xs.length ? mean(xs) : null;
+  };
+  const zs = seedSummary(bySeed(of("test"), acc));
+  const mine = shares.filter((p) => p.method === m);
   return {
     method: m,
+    kind: kindOf(m, o),
     floor: m === FLOOR,
-    seeds: seedList.length,
-    source: src.length ? { mean: mean(src), std: std(src) } : null,
-    zero_shot: zs.length
+    seeds: new Set(own.map((r) => r.seed)).size,
+    source: seedSummary(bySeed(of("source"), acc)),
+    // The floor is deterministic: it has no sampling interval.
+    zero_shot: zs
       ? {
-        mean: mean(zs),
-        std: std(zs),
-        ci95: !grid?.languages.length ? null : twoLevelBootstrap(
-          grid.grids[0].acc.map((row) => row.map((x) => 100 * x)),
-          o.resamples,
-          namedSeeds.analysis(o.seed, `mean:${m}`),
-        ),
-        languages: new Set(own.filter((r) => r.split === "test").map((r) => r.language)).size,
+        ...zs,
+        ci95: m === FLOOR ? null : zs.ci95,
+        languages: new Set(of("test").map((r) => r.language)).size,
       }
       : null,
-    f1: f1.length ? mean(f1) : null,
+    f1: f1("test"),
+    source_f1: f1("source"),
+    retrieval_kept: kept ? seedSummary(bySeed(own, kept)) : null,
+    collapsed: mine.length && m !== FLOOR ? mine.filter((p) => p.collapsed).map((p) => p.language) : null,
   };
 }
 
@@ -152,10 +259,18 @@ function perLanguage(rows: MetricRow[], methods: string[]): LanguageRow[] {
   });
 }
 
+/** Retrieval kept per row (points: 100 × fine-tuned / checkpoint), where the checkpoint's is > 0. */
+function keptValue(checkpoint: RetrievalRow[] | undefined): ValueOf | null {
+  const ck = new Map((checkpoint ?? []).filter((r) => r.retrieval > 0).map((r) => [r.language, r.retrieval]));
+  if (!ck.size) return null;
+  return (r) => r.retrieval == null || !ck.has(r.language) ? null : 100 * r.retrieval / ck.get(r.language)!;
+}
+
 function retrievalSummary(
   rows: MetricRow[],
   methods: string[],
   checkpoint: RetrievalRow[] | undefined,
+  kept: ValueOf | null,
 ): RetrievalSummary | null {
   const carried = rows.filter((r) => r.retrieval != null);
   if (!carried.length && !checkpoint?.length) return null;
@@ -172,12 +287,15 @@ function retrievalSummary(
       const own = carried.filter((r) => r.method === method);
       const paired = languages.map((l) => [ftMean(method, l), ck.get(l)] as const)
         .filter((x): x is readonly [number, number] => x[0] !== null && x[1] !== undefined);
-      const ratios = paired.filter(([, c]) => c > 0).map(([f, c]) => f / c);
+      const k = kept ? seedSummary(bySeed(own, kept)) : null;
       return {
         method,
         mean: mean(own.map((r) => 100 * r.retrieval!)),
         languages: new Set(own.map((r) => r.language)).size,
-        kept: ratios.length ? mean(ratios) : null,
+        kept: k ? k.mean / 100 : null,
+        kept_ci95: k?.ci95 ? [k.ci95[0] / 100, k.ci95[1] / 100] : null,
+        kept_per_seed: k ? k.per_seed.map((x) => x / 100) : [],
+        seeds: k?.seeds ?? [],
         change: paired.length ? mean(paired.map(([f, c]) => f - c)) : null,
       };
     }),
@@ -187,6 +305,50 @@ function retrievalSummary(
       methods: Object.fromEntries(withRetrieval.map((m) => [m, ftMean(m, language)])),
     })),
   };
+}
+
+function predictionShares(rows: MetricRow[], labels: string[]): PredictionShare[] {
+  const groups = new Map<string, MetricRow[]>();
+  for (const r of rows) {
+    if (r.pred_share?.length && r.method !== FLOOR) {
+      const key = JSON.stringify([r.method, r.language]);
+      groups.set(key, [...groups.get(key) ?? [], r]);
+    }
+  }
+  return [...groups.values()].map((rs) => {
+    const summed = rs.reduce(
+      (acc, r) => acc.map((x, i) => x + (r.pred_share![i] ?? 0)),
+      new Array<number>(Math.max(...rs.map((r) => r.pred_share!.length))).fill(0),
+    );
+    const top = summed.indexOf(Math.max(...summed));
+    const topShare = mean(rs.map((r) => Math.max(...r.pred_share!)));
+    return {
+      method: rs[0].method,
+      language: rs[0].language,
+      split: rs[0].split,
+      top_label: labels[top] ?? String(top),
+      top_share: 100 * topShare,
+      collapsed: topShare > COLLAPSE_SHARE,
+    };
+  }).sort((x, y) => x.method.localeCompare(y.method) || x.language.localeCompare(y.language));
+}
+
+function devCurves(points: DevPoint[]): DevCurvePoint[] {
+  const groups = new Map<string, DevPoint[]>();
+  for (const p of points) {
+    const key = JSON.stringify([p.method, p.epoch]);
+    groups.set(key, [...groups.get(key) ?? [], p]);
+  }
+  return [...groups.values()].map((ps) => {
+    const steps = ps.map((p) => p.step).filter((s): s is number => s !== null);
+    return {
+      method: ps[0].method,
+      epoch: ps[0].epoch,
+      step: steps.length === ps.length ? mean(steps) : null,
+      accuracy: 100 * mean(ps.map((p) => p.accuracy)),
+      seeds: new Set(ps.map((p) => p.seed)).size,
+    };
+  }).sort((x, y) => x.method.localeCompare(y.method) || x.epoch - y.epoch);
 }
 
 function covariateTests(vs: PairComparison[], task: ReportTask, o: AnalyzeOptions): CovariateTest[] {
@@ -206,29 +368,89 @@ function covariateTests(vs: PairComparison[], task: ReportTask, o: AnalyzeOption
 }
 
 function groupGains(
+  rows: MetricRow[],
   vs: PairComparison[],
   tierOf: (l: string) => string | null,
   scriptOf: (l: string) => string | null,
+  o: AnalyzeOptions,
 ) {
   const out: GroupGain[] = [];
   for (const [by, of] of [["tier", tierOf], ["script", scriptOf]] as const) {
     for (const c of vs) {
       if (!c.languages.some((g) => of(g.language) !== null)) continue;
-      const groups = new Map<string, number[]>();
+      const groups = new Map<string, string[]>();
       for (const g of c.languages) {
         const key = of(g.language) ?? "n/a";
-        groups.set(key, [...groups.get(key) ?? [], g.gain]);
+        groups.set(key, [...groups.get(key) ?? [], g.language]);
       }
-      for (const [group, gains] of [...groups].sort((x, y) => x[0].localeCompare(y[0]))) {
-        out.push({ method: c.a, by, group, n: gains.length, mean_gain: mean(gains) });
+      for (const [group, languages] of [...groups].sort((x, y) => x[0].localeCompare(y[0]))) {
+        const gains = c.languages.filter((g) => languages.includes(g.language)).map((g) => g.gain);
+        const test = by === "tier" && group !== "n/a"
+          ? comparePair(rows.filter((r) => languages.includes(r.language)), c.a, c.b, {
+            resamples: o.resamples,
+            seed: namedSeeds.analysis(o.seed, `tier:${c.a}|${c.b}|${group}`),
+          })
+          : null;
+        const t = typeof test === "string" ? null : test;
+        out.push({
+          method: c.a,
+          by,
+          group,
+          n: gains.length,
+          mean_gain: mean(gains),
+          ci95: t?.ci95 ?? null,
+          p: t?.p ?? null,
+          p_holm: t?.p ?? null,
+        });
       }
     }
   }
   return out;
 }
 
+/** One comparison to make: a − b on a metric and split, in a family. */
+interface Wanted {
+  a: string;
+  b: string;
+  metric: Metric;
+  split: MetricRow["split"];
+  family: Family;
+}
+
+/** What each family holds and the smallest p its seed counts allow. */
+export interface FamilyDesign {
+  family: Family;
+  /** Tests adjusted together (comparisons made, plus correlations and tier tests for the exploratory family). */
+  tests: number;
+  comparison_tests: number;
+  correlation_tests: number;
+  tier_tests: number;
+  /** Distinct seed counts among its comparisons, with the smallest p each can give. */
+  seed_counts: { n_seeds: number; min_p: number }[];
+}
+
+function familyDesign(family: Family, cs: PairComparison[], correlations = 0, tiers = 0): FamilyDesign {
+  const own = cs.filter((c) => c.family === family);
+  return {
+    family,
+    tests: own.length + correlations + tiers,
+    comparison_tests: own.length,
+    correlation_tests: correlations,
+    tier_tests: tiers,
+    seed_counts: [...new Set(own.map((c) => c.n_seeds))].sort((a, b) => a - b)
+      .map((n) => ({ n_seeds: n, min_p: own.find((c) => c.n_seeds === n)!.min_p })),
+  };
+}
+
+const same = (w: { a: string; b: string; metric: Metric; split: string }, x: typeof w) =>
+  w.metric === x.metric && w.split === x.split &&
+  ((w.a === x.a && w.b === x.b) || (w.a === x.b && w.b === x.a));
+
 /**
- * Runs the analysis on validated rows.
+ * Runs the analysis on validated rows. Holm runs within each family: the declared primary
+ * comparisons, the pretraining control (`full` − `random-init` on source and zero-shot
+ * accuracy, when both are present and not declared primary), and the exploratory rest
+ * (every other pair on every metric, the correlations, and each method's gain per resource tier).
  *
  * @example
  * ```ts
@@ -236,8 +458,8 @@ function groupGains(
  * const rows = [1, 2, 3].flatMap((seed) =>
  *   ["full", "graddrop"].map((method) => ({ method, seed, language: "fra", split: "test" as const, accuracy: 0.5 }))
  * );
- * const a = analyze(rows, { pairs: "all", resamples: 500, seed: 0 });
- * if (a.comparisons[0].a !== "graddrop" || a.comparisons[0].b !== "full") throw new Error();
+ * const a = analyze(rows, { pairs: "all", resamples: 500, seed: 0, primary: [{ a: "graddrop", b: "full", metric: "accuracy" }] });
+ * if (a.comparisons[0].family !== "primary" || a.comparisons[0].a !== "graddrop") throw new Error();
  * ```
  */
 export function analyze(rows: MetricRow[], o: AnalyzeOptions) {
@@ -246,30 +468,80 @@ export function analyze(rows: MetricRow[], o: AnalyzeOptions) {
   if (trained.length === 0) throw new ConfigError("no method other than the majority floor in the metrics");
   const baseline = defaultBaseline(trained, o.baseline);
   const methods = [baseline, ...trained.filter((m) => m !== baseline)];
-  const wanted = o.pairs === "baseline"
+  const kept = keptValue(o.checkpointRetrieval);
+  const values: Record<Metric, ValueOf | null> = {
+    accuracy: (r) => 100 * r.accuracy,
+    f1: (r) => r.f1 == null ? null : 100 * r.f1,
+    retrieval_kept: kept,
+  };
+  const wanted: Wanted[] = [];
+  const skipped: { a: string; b: string; metric: Metric; family: Family; reason: string }[] = [];
+  for (const p of o.primary ?? []) {
+    const missing = [p.a, p.b].filter((m) => !trained.includes(m));
+    if (missing.length) {
+      skipped.push({ ...p, family: "primary", reason: `${missing.join(" and ")} not in the metrics` });
+    } else if (!wanted.some((w) => same(w, { ...p, split: "test" }))) {
+      wanted.push({ ...p, split: "test", family: "primary" });
+    }
+  }
+  if (trained.includes("full") && trained.includes(RANDOM_INIT)) {
+    for (const split of ["source", "test"] as const) {
+      const c = { a: "full", b: RANDOM_INIT, metric: "accuracy" as const, split };
+      if (!wanted.some((w) => same(w, c))) wanted.push({ ...c, family: "control" });
+    }
+  }
+  const pairs = o.pairs === "baseline"
     ? methods.slice(1).map((m) => [m, baseline] as const)
     : methods.flatMap((a, j) => methods.slice(0, j).map((b) => [a, b] as const));
-  const comparisons: PairComparison[] = [];
-  const skipped: { a: string; b: string; reason: string }[] = [];
-  for (const [a, b] of wanted) {
-    const c = comparePair(rows, a, b, {
-      resamples: o.resamples,
-      seed: namedSeeds.analysis(o.seed, `pair:${a}|${b}`),
-    });
-    if (typeof c === "string") skipped.push({ a, b, reason: c });
-    else comparisons.push(c);
+  for (const metric of ["accuracy", "f1", "retrieval_kept"] as const) {
+    for (const [a, b] of pairs) {
+      const c = { a, b, metric, split: "test" as const };
+      if (!wanted.some((w) => same(w, c))) wanted.push({ ...c, family: "exploratory" });
+    }
   }
-  const vs = comparisons.filter((c) => c.b === baseline);
+  const comparisons: PairComparison[] = [];
+  for (const w of wanted) {
+    const value = values[w.metric];
+    const c = value
+      ? comparePair(rows, w.a, w.b, {
+        resamples: o.resamples,
+        seed: namedSeeds.analysis(o.seed, `pair:${w.a}|${w.b}|${w.metric}|${w.split}`),
+        metric: w.metric,
+        split: w.split,
+        value,
+      })
+      : "the pretrained checkpoint's retrieval is not given";
+    if (typeof c !== "string") comparisons.push({ ...c, family: w.family });
+    // An exploratory pair on a metric one side lacks (a baseline without retrieval) is simply not made.
+    else if (w.family !== "exploratory" || w.metric === "accuracy") {
+      skipped.push({ a: w.a, b: w.b, metric: w.metric, family: w.family, reason: c });
+    }
+  }
+  const vs = comparisons.filter((c) => c.metric === "accuracy" && c.split === "test" && c.b === baseline);
   const task = o.task;
   const refTier = new Map((o.checkpointRetrieval ?? []).map((r) => [r.language, r.tier ?? null]));
   const tierOf = (l: string) => task?.languages[l]?.tier ?? refTier.get(l) ?? null;
   const scriptOf = (l: string) => task?.languages[l]?.script ?? null;
   const covariates = task ? covariateTests(vs, task, o) : [];
-  const adjusted = holm([...comparisons.map((c) => c.p), ...covariates.map((c) => c.p)]);
-  comparisons.forEach((c, i) => c.p_holm = adjusted[i]!);
-  covariates.forEach((c, i) => c.p_holm = adjusted[comparisons.length + i]);
+  const groups = groupGains(rows, vs, tierOf, scriptOf, o);
+  const tiers = groups.filter((g) => g.p !== null);
+  for (const family of ["primary", "control"] as const) {
+    const own = comparisons.filter((c) => c.family === family);
+    holm(own.map((c) => c.p)).forEach((p, i) => own[i].p_holm = p!);
+  }
+  const exploratory = comparisons.filter((c) => c.family === "exploratory");
+  const adjusted = holm([
+    ...exploratory.map((c) => c.p),
+    ...covariates.map((c) => c.p),
+    ...tiers.map((g) => g.p),
+  ]);
+  exploratory.forEach((c, i) => c.p_holm = adjusted[i]!);
+  covariates.forEach((c, i) => c.p_holm = adjusted[exploratory.length + i]);
+  tiers.forEach((g, i) => g.p_holm = adjusted[exploratory.length + covariates.length + i]);
   const shown = present.includes(FLOOR) ? [...methods, FLOOR] : methods;
   const byLanguage = perLanguage(rows, shown);
+  const shares = predictionShares(rows, task?.labels ?? []);
+  const correlations = covariates.filter((c) => c.p !== null).length;
   return {
     baseline,
     methods,
@@ -282,22 +554,27 @@ export function analyze(rows: MetricRow[], o: AnalyzeOptions) {
       pairs: o.pairs,
       resamples: o.resamples,
       seed: o.seed,
-      /** Tests in the Holm family: comparisons plus correlations with a p. */
-      tests: adjusted.filter((p) => p !== null).length,
-      comparison_tests: comparisons.length,
-      correlation_tests: covariates.filter((c) => c.p !== null).length,
-      /** Distinct seed counts among the comparisons, with the smallest p each can give. */
-      seed_counts: [...new Set(comparisons.map((c) => c.n_seeds))].sort((a, b) => a - b)
-        .map((n) => ({ n_seeds: n, min_p: comparisons.find((c) => c.n_seeds === n)!.min_p })),
+      interval: "95% Student t-interval over the per-seed mean gains" as const,
+      primary: o.primary ?? [],
+      families: [
+        familyDesign("primary", comparisons),
+        familyDesign("control", comparisons),
+        familyDesign("exploratory", comparisons, correlations, tiers.length),
+      ],
+      collapse_share: COLLAPSE_SHARE,
     },
-    summary: shown.map((m) => summarise(rows, m, o)),
+    summary: shown.map((m) => summarise(rows, m, o, kept, shares)),
     comparisons,
     skipped,
     per_language: byLanguage,
     covariates,
-    groups: groupGains(vs, tierOf, scriptOf),
+    groups,
     tiers: [...new Set(byLanguage.map((l) => tierOf(l.language)).filter((t) => t !== null))].length > 0,
-    retrieval: retrievalSummary(rows, methods, o.checkpointRetrieval),
+    retrieval: retrievalSummary(rows, methods, o.checkpointRetrieval, kept),
+    predictions: shares,
+    dev_curves: devCurves(o.devCurves ?? []),
+    recipe: o.recipe ?? null,
+    warnings: task?.warnings ?? [],
     contamination: task?.contamination ?? null,
     references: o.references ?? [],
     task: task ?? null,

@@ -24,6 +24,8 @@ export const metricRowSchema = z.object({
   n: z.number().int().positive().nullish(),
   /** Top-1 English↔language sentence-retrieval accuracy of this fine-tuned model. */
   retrieval: share.nullish(),
+  /** Share of the predictions that went to each label id (what the classifier predicts). */
+  pred_share: z.array(share).nullish(),
 });
 
 /** A validated metric row. */
@@ -48,6 +50,70 @@ export const referenceSchema = z.strictObject({
 
 /** A validated reference figure. */
 export type Reference = z.infer<typeof referenceSchema>;
+
+/** The metrics a comparison can be made on. */
+export const METRICS = ["accuracy", "f1", "retrieval_kept"] as const;
+
+/**
+ * A pre-declared (primary) comparison: `"A:B"` (a − b on zero-shot accuracy), `"A:B:metric"`,
+ * or `{a, b, metric?}` for method names that hold a colon.
+ */
+export const primarySpecSchema = z.union([
+  z.string().regex(
+    new RegExp(`^[^:]+:[^:]+(:(${METRICS.join("|")}))?$`),
+    `expected 'A:B' or 'A:B:metric' (metric: ${METRICS.join(", ")})`,
+  ),
+  z.strictObject({ a: z.string().min(1), b: z.string().min(1), metric: z.enum(METRICS).optional() }),
+]);
+
+/** A primary comparison as declared. */
+export type PrimarySpec = z.infer<typeof primarySpecSchema>;
+
+/** A primary comparison with every field decided. */
+export interface Primary {
+  a: string;
+  b: string;
+  metric: typeof METRICS[number];
+}
+
+/**
+ * Decides a declared primary comparison's fields.
+ *
+ * @example
+ * ```ts
+ * import { normalisePrimary } from "./contracts.ts";
+ * const p = normalisePrimary("graddrop:full:f1");
+ * if (p.a !== "graddrop" || p.b !== "full" || p.metric !== "f1") throw new Error();
+ * if (normalisePrimary({ a: "x", b: "y" }).metric !== "accuracy") throw new Error();
+ * ```
+ */
+export function normalisePrimary(spec: PrimarySpec): Primary {
+  if (typeof spec !== "string") return { a: spec.a, b: spec.b, metric: spec.metric ?? "accuracy" };
+  const [a, b, metric] = spec.split(":");
+  return { a, b, metric: (metric ?? "accuracy") as Primary["metric"] };
+}
+
+/** How the fine-tuning recipe was chosen (a `recipe` pipeline's outcome), shown in the report. */
+export const recipeSchema = z.strictObject({
+  pipeline: z.string().min(1),
+  /** The split the choice was scored on, e.g. `dev (eng_Latn)`. */
+  split: z.string().min(1),
+  grid: z.record(z.string(), z.array(z.unknown())),
+  /** Per method, the values chosen. */
+  chosen: z.record(z.string(), z.record(z.string(), z.unknown())),
+});
+
+/** A validated recipe. */
+export type Recipe = z.infer<typeof recipeSchema>;
+
+/** One fine-tune's accuracy on dev at one point of training (fraction). */
+export interface DevPoint {
+  method: string;
+  seed: number;
+  epoch: number;
+  step: number | null;
+  accuracy: number;
+}
 
 const covariate = z.number().nullish();
 
@@ -85,6 +151,8 @@ export const reportTaskSchema = z.looseObject({
   train_languages: z.array(z.string()).default([]),
   languages: z.record(z.string(), languageInfoSchema).default({}),
   contamination: contaminationSchema.optional(),
+  /** Problems the data stage found (e.g. the leak check's corpus not being the checkpoint's). */
+  warnings: z.array(z.string()).optional(),
 });
 
 /** A validated `task.json` as the report sees it. */

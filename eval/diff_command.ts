@@ -24,13 +24,25 @@ const Metrics = z.object({
 
 /**
  * What the diff reads of `analysis.json` (written by `analysis/compare`): each method's gain
- * over the report's baseline, in points, and its Holm-adjusted p.
+ * in zero-shot accuracy over the report's baseline, in points, and its Holm-adjusted p
+ * (older analyses, without `metric` and `split`, compared accuracy on zero-shot only).
  */
 const Analysis = z.object({
   baseline: z.string().nullable(),
-  comparisons: z.array(z.object({ a: z.string(), b: z.string(), gain: z.number(), p_holm: z.number() })),
+  comparisons: z.array(z.object({
+    a: z.string(),
+    b: z.string(),
+    gain: z.number(),
+    p_holm: z.number(),
+    metric: z.string().default("accuracy"),
+    split: z.string().default("test"),
+  })),
 }).transform((x): AnalysisSummary => ({
-  vs_baseline: x.comparisons.filter((c) => c.b === x.baseline).map((c) => ({
+  vs_baseline: x.comparisons.filter((c) =>
+    c.b === x.baseline && c.metric === "accuracy" && c.split === "test"
+  ).map((
+    c,
+  ) => ({
     method: c.a,
     baseline: c.b,
     mean_gain: c.gain / 100,

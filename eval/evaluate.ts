@@ -1,7 +1,8 @@
 /**
  * One evaluation pass over a task's test split with an exported model: per language,
- * accuracy and macro-F1 (for a classifier) and English <-> X sentence retrieval from the
- * pooled vectors of the same pass. Languages without a test split are scored on dev.
+ * accuracy, macro-F1 and the share of predictions per label (for a classifier), and
+ * English <-> X sentence retrieval from the pooled vectors of the same pass. Languages
+ * without a test split are scored on dev.
  * @module
  */
 import { readShard, type Shard } from "../data/shards.ts";
@@ -19,6 +20,8 @@ export interface EvalRow {
   n: number;
   accuracy?: number;
   f1?: number;
+  /** Share of predictions per label id (what the classifier predicts). */
+  pred_share?: number[];
   /** Top-1 retrieval English <-> this language (mean of both directions). */
   retrieval?: number;
   retrieval_en_to_x?: number;
@@ -89,7 +92,7 @@ export async function evaluateTask(
     if (out.labels.length > 0) {
       const pred = onTest ? Int32Array.from(idx, (r) => out.labels[r]) : (await infer(sess, s, idx)).labels;
       const gold = Int32Array.from(idx, (r) => s.labels[r]);
-      Object.assign(row, scores(gold, pred));
+      Object.assign(row, scores(gold, pred, task.labels.length));
       idx.forEach((r, k) => predictions.push({ language: lang, row: r, gold: gold[k], pred: pred[k] }));
     }
     const rs = retr.get(lang);

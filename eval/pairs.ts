@@ -1,25 +1,51 @@
 /**
  * One comparison of two methods with the seed as the unit: the seeds × languages grid of
- * their accuracy differences, a sign-flip test over per-seed mean gains, a two-level
- * bootstrap interval, and per-language wins/ties/losses judged against each language's own
+ * their differences on one metric, a sign-flip test and a t-interval over per-seed mean
+ * gains, and (for accuracy) per-language wins/ties/losses judged against each language's own
  * binomial standard error.
  * @module
  */
 import type { MetricRow } from "./contracts.ts";
-import { twoLevelBootstrap } from "./bootstrap.ts";
-import { mean, signFlipTest } from "./stats.ts";
+import { mean, signFlipTest, tInterval } from "./stats.ts";
 
-/** A method's accuracies on a complete seeds × languages grid (fractions). */
+/** What a comparison measures: accuracy, macro-F1, or retrieval kept against the checkpoint. */
+export type Metric = "accuracy" | "f1" | "retrieval_kept";
+
+/**
+ * The Holm family a comparison belongs to: `primary` (declared before the run, the question
+ * the pipeline exists to answer), `control` (what pretraining adds: full − random-init), or
+ * `exploratory` (everything else, with the correlations).
+ */
+export type Family = "primary" | "control" | "exploratory";
+
+/** A row's value on a metric, in points, or null where the row does not have it. */
+export type ValueOf = (r: MetricRow) => number | null;
+
+/**
+ * Accuracy in points.
+ *
+ * @example
+ * ```ts
+ * import { accuracyPoints } from "./pairs.ts";
+ * if (accuracyPoints({ method: "a", seed: 1, language: "x", split: "test", accuracy: 0.5 }) !== 50) throw new Error();
+ * ```
+ */
+export const accuracyPoints: ValueOf = (r) => 100 * r.accuracy;
+
+/** A method's values on a complete seeds × languages grid (points). */
 export interface Grid {
   seeds: number[];
   languages: string[];
-  /** `acc[s][l]`. */
-  acc: number[][];
+  /** `values[s][l]`. */
+  values: number[][];
 }
 
-function index(rows: MetricRow[], split: MetricRow["split"]) {
-  const at = new Map<string, MetricRow>();
-  for (const r of rows) if (r.split === split) at.set(JSON.stringify([r.method, r.seed, r.language]), r);
+function index(rows: MetricRow[], split: MetricRow["split"], value: ValueOf) {
+  const at = new Map<string, number>();
+  for (const r of rows) {
+    const v = r.split === split ? value(r) : null;
+    if (v !== null && Number.isFinite(v)) at.set(JSON.stringify([r.method, r.seed, r.language]), v);
+  }
   return (m: string, s: number, l: string) => at.get(JSON.stringify([m, s, l]));
 }
 
@@ -34,56 +60,65 @@ function index(rows: MetricRow[], split: MetricRow["split"]) {
  * const row = (method: string, seed: number, language: string, accuracy: number) =>
  *   ({ method, seed, language, split: "test" as const, accuracy });
  * const g = commonGrid([row("a", 1, "x", 0.5), row("b", 1, "x", 0.4), row("a", 1, "y", 0.6)], ["a", "b"], "test");
- * if (g.languages.join() !== "x") throw new Error("y lacks b");
+ * if (g.languages.join() !== "x" || g.grids[0].values[0][0] !== 50) throw new Error("y lacks b");
  * ```
  */
 export function commonGrid(
   rows: MetricRow[],
   methods: string[],
   split: MetricRow["split"],
+  value: ValueOf = accuracyPoints,
 ): { seeds: number[]; languages: string[]; grids: Grid[] } {
-  const get = index(rows, split);
+  const get = index(rows, split, value);
   const seedsOf = (m: string) =>
-    new Set(rows.filter((r) => r.method === m && r.split === split).map((r) => r.seed));
+    new Set(
+      rows.filter((r) => r.method === m && get(m, r.seed, r.language) !== undefined).map((r) => r.seed),
+    );
   const seeds = [...seedsOf(methods[0])].filter((s) => methods.every((m) => seedsOf(m).has(s))).sort((a, b) =>
     a - b
   );
   const candidates = [...new Set(rows.filter((r) => r.split === split).map((r) => r.language))].sort();
   const languages = seeds.length
-    ? candidates.filter((l) => seeds.every((s) => methods.every((m) => get(m, s, l))))
+    ? candidates.filter((l) => seeds.every((s) => methods.every((m) => get(m, s, l) !== undefined)))
     : [];
   const grids = methods.map((m) => ({
     seeds,
     languages,
-    acc: seeds.map((s) => languages.map((l) => get(m, s, l)!.accuracy)),
+    values: seeds.map((s) => languages.map((l) => get(m, s, l)!)),
   }));
   return { seeds, languages, grids };
 }
 
-/** One language of a comparison (accuracies and gain in points). */
+/** One language of a comparison (seed means and gain, in points). */
 export interface LanguageGain {
   language: string;
-  /** Seed-mean accuracy of a and of b. */
+  /** Seed-mean value of a and of b. */
   a: number;
   b: number;
   gain: number;
   /** Test items, when the rows say. */
   n: number | null;
-  /** Binomial standard error of the difference, sqrt((pa(1−pa) + pb(1−pb))/n), in points. */
+  /** Accuracy only: binomial standard error of the difference, sqrt((pa(1−pa) + pb(1−pb))/n), in points. */
   se: number | null;
   outcome: "win" | "tie" | "loss" | "unknown";
 }
 
-/** A comparison a − b on the zero-shot (test) languages; gains in accuracy points. */
+/** A comparison a − b on one metric and split; gains in points. */
 export interface PairComparison {
   a: string;
   b: string;
-  /** mean(a) − mean(b) over the grid. */
+  metric: Metric;
+  /** `test`: the zero-shot languages; `source`: the training languages (English). */
+  split: MetricRow["split"];
+  /** Set by the analysis; `exploratory` until then. */
+  family: Family;
+  /** Mean over seeds of the per-seed mean gain over languages. */
   gain: number;
-  ci95: [number, number];
+  /** 95% t-interval over the per-seed mean gains; null below two seeds. */
+  ci95: [number, number] | null;
   /** Exact two-sided sign-flip test over the per-seed mean gains. */
   p: number;
-  /** Holm-adjusted over every test of the analysis (set by the analysis). */
+  /** Holm-adjusted within the comparison's family (set by the analysis). */
   p_holm: number;
   /** The smallest p this number of seeds can give. */
   min_p: number;
@@ -92,10 +127,11 @@ export interface PairComparison {
   /** Mean gain of each seed, in `seeds` order. */
   per_seed: number[];
   seeds: number[];
+  /** Accuracy only (otherwise all 0): languages beyond ± one binomial SE. */
   wins: number;
   ties: number;
   losses: number;
-  /** Languages whose item count is unknown, so not classified. */
+  /** Languages whose item count is unknown (or any language, for a metric without a binomial SE). */
   unknown: number;
   languages: LanguageGain[];
 }
@@ -103,27 +139,33 @@ export interface PairComparison {
 /** Options for {@link comparePair}. */
 export interface PairOptions {
   resamples: number;
-  /** Seed of this comparison's resampling. */
+  /** Seed of this comparison's resampling (sign-flip above 20 seeds). */
   seed: number;
+  /** Default `accuracy`. */
+  metric?: Metric;
+  /** Default `test`. */
+  split?: MetricRow["split"];
+  /** The metric's value per row in points; default accuracy. */
+  value?: ValueOf;
 }
 
 /**
- * Compares `a` with `b` on the test split, or returns why it cannot (no common seed or
- * language).
+ * Compares `a` with `b`, or returns why it cannot (no common seed or language).
  *
- * A language is a win when gain > se, a loss when gain < −se, else a tie, with se the binomial
- * standard error of the difference of two accuracies on that language's n items (taken as
- * independent, which overstates the error of a paired difference: the rule errs toward ties).
+ * For accuracy, a language is a win when gain > se, a loss when gain < −se, else a tie, with
+ * se the binomial standard error of the difference of two accuracies on that language's n
+ * items (taken as independent, which overstates the error of a paired difference: the rule
+ * errs toward ties).
  *
  * @example
  * ```ts
  * import { comparePair } from "./pairs.ts";
  * const rows = [1, 2, 3].flatMap((seed) => ["x", "y"].flatMap((language) => [
- *   { method: "a", seed, language, split: "test" as const, accuracy: 0.6, n: 200 },
+ *   { method: "a", seed, language, split: "test" as const, accuracy: 0.6 + 0.01 * seed, n: 200 },
  *   { method: "b", seed, language, split: "test" as const, accuracy: 0.5, n: 200 },
  * ]));
  * const c = comparePair(rows, "a", "b", { resamples: 1000, seed: 0 });
- * if (typeof c === "string" || Math.abs(c.gain - 10) > 1e-9 || c.p !== 0.25) throw new Error();
+ * if (typeof c === "string" || Math.abs(c.gain - 12) > 1e-9 || c.p !== 0.25 || c.ci95![0] > 12) throw new Error();
  * ```
  */
 export function comparePair(
@@ -132,32 +174,40 @@ export function comparePair(
   b: string,
   o: PairOptions,
 ): PairComparison | string {
-  const { seeds, languages, grids: [ga, gb] } = commonGrid(rows, [a, b], "test");
-  if (seeds.length === 0) return "no seed in common on zero-shot languages";
-  if (languages.length === 0) return "no zero-shot language scored by both in every common seed";
-  const diff = ga.acc.map((row, s) => row.map((x, l) => 100 * (x - gb.acc[s][l])));
+  const split = o.split ?? "test", metric = o.metric ?? "accuracy";
+  const where = split === "test" ? "zero-shot languages" : "source languages";
+  const { seeds, languages, grids: [ga, gb] } = commonGrid(rows, [a, b], split, o.value);
+  if (seeds.length === 0) return `no seed in common with ${metric} on ${where}`;
+  if (languages.length === 0) {
+    return `no language of the ${where} with ${metric} for both in every common seed`;
+  }
+  const diff = ga.values.map((row, s) => row.map((x, l) => x - gb.values[s][l]));
   const perSeed = diff.map(mean);
   const test = signFlipTest(perSeed, o.resamples, o.seed);
   const items = new Map<string, number>();
   for (const r of rows) {
-    if (r.split === "test" && (r.method === a || r.method === b) && r.n != null) {
+    if (r.split === split && (r.method === a || r.method === b) && r.n != null) {
       items.set(r.language, Math.min(items.get(r.language) ?? Infinity, r.n));
     }
   }
   const perLanguage = languages.map((language, l): LanguageGain => {
-    const pa = mean(ga.acc.map((row) => row[l])), pb = mean(gb.acc.map((row) => row[l]));
-    const gain = 100 * (pa - pb);
-    const n = items.get(language) ?? null;
+    const va = mean(ga.values.map((row) => row[l])), vb = mean(gb.values.map((row) => row[l]));
+    const gain = va - vb;
+    const n = metric === "accuracy" ? items.get(language) ?? null : null;
+    const [pa, pb] = [va / 100, vb / 100];
     const se = n === null ? null : 100 * Math.sqrt((pa * (1 - pa) + pb * (1 - pb)) / n);
     const outcome = se === null ? "unknown" : gain > se ? "win" : gain < -se ? "loss" : "tie";
-    return { language, a: 100 * pa, b: 100 * pb, gain, n, se, outcome };
+    return { language, a: va, b: vb, gain, n, se, outcome };
   });
   const count = (o: LanguageGain["outcome"]) => perLanguage.filter((g) => g.outcome === o).length;
   return {
     a,
     b,
+    metric,
+    split,
+    family: "exploratory",
     gain: mean(perSeed),
-    ci95: twoLevelBootstrap(diff, o.resamples, o.seed),
+    ci95: tInterval(perSeed),
     p: test.p,
     p_holm: test.p,
     min_p: test.min_p,

@@ -32,7 +32,7 @@ export async function svg(spec: vl.TopLevelSpec): Promise<string> {
 }
 
 /**
- * Zero-shot accuracy per method with its bootstrap CI; the majority floor as a dashed line.
+ * Zero-shot accuracy per method with its 95% t-interval over seeds; the majority floor as a dashed line.
  *
  * @example
  * ```ts ignore
@@ -43,15 +43,17 @@ export function methodSpec(a: Analysis): vl.TopLevelSpec {
   const trained = a.summary.filter((s) => !s.floor && s.zero_shot);
   const floor = a.summary.find((s) => s.floor)?.zero_shot?.mean;
   const order = [...trained].sort((p, q) => q.zero_shot!.mean - p.zero_shot!.mean).map((s) => s.method);
-  const x = { field: "method", type: "nominal", sort: order, title: null } as const;
+  const y = { field: "method", type: "nominal", sort: order, title: null } as const;
+  // Horizontal bars, one thin row per method: the plot stays short enough to share the first screen.
   return {
-    width: { step: 48 },
-    height: 240,
+    width: 420,
+    height: { step: 16 },
     layer: [
       {
         data: {
           values: trained.map((s) => ({
             method: s.method,
+            kind: s.kind,
             mean: s.zero_shot!.mean,
             lo: s.zero_shot!.ci95?.[0] ?? s.zero_shot!.mean,
             hi: s.zero_shot!.ci95?.[1] ?? s.zero_shot!.mean,
@@ -59,16 +61,29 @@ export function methodSpec(a: Analysis): vl.TopLevelSpec {
         },
         layer: [
           {
-            mark: { type: "bar", color: "#8fb3d9" },
-            encoding: { x, y: { field: "mean", type: "quantitative", title: "zero-shot accuracy (%)" } },
+            mark: "bar",
+            encoding: {
+              y,
+              x: { field: "mean", type: "quantitative", title: "zero-shot accuracy (%)" },
+              // Controls and baselines stand out from the fine-tuning methods being compared.
+              color: {
+                field: "kind",
+                type: "nominal",
+                title: null,
+                scale: {
+                  domain: ["fine-tuned", "control", "non-neural"],
+                  range: ["#8fb3d9", "#b8b8b8", "#e0b36a"],
+                },
+              },
+            },
           },
-          { mark: "rule", encoding: { x, y: { field: "lo", type: "quantitative" }, y2: { field: "hi" } } },
+          { mark: "rule", encoding: { y, x: { field: "lo", type: "quantitative" }, x2: { field: "hi" } } },
         ],
       },
       ...(floor === undefined ? [] : [{
         data: { values: [{ floor }] },
         mark: { type: "rule" as const, strokeDash: [4, 3], color: "#c0392b" },
-        encoding: { y: { field: "floor", type: "quantitative" as const } },
+        encoding: { x: { field: "floor", type: "quantitative" as const } },
       }]),
     ],
   };
@@ -210,6 +225,28 @@ export function curveSpec(curves: CurvePoint[], methods: string[]): vl.TopLevelS
       x: { field: "step", type: "quantitative" },
       y: { field: "loss", type: "quantitative", aggregate: "mean", title: "training loss (mean over seeds)" },
       color: { field: "method", type: "nominal", scale: { domain: methods } },
+    },
+  };
+}
+
+/**
+ * Dev accuracy per epoch and method, mean over seeds (the analysis's `dev_curves`).
+ *
+ * @example
+ * ```ts ignore
+ * const plot = await svg(devSpec(analysis));
+ * ```
+ */
+export function devSpec(a: Analysis): vl.TopLevelSpec {
+  return {
+    width: 480,
+    height: 240,
+    data: { values: a.dev_curves },
+    mark: { type: "line", point: true },
+    encoding: {
+      x: { field: "epoch", type: "quantitative", title: "epoch", axis: { tickMinStep: 1 } },
+      y: { field: "accuracy", type: "quantitative", title: "dev accuracy (%, mean over seeds)" },
+      color: { field: "method", type: "nominal", scale: { domain: a.methods } },
     },
   };
 }

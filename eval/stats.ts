@@ -1,9 +1,10 @@
 /**
- * Statistics for the comparison: mean/std, an exact sign-flip test, Holm's adjustment,
- * Spearman's rho with a permutation p-value, and accuracy/macro-F1. Seeded, so reports are
- * reproducible.
+ * Statistics for the comparison: mean/std, the t-interval over per-seed means, an exact
+ * sign-flip test, Holm's adjustment, Spearman's rho with a permutation p-value, and
+ * accuracy/macro-F1/predicted-label shares. Seeded, so reports are reproducible.
  * @module
  */
+import jStat from "jstat";
 import { mulberry32 } from "../kernels/random.ts";
 
 /**
@@ -32,6 +33,28 @@ export function std(xs: number[]): number {
   if (xs.length < 2) return 0;
   const m = mean(xs);
   return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
+}
+
+/**
+ * 95% Student t-interval of the mean of `xs` (one value per seed): mean ± t(0.975, n−1)·sd/√n.
+ * Null below two values, where the seed-to-seed spread is unknown. It treats the values as the
+ * independent units they are (one run each), so it covers at its nominal rate when seed
+ * variance dominates, where a percentile bootstrap over few seeds is too narrow.
+ *
+ * @example
+ * ```ts
+ * import { tInterval } from "./stats.ts";
+ * const [lo, hi] = tInterval([1, 2, 3])!;
+ * // mean 2, sd 1, t(0.975, 2) = 4.303: 2 ± 4.303/√3
+ * if (Math.abs(hi - 2 - 4.303 / Math.sqrt(3)) > 1e-3 || lo > 0) throw new Error(`${lo} ${hi}`);
+ * if (tInterval([5]) !== null) throw new Error("one seed has no interval");
+ * ```
+ */
+export function tInterval(xs: number[]): [number, number] | null {
+  if (xs.length < 2) return null;
+  const half = jStat.studentt.inv(0.975, xs.length - 1) * std(xs) / Math.sqrt(xs.length);
+  const m = mean(xs);
+  return [m - half, m + half];
 }
 
 /** Above this many values the sign-flip test samples patterns instead of enumerating 2^n. */
@@ -185,18 +208,34 @@ export function spearman(x: number[], y: number[], resamples: number, seed: numb
   return { rho, p: (1 + hits) / (1 + resamples), n, resamples };
 }
 
+/** What {@link scores} returns. */
+export interface Scores {
+  accuracy: number;
+  f1: number;
+  /** Share of the predictions that went to each label id, `classes` entries (the label distribution predicted). */
+  pred_share: number[];
+}
+
 /**
- * Accuracy and macro-F1 (over labels present in gold or predictions).
+ * Accuracy, macro-F1 (over labels present in gold or predictions) and the share of
+ * predictions per label (over `classes` labels; default: the largest id seen + 1). Every
+ * scorer (fine-tuned models, the n-gram and subword baselines, the floor) reports through it.
  *
  * @example
  * ```ts
  * import { scores } from "./stats.ts";
- * if (scores([0, 0, 1, 1], [0, 1, 1, 1]).accuracy !== 0.75) throw new Error();
+ * const s = scores([0, 0, 1, 1], [0, 1, 1, 1], 3);
+ * if (s.accuracy !== 0.75 || s.pred_share.join() !== "0.25,0.75,0") throw new Error(s.pred_share.join());
  * ```
  */
-export function scores(gold: ArrayLike<number>, pred: ArrayLike<number>): { accuracy: number; f1: number } {
+export function scores(gold: ArrayLike<number>, pred: ArrayLike<number>, classes?: number): Scores {
   const n = gold.length;
-  if (n === 0) return { accuracy: 0, f1: 0 };
+  let top = (classes ?? 0) - 1;
+  for (let i = 0; i < n; i++) top = Math.max(top, gold[i], pred[i]);
+  const counts = new Array<number>(top + 1).fill(0);
+  for (let i = 0; i < n; i++) counts[pred[i]]++;
+  const share = counts.map((c) => n ? c / n : 0);
+  if (n === 0) return { accuracy: 0, f1: 0, pred_share: share };
   let correct = 0;
   const labels = new Set<number>();
   for (let i = 0; i < n; i++) {
@@ -214,5 +253,5 @@ export function scores(gold: ArrayLike<number>, pred: ArrayLike<number>): { accu
     }
     f1sum += tp === 0 ? 0 : (2 * tp) / (2 * tp + fp + fn);
   }
-  return { accuracy: correct / n, f1: f1sum / labels.size };
+  return { accuracy: correct / n, f1: f1sum / labels.size, pred_share: share };
 }

@@ -1,15 +1,25 @@
 /**
  * `analysis/compare`: fan-in over the evaluation matrix; writes metrics.json, analysis.json,
  * report.md and report.html. An optional `eval/retrieval` input gives the pretrained
- * checkpoint's sentence retrieval per language.
+ * checkpoint's sentence retrieval per language; any other `eval/*` output whose metrics.json
+ * names its own `method` (char-ngram, bag-of-subwords) is a non-neural baseline; `train/*`
+ * inputs give the loss and dev curves.
  * @module
  */
 import { z } from "zod";
 import { inputOfType, inputsOfType, type StageType } from "../pipeline/stage.ts";
-import { referenceSchema } from "../eval/contracts.ts";
+import { primarySpecSchema, recipeSchema, referenceSchema } from "../eval/contracts.ts";
 
 const schema = z.strictObject({
   baseline: z.string().default("full"),
+  /**
+   * The comparisons the pipeline exists to make, declared before it runs: `"A:B"` (a − b on
+   * zero-shot accuracy), `"A:B:metric"` (accuracy, f1, retrieval_kept) or `{a, b, metric?}`.
+   * Holm runs over these alone; every other test is exploratory.
+   */
+  primary: z.array(primarySpecSchema).default([]),
+  /** How the recipe was chosen, for the report's "Recipe" paragraph. */
+  recipe: recipeSchema.optional(),
   resamples: z.number().int().min(100).default(10000),
   seed: z.number().int().default(0),
   title: z.string().default("GradDrop comparison"),
@@ -28,6 +38,28 @@ function methodLabel(matrix: Record<string, string | number | boolean>, reported
   return rest.length ? `${base} (${rest.join(", ")})` : base;
 }
 
+const devMetricsSchema = z.looseObject({
+  dev_curve: z.array(z.object({ epoch: z.number(), step: z.number().nullish(), accuracy: z.number() }))
+    .optional(),
+  dev_accuracy: z.array(z.number()).optional(),
+});
+
+/** A fine-tune's dev curve from its `dev_metrics.json`: `dev_curve` when given, else `dev_accuracy` per epoch. */
+async function readDevCurve(dir: string, method: string, seed: number) {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(`${dir}/dev_metrics.json`);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e;
+  }
+  const { parseWith } = await import("../eval/contracts.ts");
+  const d = parseWith(devMetricsSchema, JSON.parse(text), `${dir}/dev_metrics.json`);
+  const points = d.dev_curve ??
+    (d.dev_accuracy ?? []).map((accuracy, i) => ({ epoch: i + 1, step: null, accuracy }));
+  return points.map((p) => ({ method, seed, epoch: p.epoch, step: p.step ?? null, accuracy: p.accuracy }));
+}
+
 /** Writes `metrics.json`, `analysis.json`, `report.md`, `report.html`. */
 export const stage: StageType<typeof schema> = {
   type: "analysis/compare",
@@ -36,7 +68,7 @@ export const stage: StageType<typeof schema> = {
   publish: ["metrics.json", "analysis.json", "report.md", "report.html"],
   async run(ctx) {
     const { analyze, majorityFloor } = await import("../eval/compare.ts");
-    const { parseMetrics, parseWith, reportTaskSchema, retrievalRowSchema } = await import(
+    const { normalisePrimary, parseMetrics, parseWith, reportTaskSchema, retrievalRowSchema } = await import(
       "../eval/contracts.ts"
     );
     const { markdown } = await import("../eval/report.ts");
@@ -46,10 +78,13 @@ export const stage: StageType<typeof schema> = {
     const raw = JSON.parse(await Deno.readTextFile(`${taskDir}/task.json`));
     const task = parseWith(reportTaskSchema, raw, `${taskDir}/task.json`);
     const rows = [];
+    const nonNeural = new Set<string>();
     const evals = inputsOfType(ctx, ["eval/"]).filter((ev) => !ev.type.startsWith("eval/retrieval"));
     for (const ev of evals) {
       const m = JSON.parse(await Deno.readTextFile(`${ev.dir}/metrics.json`));
       const method = methodLabel(ev.matrix, m.method), seed = Number(ev.matrix.seed ?? 0);
+      // eval/classify scores a fine-tuned encoder; any other stage naming its method is a baseline of its own.
+      if (ev.type !== "eval/classify" && typeof m.method === "string") nonNeural.add(method);
       const own = (m.rows ?? []).map((r: Record<string, unknown>) => ({ ...r, method, seed }));
       rows.push(...parseMetrics({ rows: own }, `${ev.dir}/metrics.json`));
     }
@@ -85,17 +120,9 @@ export const stage: StageType<typeof schema> = {
       }
     }
     rows.push(...majorityFloor((await readShard(taskDir, "train")).labels, gold));
-    const analysis = analyze(rows, {
-      baseline: ctx.params.baseline,
-      pairs: "all",
-      resamples: ctx.params.resamples,
-      seed: ctx.params.seed,
-      task,
-      checkpointRetrieval,
-      references: ctx.params.references,
-    });
-    const curves = [];
+    const curves = [], devCurves = [];
     for (const ft of inputsOfType(ctx, ["train/"])) {
+      devCurves.push(...await readDevCurve(ft.dir, methodLabel(ft.matrix), Number(ft.matrix.seed)));
       const log = (await Deno.readTextFile(`${ft.dir}/train_log.jsonl`)).split("\n").filter(Boolean);
       for (const line of log) {
         const r = JSON.parse(line);
@@ -107,6 +134,19 @@ export const stage: StageType<typeof schema> = {
         });
       }
     }
+    const analysis = analyze(rows, {
+      baseline: ctx.params.baseline,
+      pairs: "all",
+      primary: ctx.params.primary.map(normalisePrimary),
+      resamples: ctx.params.resamples,
+      seed: ctx.params.seed,
+      task,
+      checkpointRetrieval,
+      references: ctx.params.references,
+      nonNeural: [...nonNeural],
+      devCurves,
+      recipe: ctx.params.recipe,
+    });
     const notes = [
       `Task: ${task.name}; ${analysis.languages.test.length} zero-shot languages, ${
         task.train_languages.join(", ")
@@ -121,6 +161,13 @@ export const stage: StageType<typeof schema> = {
       ctx.log(
         `${s.method}: source ${s.source?.mean.toFixed(1) ?? "n/a"}, zero-shot ${
           s.zero_shot?.mean.toFixed(1) ?? "n/a"
+        }`,
+      );
+    }
+    for (const c of analysis.comparisons.filter((c) => c.family !== "exploratory")) {
+      ctx.log(
+        `${c.family} ${c.a} - ${c.b} (${c.metric}, ${c.split}): ${c.gain.toFixed(2)} points, p_Holm ${
+          c.p_holm.toFixed(3)
         }`,
       );
     }

@@ -48,7 +48,11 @@ export const stage: StageType<typeof schema> = {
       const which = info.examples.test > 0 ? "test" : "dev";
       const items = texts.filter((t) => t.lang === lang && t.split === which);
       if (items.length === 0) continue;
-      const sc = scores(Int32Array.from(items, (t) => label(t.label)), predictNgram(model, items.map(join)));
+      const sc = scores(
+        Int32Array.from(items, (t) => label(t.label)),
+        predictNgram(model, items.map(join)),
+        task.labels.length,
+      );
       rows.push({
         language: lang,
         split: task.train_languages.includes(lang) ? "source" : "test",

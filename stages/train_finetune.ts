@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { inputOfType, type StageType } from "../pipeline/stage.ts";
-import { GradDropOptions, METHODS } from "../train/methods.ts";
+import { GradDropOptions, ignoredGradDropOptions, METHODS } from "../train/methods.ts";
 
 const schema = z.strictObject({
   method: z.enum(METHODS).default("full"),
@@ -33,9 +33,18 @@ const schema = z.strictObject({
   fused: z.boolean().default(true),
   /** Micro-batches per step: `batch_size / accumulate` rows each, gradients summed, one update. */
   accumulate: z.number().int().min(1).default(1),
-}).refine((p) => p.batch_size % p.accumulate === 0, {
-  message: "batch_size must be a multiple of accumulate",
-  path: ["accumulate"],
+}).superRefine((p, ctx) => {
+  if (p.batch_size % p.accumulate !== 0) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["accumulate"],
+      message: "batch_size must be a multiple of accumulate",
+    });
+  }
+  // At plan time, so a sweep over an option the method never reads fails before anything runs.
+  for (const message of ignoredGradDropOptions(p.method, p.graddrop)) {
+    ctx.addIssue({ code: "custom", path: ["graddrop"], message });
+  }
 });
 
 /** Labels of the task types whose label sets are fixed (the classifier's size in the memory plan). */

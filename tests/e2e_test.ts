@@ -59,7 +59,7 @@ Deno.test("end to end on the software adapter: every method through the stages, 
   assert.ok(langs.has("nld") && langs.has("deu_1996") && langs.has("eng"));
   assert.ok(metrics.rows.every((x: { split: string }) => x.split === "source" || x.split === "test"));
   const html = Deno.readTextFileSync(`${dir}/results/tiny/report.html`);
-  assert.equal((html.match(/<svg/g) ?? []).length, 4);
+  assert.equal((html.match(/<svg/g) ?? []).length, 5, "methods, languages, covariate, dev curves, loss");
   assert.match(Deno.readTextFileSync(`${dir}/results/tiny/report.md`), /\| graddrop \|/);
   assert.match(r.stderr, /trained on webgpu/);
   assert.match(

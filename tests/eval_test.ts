@@ -4,7 +4,6 @@ import { namedConfig } from "../model/config.ts";
 import { classifierLogits, encode, initParams } from "../model/encoder.ts";
 import { exportClassifier } from "../eval/onnx_export.ts";
 import { holm, mean, quantile, scores, signFlipTest, spearman, std } from "../eval/stats.ts";
-import { twoLevelBootstrap } from "../eval/bootstrap.ts";
 import { analyze, majorityFloor } from "../eval/compare.ts";
 import { comparePair } from "../eval/pairs.ts";
 import { type MetricRow, parseMetrics, type ReportTask } from "../eval/contracts.ts";
@@ -91,9 +90,10 @@ Deno.test("evaluation: onnxruntime-web's WebGPU EP (forced, on this machine's ad
   assert.ok(maxDiff <= 1e-4, `max |diff| ${maxDiff}`);
 });
 
-Deno.test("scores: accuracy and macro-F1 on a known case", () => {
-  const s = scores([0, 0, 1, 1], [0, 1, 1, 1]);
+Deno.test("scores: accuracy, macro-F1 and predicted-label shares on a known case", () => {
+  const s = scores([0, 0, 1, 1], [0, 1, 1, 1], 4);
   assert.equal(s.accuracy, 0.75);
+  assert.deepEqual(s.pred_share, [0.25, 0.75, 0, 0], "one share per label, unpredicted labels 0");
   // F1(0) = 2/3, F1(1) = 0.8.
   assert.ok(Math.abs(s.f1 - (2 / 3 + 0.8) / 2) < 1e-12);
 });
@@ -193,34 +193,8 @@ Deno.test("a steady +3 points in each of 6 seeds over 50 languages is significan
   assert.equal(c.b, "full");
   assert.ok(c.p < 0.05 && c.p_holm < 0.05, `p ${c.p}`);
   assert.equal(c.p, 2 / 64);
-  assert.ok(c.ci95[0] > 0 && c.ci95[0] < 3 && c.ci95[1] > 3, `CI ${c.ci95}`);
+  assert.ok(c.ci95![0] > 0 && c.ci95![0] < 3 && c.ci95![1] > 3, `CI ${c.ci95}`);
   assert.ok(Math.abs(c.gain - 3) < 0.2);
-});
-
-function normal(rand: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-}
-
-Deno.test("the two-level bootstrap CI covers the true gain at about its nominal rate (200 simulated experiments)", () => {
-  const rand = mulberry32(2024);
-  const S = 8, L = 40, truth = 1.5;
-  let covered = 0;
-  for (let e = 0; e < 200; e++) {
-    // Seed and language effects plus cell noise: what a real gain grid is made of.
-    const seedFx = Array.from({ length: S }, () => normal(rand));
-    const langFx = Array.from({ length: L }, () => 2 * normal(rand));
-    const cells = seedFx.map((a) => langFx.map((b) => truth + a + b + normal(rand)));
-    const [lo, hi] = twoLevelBootstrap(cells, 1000, e);
-    if (lo <= truth && truth <= hi) covered++;
-  }
-  const rate = covered / 200;
-  assert.ok(rate >= 0.85 && rate <= 0.99, `coverage ${rate}`);
-});
-
-Deno.test("bootstrap: seeded and reproducible", () => {
-  const cells = [[1, 2, 3], [2, 4, 1]];
-  assert.deepEqual(twoLevelBootstrap(cells, 500, 3), twoLevelBootstrap(cells, 500, 3));
-  assert.notDeepEqual(twoLevelBootstrap(cells, 500, 3), twoLevelBootstrap(cells, 500, 4));
 });
 
 Deno.test("wins/ties/losses count only differences beyond the language's binomial standard error", () => {
@@ -246,7 +220,7 @@ Deno.test("wins/ties/losses count only differences beyond the language's binomia
   assert.ok(Math.abs(tie.se! - 100 * Math.sqrt((0.25 + 0.55 * 0.45) / 60)) < 1e-9);
 });
 
-Deno.test("analyze: every pair, Holm over pairs and correlations, n/a for missing covariates, floor untested", () => {
+Deno.test("analyze: every pair exploratory without a declared primary, Holm over pairs and correlations, n/a for missing covariates, floor untested", () => {
   const task: ReportTask = {
     name: "t",
     labels: [],
@@ -298,12 +272,21 @@ Deno.test("analyze: every pair, Holm over pairs and correlations, n/a for missin
   const family = [
     ...a.comparisons.map((c) => c.p),
     ...a.covariates.map((c) => c.p).filter((p) => p !== null),
+    ...a.groups.map((g) => g.p).filter((p) => p !== null),
   ];
-  assert.equal(a.design.tests, family.length);
+  assert.ok(a.comparisons.every((c) => c.family === "exploratory" && c.metric === "accuracy"));
+  assert.equal(a.design.families.find((f) => f.family === "exploratory")!.tests, family.length);
   assert.deepEqual([
     ...a.comparisons.map((c) => c.p_holm),
     ...a.covariates.map((c) => c.p_holm).filter((p) => p !== null),
+    ...a.groups.map((g) => g.p_holm).filter((p) => p !== null),
   ], holm(family));
+  assert.equal(
+    a.groups.filter((g) => g.by === "tier" && g.p !== null).length,
+    2 * 2,
+    "two tiers x two methods against the baseline",
+  );
+  assert.ok(a.groups.filter((g) => g.by === "script").every((g) => g.p === null), "scripts are descriptive");
   const tiers = a.groups.filter((g) => g.by === "tier" && g.method === "graddrop");
   assert.deepEqual(tiers.map((g) => [g.group, g.n]), [["high", 10], ["low", 10]]);
   const floor = a.summary.find((s) => s.floor)!;
@@ -398,7 +381,19 @@ Deno.test("analyze command: --json prints exactly the comparisons contract; --ba
   assert.deepEqual(Object.keys(doc), ["comparisons"]);
   assert.equal(doc.comparisons.length, 3);
   for (const c of doc.comparisons) {
-    assert.deepEqual(Object.keys(c), ["a", "b", "gain", "ci95", "p", "p_holm", "n_seeds", "n_languages"]);
+    assert.deepEqual(Object.keys(c), [
+      "a",
+      "b",
+      "family",
+      "metric",
+      "split",
+      "gain",
+      "ci95",
+      "p",
+      "p_holm",
+      "n_seeds",
+      "n_languages",
+    ]);
     assert.equal(c.ci95.length, 2);
     assert.equal(c.n_seeds, 3);
     assert.equal(c.n_languages, 8);
@@ -416,8 +411,8 @@ Deno.test("analyze command: --json prints exactly the comparisons contract; --ba
   ]);
   const text = await runCommand(["--metrics", file]);
   assert.equal(text.code, 0);
-  assert.match(text.out, /graddrop - gradual-unfreezing\s+\+1\.0/);
-  assert.match(text.out, /smallest attainable p 0\.250/);
+  assert.match(text.out, /graddrop - gradual-unfreezing\s+exploratory\s+accuracy\s+\+1\.0/);
+  assert.match(text.out, /3 seeds \(smallest p 0\.250\)/);
   const unknown = await runCommand(["--metrics", file, "--baseline", "nope"]);
   assert.equal(unknown.code, 2);
   assert.match(unknown.err, /baseline 'nope'/);

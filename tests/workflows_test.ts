@@ -90,6 +90,6 @@ Deno.test("workflows: the job summary gets the report's Methods table", async ()
   }).output();
   assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
   const table = Deno.readTextFileSync(summary).split("\n").filter((l) => l.startsWith("|"));
-  assert.match(table[0], /^\| method \| seeds \| source \| zero-shot \|/);
+  assert.match(table[0], /^\| method \| kind \| seeds \| eng accuracy \| zero-shot accuracy \|/);
   assert.deepEqual(table.slice(2).map((l) => l.split("|")[1].trim()), ["full", "graddrop"]);
 });

@@ -8,6 +8,7 @@ import { z } from "zod";
 import type { MaskMode } from "../kernels/fused_adamw.ts";
 import { type MaskSpec, maskSpec } from "../kernels/mask_spec.ts";
 import { seeds } from "../kernels/random.ts";
+import { UserInputError } from "../pipeline/errors.ts";
 
 /** Method names, each a row of the comparison. */
 export const METHODS = [
@@ -46,7 +47,11 @@ export const GradDropOptions = z.strictObject({
   resample: z.enum(["step", "epoch"]).optional(),
   mask_target: z.enum(["gradient", "update"]).optional(),
   exclude: z.array(z.string()).optional(),
-  /** Scale each masked tensor's learning rate by 1/sqrt(1 - p), undoing Adam's ~sqrt(keep) shrinkage. */
+  /**
+   * Scale each masked tensor's learning rate to undo the step GradDrop takes away: 1/sqrt(1 - p)
+   * when masking the gradient (Adam's moments shrink by keep and sqrt(keep)), 1/(1 - p) when
+   * masking the update (a tensor moves a full Adam step in a share 1 - p of steps).
+   */
   lr_compensation: z.boolean().optional(),
 });
 
@@ -83,8 +88,42 @@ const PRESETS: Partial<Record<Method, Partial<GradDrop>>> = {
   "graddrop-unfreeze": {},
 };
 
-/** Defaults, then the preset, then the user's options. */
+/**
+ * Options the user set that the method's drop-rate math never reads: `rate` under a linear
+ * depth profile (graddrop-layer reads `rate_bottom` and `rate_top`), or those two under a
+ * uniform one. A sweep over such an option would label identical runs as different settings.
+ *
+ * @example
+ * ```ts
+ * import { ignoredGradDropOptions } from "./methods.ts";
+ * const [why] = ignoredGradDropOptions("graddrop-layer", { rate: 0.3 });
+ * if (!why.includes("graddrop.rate") || !why.includes("graddrop-layer")) throw new Error(why);
+ * if (ignoredGradDropOptions("graddrop", { rate: 0.3 }).length) throw new Error();
+ * ```
+ */
+export function ignoredGradDropOptions(method: Method, user: z.infer<typeof GradDropOptions>): string[] {
+  if (!method.startsWith("graddrop")) return [];
+  const profile = user.depth_profile ?? PRESETS[method]?.depth_profile ?? GRADDROP_DEFAULTS.depth_profile;
+  if (profile === "linear" && user.rate !== undefined) {
+    return [
+      `graddrop.rate is ignored by ${method}: its linear depth profile reads graddrop.rate_bottom and graddrop.rate_top (vary those, or set graddrop.depth_profile: uniform)`,
+    ];
+  }
+  const unread = (["rate_bottom", "rate_top"] as const).filter((k) => user[k] !== undefined);
+  if (profile === "uniform" && unread.length) {
+    return [
+      `graddrop.${unread.join(" and graddrop.")} ${
+        unread.length > 1 ? "are" : "is"
+      } ignored by ${method}: its uniform depth profile reads graddrop.rate (or set graddrop.depth_profile: linear)`,
+    ];
+  }
+  return [];
+}
+
+/** Defaults, then the preset, then the user's options; an option the method would ignore is an error. */
 export function resolveGradDrop(method: Method, user: z.infer<typeof GradDropOptions>): GradDrop {
+  const [ignored] = ignoredGradDropOptions(method, user);
+  if (ignored) throw new UserInputError(ignored);
   const out = { ...GRADDROP_DEFAULTS, ...PRESETS[method] };
   for (const [k, v] of Object.entries(user)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
   if (user.rate !== undefined && user.rate_end === undefined && out.schedule === "constant") {
@@ -113,7 +152,10 @@ export interface MethodConfig {
   childtuning_pd: number;
   /** Child-Tuning-F masks the classification head too (as the reference code does). */
   childtuning_mask_head: boolean;
-  /** `full-lr-matched` trains at sqrt(1 - lr_match_rate) x lr: full fine-tuning at GradDrop's effective step. */
+  /**
+   * `full-lr-matched` trains the encoder at sqrt(1 - lr_match_rate) x lr: full fine-tuning at
+   * GradDrop's effective step. The head keeps lr, as under GradDrop, which never masks it.
+   */
   lr_match_rate: number;
 }
 
@@ -214,7 +256,7 @@ export function fateOf(
     return { mode: "gradient", mask, rate: 1 - keep, lrScale: 1 };
   }
   if (c.method === "full-lr-matched") {
-    return { mode: "none", rate: 0, lrScale: Math.sqrt(1 - c.lr_match_rate) };
+    return { mode: "none", rate: 0, lrScale: layer >= L ? 1 : Math.sqrt(1 - c.lr_match_rate) };
   }
   if (!isGradDrop) return { mode: "none", rate: 0, lrScale: 1 };
   const g = c.graddrop;
@@ -237,12 +279,10 @@ export function fateOf(
     divisor,
     rescale: g.rescale,
   });
-  return {
-    mode: g.mask_target,
-    mask,
-    rate,
-    lrScale: g.lr_compensation && rate < 1 ? 1 / Math.sqrt(1 - rate) : 1,
-  };
+  // The expected step under the mask: sqrt(keep) of Adam's for a masked gradient, keep of it for a masked update.
+  const keep = 1 - rate;
+  const compensation = g.mask_target === "update" ? 1 / keep : 1 / Math.sqrt(keep);
+  return { mode: g.mask_target, mask, rate, lrScale: g.lr_compensation && rate < 1 ? compensation : 1 };
 }
 
 /** Child-Tuning-D's Fisher pool, as the reference code picks it: encoder layers' parameters only. */

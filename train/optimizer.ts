@@ -10,6 +10,7 @@ import { type AdamWStep, fusedAdamW, type MaskMode } from "../kernels/fused_adam
 import { wasmAdamW, wasmAdamWReady, wasmSumOfSquares } from "../kernels/wasm_adamw.ts";
 import { applyMask, maskTensor } from "../kernels/graddrop_mask.ts";
 import type { MaskSpec } from "../kernels/mask_spec.ts";
+import { kept } from "../kernels/rng.ts";
 import { ownedVariable, type Params } from "../model/encoder.ts";
 
 /** What happens to one tensor this step. */
@@ -31,6 +32,14 @@ export interface AdamWOptions {
   fused: boolean;
 }
 
+/**
+ * Whether the update mask drops this whole tensor this step (layer granularity, update
+ * target): then nothing moves and the step is not one of the tensor's own updates.
+ */
+function skippedWhole(u: TensorUpdate, size: number): boolean {
+  return u.mode === "update" && !!u.mask && u.mask.divisor >= size && !kept(u.mask.key, 0, u.mask.threshold);
+}
+
 /** Biases and LayerNorm weights get no weight decay, as in HF fine-tuning scripts. */
 function decays(name: string): boolean {
   return !/(\.bias$|LayerNorm\.weight$|layer_norm\.weight$)/.test(name);
@@ -40,7 +49,7 @@ function decays(name: string): boolean {
 export class AdamW {
   readonly m = new Map<string, tf.Variable>();
   readonly v = new Map<string, tf.Variable>();
-  /** Updates applied per tensor (bias correction counts a tensor's own updates). */
+  /** Updates applied per tensor: bias correction counts a tensor's own updates, not steps it sat out whole. */
   readonly steps = new Map<string, number>();
 
   constructor(readonly params: Params, readonly opts: AdamWOptions) {
@@ -68,7 +77,7 @@ export class AdamW {
       const clip = clipNorm > 0 ? Math.min(1, clipNorm / (norm + 1e-6)) : 1;
       for (const [name, u] of updates) {
         const g = grads.get(name);
-        if (!g) continue;
+        if (!g || skippedWhole(u, g.size)) continue;
         const s = this.next(name, u, lr);
         wasmAdamW(this.params.get(name)!, this.m.get(name)!, this.v.get(name)!, g, clip, s, u.fixedMask);
       }
@@ -113,7 +122,7 @@ export class AdamW {
     const clip1 = clip.reshape([1]);
     for (const [name, u] of updates) {
       const g0 = grads.get(name);
-      if (!g0) continue;
+      if (!g0 || skippedWhole(u, g0.size)) continue;
       const step = this.next(name, u, lr);
       const g = u.fixedMask ? g0.mul(u.fixedMask) : g0;
       const w = this.params.get(name)!, m = this.m.get(name)!, v = this.v.get(name)!;
