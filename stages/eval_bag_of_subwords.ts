@@ -68,7 +68,7 @@ export const stage: StageType<typeof schema> = {
         split: task.train_languages.includes(lang) ? "source" : "test",
         scored_on: onTest ? "test" : "dev",
         n: idx.length,
-        ...scores(Int32Array.from(idx, (r) => s.labels[r]), pred),
+        ...scores(Int32Array.from(idx, (r) => s.labels[r]), pred, task.labels.length),
       });
     }
     await Deno.writeTextFile(

@@ -28,3 +28,17 @@ for (const pipeline of ["sib200", "sib200-full"]) {
     }
   });
 }
+
+Deno.test("the report's recipe paragraph states what recipes/sib200.json chose", async () => {
+  const recipe = JSON.parse(await Deno.readTextFile(`${ROOT}/recipes/sib200.json`));
+  const cfg = await loadConfig(`${ROOT}/pipelines.yaml`);
+  const plan = await makePlan(cfg, "sib200", builtinStageTypes);
+  const stated = plan.instances.find((i) => i.type === "analysis/compare")!.params.recipe as {
+    chosen: Record<string, Record<string, unknown>>;
+  };
+  for (
+    const [method, r] of Object.entries(recipe.methods as Record<string, { chosen: Record<string, unknown> }>)
+  ) {
+    assert.deepEqual(stated.chosen[method], r.chosen, method);
+  }
+});
