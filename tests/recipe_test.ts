@@ -42,3 +42,15 @@ Deno.test("the report's recipe paragraph states what recipes/sib200.json chose",
     assert.deepEqual(stated.chosen[method], r.chosen, method);
   }
 });
+
+Deno.test("README's recipe table states the dev accuracies recipes/sib200.json holds", async () => {
+  const recipe = JSON.parse(await Deno.readTextFile(`${ROOT}/recipes/sib200.json`));
+  const readme = await Deno.readTextFile(`${ROOT}/README.md`);
+  const section = readme.slice(readme.indexOf("## The recipe, chosen on English dev"));
+  const table = section.slice(0, section.indexOf("\n## "));
+  for (const [method, r] of Object.entries(recipe.methods as Record<string, { dev_mean: number }>)) {
+    const row = table.split("\n").find((l) => l.startsWith(`| \`${method}\``));
+    assert.ok(row, `README's recipe table has a row for ${method}`);
+    assert.ok(row.includes(`${(100 * r.dev_mean).toFixed(1)}%`), `${method}: ${row}`);
+  }
+});
