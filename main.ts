@@ -186,6 +186,11 @@ interface Context {
   remote?: { cache: RemoteCache; push: boolean; requirePush: boolean };
 }
 
+/** Whether each instance of the plan is cached (locally or on the remote), nothing forced. */
+function stalenessOfAll(ctx: Context): ReturnType<typeof staleness> {
+  return staleness(ctx.plan, ctx.plan.instances, ctx.store, ctx.keyer, ctx.log, new Set(), ctx.remote?.cache);
+}
+
 async function context(values: Values, pipeline: string | undefined): Promise<Context> {
   const cfg = await loadConfig(values.config, pipeline, values.set);
   // Stage types may probe the WebGPU adapter here (their `environment`): give this process
@@ -401,15 +406,7 @@ async function statusCommand(values: Values, pipeline: string | undefined): Prom
 
 async function planCommand(values: Values, pipeline: string | undefined): Promise<number> {
   const ctx = await context(values, pipeline);
-  const info = await staleness(
-    ctx.plan,
-    ctx.plan.instances,
-    ctx.store,
-    ctx.keyer,
-    ctx.log,
-    new Set(),
-    ctx.remote?.cache,
-  );
+  const info = await stalenessOfAll(ctx);
   ctx.hasher.save();
   const pre = await preflights(ctx.plan, ctx.plan.instances);
   const rows = ctx.plan.instances.map((inst, i) => ({
@@ -603,15 +600,7 @@ async function slurmCommand(values: Values, pipeline: string | undefined): Promi
   const problems = inputPathProblems(ctx.plan.instances);
   if (problems.length > 0) throw new ConfigError(problems.join("; "));
   const fanOut = chooseFanOut(ctx.plan, values["fan-out"]);
-  const info = await staleness(
-    ctx.plan,
-    ctx.plan.instances,
-    ctx.store,
-    ctx.keyer,
-    ctx.log,
-    new Set(),
-    ctx.remote?.cache,
-  );
+  const info = await stalenessOfAll(ctx);
   ctx.hasher.save();
   const sub = submissionPlan(ctx.plan, info, fanOut);
   const then = [...new Set(sub.followers.flat().map((id) => ctx.plan.byId.get(id)!.stage))];
@@ -720,15 +709,7 @@ async function slurmFanInCommand(values: Values, pipeline: string | undefined): 
   const sub = readJson<SubmissionPlan | null>(`${values.dir}/submission.json`, null);
   if (!sub) throw new UserInputError(`${values.dir}/submission.json: missing or not JSON`);
   const ctx = await context(values, pipeline);
-  const info = await staleness(
-    ctx.plan,
-    ctx.plan.instances,
-    ctx.store,
-    ctx.keyer,
-    ctx.log,
-    new Set(),
-    ctx.remote?.cache,
-  );
+  const info = await stalenessOfAll(ctx);
   const report = missingReport(sub, info, values.dir, values["array-job"] ?? "", ctx.store.home);
   for (const line of report.lines) console.error(line);
   if (report.missing.length > 0) {

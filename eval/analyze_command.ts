@@ -4,7 +4,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { ConfigError } from "../pipeline/errors.ts";
+import { ConfigError, usageErrorsAsExit2 } from "../pipeline/errors.ts";
 import { analyze } from "./compare.ts";
 import { normalisePrimary, parseMetrics, type Primary, primarySpecSchema } from "./contracts.ts";
 import { ci, fmtP, signed } from "./report_text.ts";
@@ -154,14 +154,6 @@ async function run(argv: string[]): Promise<number> {
  * if (argv[0] === "analyze") return await analyzeCommand(argv.slice(1));
  * ```
  */
-export async function analyzeCommand(argv: string[]): Promise<number> {
-  try {
-    return await run(argv);
-  } catch (e) {
-    if (e instanceof ConfigError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      console.error(`error: ${(e as Error).message}`);
-      return 2;
-    }
-    throw e;
-  }
+export function analyzeCommand(argv: string[]): Promise<number> {
+  return usageErrorsAsExit2(() => run(argv));
 }

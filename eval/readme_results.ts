@@ -5,7 +5,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { ConfigError } from "../pipeline/errors.ts";
+import { ConfigError, usageErrorsAsExit2 } from "../pipeline/errors.ts";
 import type { Analysis } from "./compare.ts";
 import { answer, cell, ci, fmtP, methodsLegend, methodsTable, signed } from "./report_text.ts";
 
@@ -239,14 +239,6 @@ async function run(argv: string[]): Promise<number> {
  * if (argv[0] === "readme-results") return await readmeResultsCommand(argv.slice(1));
  * ```
  */
-export async function readmeResultsCommand(argv: string[]): Promise<number> {
-  try {
-    return await run(argv);
-  } catch (e) {
-    if (e instanceof ConfigError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      console.error(`error: ${(e as Error).message}`);
-      return 2;
-    }
-    throw e;
-  }
+export function readmeResultsCommand(argv: string[]): Promise<number> {
+  return usageErrorsAsExit2(() => run(argv));
 }

@@ -35,3 +35,26 @@ export function located(
   const where = pos ? `${file}:${pos.line}:${pos.col}` : file;
   return path ? `${where}: ${path}: ${message}` : `${where}: ${message}`;
 }
+
+/**
+ * Runs a command, turning a {@link ConfigError} or a `node:util` parseArgs error into one line
+ * `error: ...` on stderr and exit code 2; anything else propagates.
+ *
+ * @example
+ * ```ts
+ * import { ConfigError, usageErrorsAsExit2 } from "./errors.ts";
+ * const code = await usageErrorsAsExit2(() => Promise.reject(new ConfigError("--x: bad")));
+ * if (code !== 2) throw new Error(`got ${code}`);
+ * ```
+ */
+export async function usageErrorsAsExit2(run: () => Promise<number>): Promise<number> {
+  try {
+    return await run();
+  } catch (e) {
+    if (e instanceof ConfigError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      console.error(`error: ${(e as Error).message}`);
+      return 2;
+    }
+    throw e;
+  }
+}
