@@ -364,7 +364,7 @@ Deno.test("faults: a stale lock whose pid now belongs to a live process is taken
       ["pid reused after a reboot (boot id differs)", { ...live, boot: crypto.randomUUID() }],
     ];
     for (const [what, owner] of stale) {
-      await inject(`stale lock: ${what}`, "taken over; rerun byte-identical", async () => {
+      await inject(`stale lock: ${what}`, "taken over at once; rerun byte-identical", async () => {
         assert.notEqual(ownerState(owner), "alive", "the lock's owner is gone although its pid lives");
         const config = project(), home = `${tempDir()}/h`;
         const key = await keyOfA(config, home);
