@@ -1,7 +1,8 @@
 /**
  * `deno task bench [--json] [--only SECTION,...]`: the figures issues ask for, measured in one
  * run so they compare as ratios. Sections: engine, tokenizer, pretrain, wasm_matmul, shader_cache,
- * graddrop_kernel, step, xlmr_base_step (only when named: minutes and ~9 GB on a CPU).
+ * graddrop_kernel, step, webgpu_census (`--adapter`: on the machine's adapter, not the recording device),
+ * xlmr_base_step (only when named: minutes and ~9 GB on a CPU).
  * @module
  */
 import { parseArgs } from "node:util";
@@ -18,11 +19,17 @@ import { trainStep } from "../train/step.ts";
 import { fateOf, type Method, resolveGradDrop } from "../train/methods.ts";
 import { maskSpec } from "../kernels/mask_spec.ts";
 import { CopyProgram } from "./copy_program.ts";
+import type { CensusResult } from "../platform/webgpu_census/census.ts";
+import { CENSUS_TARGETS, censusLines } from "../platform/webgpu_census/targets.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const { values } = parseArgs({
   args: Deno.args,
-  options: { json: { type: "boolean", default: false }, only: { type: "string" } },
+  options: {
+    json: { type: "boolean", default: false },
+    only: { type: "string" },
+    adapter: { type: "boolean", default: false },
+  },
 });
 const only = values.only?.split(",");
 const want = (s: string) => !only || only.includes(s);
@@ -402,6 +409,24 @@ if (want("step")) {
     );
   }
   results.step = { ...out.webgpu, wasm: out.wasm };
+}
+
+if (want("webgpu_census")) {
+  // A subprocess of its own: the census replaces tfjs's WebGPU device, which other sections use.
+  const args = values.adapter ? ["--adapter"] : [];
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `--config=${ROOT}/deno.json`, `${ROOT}/platform/webgpu_census/census.ts`, ...args],
+    stdout: "piped",
+    stderr: values.json ? "null" : "inherit",
+  }).output();
+  if (!r.success) throw new Error("webgpu_census: census.ts failed");
+  const j: CensusResult = JSON.parse(new TextDecoder().decode(r.stdout).trim().split("\n").at(-1)!);
+  results.webgpu_census = { ...j, targets: CENSUS_TARGETS };
+  const s = j.shape;
+  say(
+    `webgpu_census (L${s.layers} H${s.hidden} A${s.heads} F${s.intermediate} V${s.vocab}, B${s.batch} x T${s.seq}, ${s.method}) on ${j.device}, one steady step:`,
+  );
+  for (const line of censusLines(j.per_step)) say(`  ${line}`);
 }
 
 if (onRequest("xlmr_base_step")) {

@@ -140,6 +140,7 @@ export function fusedAdamW(
   let pipeline = pipelines.get(device);
   if (!pipeline) {
     pipeline = device.createComputePipeline({
+      label: "FusedAdamW",
       layout: "auto",
       compute: {
         module: device.createShaderModule({ code: FUSED_ADAMW_WGSL, label: "fusedAdamW" }),

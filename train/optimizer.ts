@@ -10,7 +10,7 @@ import { type AdamWStep, fusedAdamW, type MaskMode } from "../kernels/fused_adam
 import { wasmAdamW, wasmAdamWReady, wasmSumOfSquares } from "../kernels/wasm_adamw.ts";
 import { applyMask, maskTensor } from "../kernels/graddrop_mask.ts";
 import type { MaskSpec } from "../kernels/mask_spec.ts";
-import { ownedVariable, type Params } from "../model/encoder.ts";
+import type { Params } from "../model/encoder.ts";
 
 /** What happens to one tensor this step. */
 export interface TensorUpdate {
@@ -36,6 +36,17 @@ function decays(name: string): boolean {
   return !/(\.bias$|LayerNorm\.weight$|layer_norm\.weight$)/.test(name);
 }
 
+/**
+ * A zero-filled variable made on the device (a fill kernel): no host array and no upload,
+ * which for an XLM-R embedding's moments would be 768 MB each. It owns its buffer alone.
+ */
+function zerosVariable(shape: number[], name: string): tf.Variable {
+  const t = tf.fill(shape, 0);
+  const v = tf.variable(t, false, `${name}#${crypto.randomUUID().slice(0, 8)}`);
+  t.dispose();
+  return v;
+}
+
 /** AdamW state and step. */
 export class AdamW {
   readonly m = new Map<string, tf.Variable>();
@@ -45,8 +56,8 @@ export class AdamW {
 
   constructor(readonly params: Params, readonly opts: AdamWOptions) {
     for (const [name, p] of params) {
-      this.m.set(name, ownedVariable(new Float32Array(p.size), p.shape, `${name}.m`, false));
-      this.v.set(name, ownedVariable(new Float32Array(p.size), p.shape, `${name}.v`, false));
+      this.m.set(name, zerosVariable(p.shape, `${name}.m`));
+      this.v.set(name, zerosVariable(p.shape, `${name}.v`));
       this.steps.set(name, 0);
     }
   }

@@ -74,7 +74,7 @@ export interface StepBenchResult {
 }
 
 /** The batch every bench uses: `<s>`, random ids, `</s>`; no padding (same as torch_step.py). */
-function benchBatch(
+export function benchBatch(
   cfg: EncoderConfig,
   B: number,
   T: number,
@@ -93,7 +93,8 @@ function peakRssMb(): number {
   return m ? Number(m[1]) / 1024 : Deno.memoryUsage().rss / 2 ** 20;
 }
 
-function updatesFor(method: Method, params: Params, cfg: EncoderConfig): Map<string, TensorUpdate> {
+/** What each parameter does in the first step of `method` (as the fine-tuning loop decides it). */
+export function updatesFor(method: Method, params: Params, cfg: EncoderConfig): Map<string, TensorUpdate> {
   const L = cfg.num_hidden_layers;
   const mcfg = {
     method,
