@@ -11,6 +11,8 @@ import type { EncoderConfig } from "./config.ts";
 import { mulberry32, seeds } from "../kernels/random.ts";
 import { bindingLimit, checkActivations, checkTensorSize, MLM_REMEDY, PARAMETER_REMEDY } from "./limits.ts";
 import { splitForLimit, wordEmbeddingBlocks } from "./row_shards.ts";
+import { dropoutGpu } from "../kernels/dropout.ts";
+import { layerNormGpu } from "../kernels/layer_norm.ts";
 
 // Before any tensor exists: PROD silences tfjs's "running TensorFlow.js in Node.js" banner
 // (printed at the cpu backend's first write) and skips its debug-only checks.
@@ -161,9 +163,15 @@ export interface DropoutCtx {
   counter: number;
 }
 
+/**
+ * Dropout: on WebGPU with the mask drawn in the shader ({@link dropoutGpu}); elsewhere tfjs's
+ * seeded dropout, whose masks the pinned results were computed with.
+ */
 function dropout(x: tf.Tensor, d: DropoutCtx | null): tf.Tensor {
   if (!d || d.rate <= 0) return x;
-  return tf.dropout(x, d.rate, undefined, seeds.dropoutSite(d.seed, d.counter++));
+  const seed = seeds.dropoutSite(d.seed, d.counter++);
+  if (tf.getBackend() === "webgpu") return dropoutGpu(x, d.rate, seed);
+  return tf.dropout(x, d.rate, undefined, seed);
 }
 
 function linear(x: tf.Tensor, p: Params, name: string): tf.Tensor {
@@ -175,10 +183,16 @@ function linear(x: tf.Tensor, p: Params, name: string): tf.Tensor {
 }
 
 function layerNorm(x: tf.Tensor, p: Params, name: string, eps: number): tf.Tensor {
+  const w = p.get(`${name}.weight`)!, b = p.get(`${name}.bias`)!;
+  return tf.getBackend() === "webgpu" ? layerNormGpu(x, w, b, eps) : layerNormOps(x, w, b, eps);
+}
+
+/** LayerNorm over the last axis from tfjs ops: the twin of {@link layerNormGpu}. */
+export function layerNormOps(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor {
   const mean = x.mean(-1, true);
   const centered = x.sub(mean);
   const variance = centered.square().mean(-1, true);
-  return centered.mul(variance.add(eps).rsqrt()).mul(p.get(`${name}.weight`)!).add(p.get(`${name}.bias`)!);
+  return centered.mul(variance.add(eps).rsqrt()).mul(w).add(b);
 }
 
 /** Exact GELU, `x * Φ(x)`, as HF's "gelu". */

@@ -1,0 +1,56 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { dropoutGpu, referenceDropout } from "../kernels/dropout.ts";
+import { layerNormGpu } from "../kernels/layer_norm.ts";
+import { layerNormOps } from "../model/encoder.ts";
+import { useBackend } from "./gpu.ts";
+
+const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+};
+
+Deno.test("dropout kernel (webgpu): forward and gradient are the TypeScript twin's mask, bit for bit", async () => {
+  await useBackend("webgpu");
+  const x = tf.randomNormal([3, 50, 70], 0, 1, "float32", 1);
+  const seed = 424242;
+  const [y, dx] = tf.tidy(() => {
+    const y = dropoutGpu(x, 0.1, seed);
+    const dx = tf.grad((t: tf.Tensor) => dropoutGpu(t, 0.1, seed).mul(tf.onesLike(t).mul(2)).sum())(x);
+    return [y, dx];
+  });
+  const xs = (await x.data()) as Float32Array;
+  assert.deepEqual(await y.data(), referenceDropout(xs, 0.1, seed));
+  assert.deepEqual(await dx.data(), referenceDropout(new Float32Array(xs.length).fill(2), 0.1, seed));
+  const kept = referenceDropout(new Float32Array(100_000).fill(1), 0.1, seed).filter((v) => v !== 0).length;
+  assert.ok(Math.abs(kept / 100_000 - 0.9) < 0.005, `keep rate ${kept / 100_000}`);
+  tf.dispose([x, y, dx]);
+});
+
+Deno.test("LayerNorm kernel (webgpu): output and gradients match the tfjs-ops twin", async () => {
+  await useBackend("webgpu");
+  // 300 columns: more than one per thread; 130 rows: three chunks of the parameter gradients.
+  for (const shape of [[2, 65, 300], [3, 5, 32]]) {
+    const D = shape[2];
+    const x = tf.randomNormal(shape, 0.3, 2, "float32", 2);
+    const g = tf.randomNormal([D], 1, 0.2, "float32", 3);
+    const b = tf.randomNormal([D], 0, 0.2, "float32", 4);
+    const w = tf.randomNormal(shape, 0, 1, "float32", 5);
+    const loss = (ln: typeof layerNormOps) => (xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) =>
+      ln(xi, gi, bi, 1e-5).mul(w).sum();
+    for (
+      const [i, [got, want]] of [
+        [layerNormGpu(x, g, b, 1e-5), layerNormOps(x, g, b, 1e-5)],
+        ...(() => {
+          const a = tf.grads(loss(layerNormGpu))([x, g, b]);
+          const o = tf.grads(loss(layerNormOps))([x, g, b]);
+          return a.map((t, k) => [t, o[k]]);
+        })(),
+      ].entries()
+    ) {
+      const d = maxAbsDiff(await got.data(), await want.data());
+      assert.ok(d < 2e-4, `${["y", "dx", "dgamma", "dbeta"][i]} at ${shape}: max |diff| ${d}`);
+    }
+  }
+});
