@@ -3,6 +3,8 @@ import * as tf from "@tensorflow/tfjs";
 import { dropoutGpu, referenceDropout } from "../kernels/dropout.ts";
 import { layerNormGpu } from "../kernels/layer_norm.ts";
 import { layerNormOps } from "../model/encoder.ts";
+import { clipStatsGpu } from "../kernels/global_norm.ts";
+import { clipScale } from "../train/optimizer.ts";
 import { useBackend } from "./gpu.ts";
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -53,4 +55,26 @@ Deno.test("LayerNorm kernel (webgpu): output and gradients match the tfjs-ops tw
       assert.ok(d < 2e-4, `${["y", "dx", "dgamma", "dbeta"][i]} at ${shape}: max |diff| ${d}`);
     }
   }
+});
+
+Deno.test("clip statistics kernel (webgpu): norm, scale and loss match the tfjs-ops twin", async () => {
+  await useBackend("webgpu");
+  // Nine tensors (two groups of up to seven), sizes below, at and above a chunk, up to two levels.
+  const sizes = [5000, 300_000, 3, 768, 70_000, 1, 4096, 9, 40_000];
+  const grads = sizes.map((n, i) => tf.randomNormal([n], 0, 0.01 * (i + 1), "float32", 10 + i));
+  const loss = tf.scalar(2.5);
+  for (const maxNorm of [1, 0, 1e6]) {
+    const stats = clipStatsGpu(grads, maxNorm, loss);
+    const [scale, norm, l] = await stats.data();
+    const twin = clipScale(grads, maxNorm);
+    const [wantScale, wantNorm] = [(await twin.scale.data())[0], (await twin.norm.data())[0]];
+    assert.ok(Math.abs(norm - wantNorm) / wantNorm < 1e-5, `norm ${norm} vs ${wantNorm}`);
+    assert.ok(
+      Math.abs(scale - wantScale) / wantScale < 1e-5,
+      `scale ${scale} vs ${wantScale} (max ${maxNorm})`,
+    );
+    assert.equal(l, 2.5);
+    tf.dispose([stats, twin.scale, twin.norm]);
+  }
+  tf.dispose([...grads, loss]);
 });

@@ -9,6 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import { type AdamWStep, fusedAdamW, type MaskMode } from "../kernels/fused_adamw.ts";
 import { wasmAdamW, wasmAdamWReady, wasmSumOfSquares } from "../kernels/wasm_adamw.ts";
 import { applyMask, maskTensor } from "../kernels/graddrop_mask.ts";
+import { clipStatsGpu } from "../kernels/global_norm.ts";
 import type { MaskSpec } from "../kernels/mask_spec.ts";
 import type { Params } from "../model/encoder.ts";
 
@@ -74,6 +75,22 @@ export class AdamW {
     lr: number,
     updates: Map<string, TensorUpdate>,
   ): Promise<number> {
+    return (await this.stepAndRead(grads, clipNorm, lr, updates)).gradNorm;
+  }
+
+  /**
+   * {@link step}, reading back the gradient norm and `loss` (when given) together: on WebGPU
+   * with `fused`, the clip statistics come from {@link clipStatsGpu} and the whole step needs
+   * one GPU->CPU read.
+   */
+  async stepAndRead(
+    grads: Map<string, tf.Tensor>,
+    clipNorm: number,
+    lr: number,
+    updates: Map<string, TensorUpdate>,
+    loss?: tf.Tensor,
+  ): Promise<{ gradNorm: number; loss: number }> {
+    const readLoss = async () => (loss ? (await loss.data())[0] : NaN);
     if (this.opts.fused && wasmAdamWReady()) {
       const norm = Math.sqrt(wasmSumOfSquares([...grads.values()]));
       const clip = clipNorm > 0 ? Math.min(1, clipNorm / (norm + 1e-6)) : 1;
@@ -83,13 +100,21 @@ export class AdamW {
         const s = this.next(name, u, lr);
         wasmAdamW(this.params.get(name)!, this.m.get(name)!, this.v.get(name)!, g, clip, s, u.fixedMask);
       }
-      return norm;
+      return { gradNorm: norm, loss: await readLoss() };
+    }
+    if (this.opts.fused && tf.getBackend() === "webgpu") {
+      const lossOrZero = loss ?? tf.zeros([]);
+      const stats = clipStatsGpu([...grads.values()], clipNorm, lossOrZero);
+      this.apply(grads, stats, lr, updates);
+      const [, gradNorm, l] = await stats.data();
+      tf.dispose(loss ? [stats] : [stats, lossOrZero]);
+      return { gradNorm, loss: loss ? l : NaN };
     }
     const { scale, norm } = clipScale([...grads.values()], clipNorm);
     this.apply(grads, scale, lr, updates);
     const n = (await norm.data())[0];
     tf.dispose([scale, norm]);
-    return n;
+    return { gradNorm: n, loss: await readLoss() };
   }
 
   /** Counts the tensor's update and returns this step's hyper-parameters for it. */
@@ -111,8 +136,8 @@ export class AdamW {
 
   /**
    * Applies one step to the tensors in `updates` (others are frozen: no update at all) with
-   * tfjs ops (the fused WGSL pass on WebGPU). `clip` is the global-norm clip scale as a
-   * scalar tensor (no GPU->CPU sync needed).
+   * tfjs ops (the fused WGSL pass on WebGPU). `clip` holds the global-norm clip scale in
+   * its first element (a scalar, or {@link clipStatsGpu}'s statistics): no GPU->CPU sync.
    */
   apply(
     grads: Map<string, tf.Tensor>,
@@ -121,7 +146,8 @@ export class AdamW {
     updates: Map<string, TensorUpdate>,
   ): void {
     const useFused = this.opts.fused && tf.getBackend() === "webgpu";
-    const clip1 = clip.reshape([1]);
+    // The fused pass reads element 0 itself; the ops need a 1-element tensor.
+    const clip1 = useFused ? clip : clip.size === 1 ? clip.reshape([1]) : clip.slice([0], [1]);
     for (const [name, u] of updates) {
       const g0 = grads.get(name);
       if (!g0) continue;
@@ -155,7 +181,7 @@ export class AdamW {
       }
       if (g !== g0) g.dispose();
     }
-    clip1.dispose();
+    if (clip1 !== clip) clip1.dispose();
   }
 
   /** Disposes the moment variables. */

@@ -10,7 +10,7 @@ import { seeds, shuffled } from "../kernels/random.ts";
 
 /**
  * Runs `loss` forward and backward over the tensors in `updates`, clips, and updates.
- * Returns the loss and the pre-clip gradient norm (one GPU->CPU read per step).
+ * Returns the loss and the pre-clip gradient norm (one GPU->CPU read per step on WebGPU).
  *
  * @example
  * ```ts ignore
@@ -30,10 +30,9 @@ export async function trainStep(
   const { value, grads } = tf.variableGrads(loss, vars);
   const gradMap = new Map<string, tf.Tensor>();
   names.forEach((n, i) => gradMap.set(n, grads[vars[i].name]));
-  const gradNorm = await opt.step(gradMap, clipNorm, lr, updates);
-  const l = await value.data();
+  const r = await opt.stepAndRead(gradMap, clipNorm, lr, updates, value);
   tf.dispose([value, ...Object.values(grads)]);
-  return { loss: l[0], gradNorm };
+  return r;
 }
 
 /** Seeded permutation of 0..n-1 for an epoch. */
