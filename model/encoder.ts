@@ -13,6 +13,9 @@ import { bindingLimit, checkActivations, checkTensorSize, MLM_REMEDY, PARAMETER_
 import { splitForLimit, wordEmbeddingBlocks } from "./row_shards.ts";
 import { dropoutGpu } from "../kernels/dropout.ts";
 import { layerNormGpu } from "../kernels/layer_norm.ts";
+import { geluGpu } from "../kernels/gelu.ts";
+import { deviceScalar } from "../kernels/device_constants.ts";
+import { crossEntropyWithGrad, tanhWithGrad } from "../kernels/head_grads.ts";
 
 // Before any tensor exists: PROD silences tfjs's "running TensorFlow.js in Node.js" banner
 // (printed at the cpu backend's first write) and skips its debug-only checks.
@@ -175,10 +178,13 @@ function dropout(x: tf.Tensor, d: DropoutCtx | null): tf.Tensor {
 }
 
 function linear(x: tf.Tensor, p: Params, name: string): tf.Tensor {
-  const w = p.get(`${name}.weight`)!;
+  const w = p.get(`${name}.weight`)!, bias = p.get(`${name}.bias`)!;
   const shape = x.shape;
   const flat = x.reshape([-1, shape[shape.length - 1]]);
-  const y = tf.matMul(flat, w, false, true).add(p.get(`${name}.bias`)!);
+  // tfjs's fused matmul adds the bias in the same WebGPU dispatch.
+  const y = tf.getBackend() === "webgpu"
+    ? tf.fused.matMul({ a: flat, b: w, transposeB: true, bias })
+    : tf.matMul(flat, w, false, true).add(bias);
   return y.reshape([...shape.slice(0, -1), w.shape[0]]);
 }
 
@@ -195,8 +201,9 @@ export function layerNormOps(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, eps: numb
   return centered.mul(variance.add(eps).rsqrt()).mul(w).add(b);
 }
 
-/** Exact GELU, `x * Φ(x)`, as HF's "gelu". */
+/** Exact GELU, `x * Φ(x)`, as HF's "gelu" (one kernel each way on WebGPU: {@link geluGpu}). */
 export function gelu(x: tf.Tensor): tf.Tensor {
+  if (tf.getBackend() === "webgpu") return geluGpu(x);
   return x.mul(0.5).mul(tf.erf(x.mul(Math.SQRT1_2)).add(1));
 }
 
@@ -250,7 +257,9 @@ function selfAttention(
   const q = heads(linear(x, p, `${l}.attention.self.query`));
   const k = heads(linear(x, p, `${l}.attention.self.key`));
   const v = heads(linear(x, p, `${l}.attention.self.value`));
-  const scores = tf.matMul(q, k, false, true).mul(1 / Math.sqrt(dh)).add(keyMask);
+  const scale = 1 / Math.sqrt(dh);
+  const scores = tf.matMul(q, k, false, true).mul(tf.getBackend() === "webgpu" ? deviceScalar(scale) : scale)
+    .add(keyMask);
   const probs = dropout(tf.softmax(scores, -1), drop);
   const ctx = tf.matMul(probs, v).transpose([0, 2, 1, 3]).reshape([B, T, D]);
   return dropout(linear(ctx, p, `${l}.attention.output.dense`), drop) as tf.Tensor3D;
@@ -317,12 +326,14 @@ export function mlmLogits(p: Params, cfg: EncoderConfig, hidden: tf.Tensor3D, at
 export function classifierLogits(p: Params, hidden: tf.Tensor3D, drop: DropoutCtx | null): tf.Tensor2D {
   const [B, , D] = hidden.shape;
   const first = hidden.slice([0, 0, 0], [B, 1, D]).reshape([B, D]);
-  const h = dropout(tf.tanh(linear(dropout(first, drop), p, "classifier.dense")), drop);
+  const tanh = tf.getBackend() === "webgpu" ? tanhWithGrad : tf.tanh;
+  const h = dropout(tanh(linear(dropout(first, drop), p, "classifier.dense")), drop);
   return linear(h, p, "classifier.out_proj") as tf.Tensor2D;
 }
 
 /** Mean cross-entropy of logits `[N, C]` against integer labels. */
 export function crossEntropy(logits: tf.Tensor2D, labels: Int32Array): tf.Scalar {
+  if (tf.getBackend() === "webgpu") return crossEntropyWithGrad(logits, labels);
   const logp = tf.logSoftmax(logits);
   const onehot = tf.oneHot(tf.tensor1d(labels, "int32"), logits.shape[1]);
   return logp.mul(onehot).sum().neg().div(labels.length) as tf.Scalar;

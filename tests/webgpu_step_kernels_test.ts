@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { dropoutGpu, referenceDropout } from "../kernels/dropout.ts";
 import { layerNormGpu } from "../kernels/layer_norm.ts";
-import { layerNormOps } from "../model/encoder.ts";
+import { crossEntropy, gelu, layerNormOps } from "../model/encoder.ts";
+import { geluGpu } from "../kernels/gelu.ts";
+import { crossEntropyWithGrad, tanhWithGrad } from "../kernels/head_grads.ts";
 import { clipStatsGpu } from "../kernels/global_norm.ts";
 import { clipScale } from "../train/optimizer.ts";
 import { useBackend } from "./gpu.ts";
@@ -77,4 +79,42 @@ Deno.test("clip statistics kernel (webgpu): norm, scale and loss match the tfjs-
     tf.dispose([stats, twin.scale, twin.norm]);
   }
   tf.dispose([...grads, loss]);
+});
+
+Deno.test("GELU kernel and the head's gradients (webgpu) match their tfjs-ops twins", async () => {
+  await useBackend("webgpu");
+  const x = tf.randomNormal([4, 33, 70], 0, 2, "float32", 7);
+  const w = tf.randomNormal([4, 33, 70], 0, 1, "float32", 8);
+  const check = async (name: string, got: tf.Tensor, want: tf.Tensor, tol: number) => {
+    const d = maxAbsDiff(await got.data(), await want.data());
+    assert.ok(d < tol, `${name}: max |diff| ${d}`);
+  };
+  // The twin composed of tfjs ops, run on WebGPU through tf.grad with the ops spelled out.
+  const geluOps = (t: tf.Tensor) => t.mul(0.5).mul(tf.erf(t.mul(Math.SQRT1_2)).add(1));
+  await check("gelu", geluGpu(x), geluOps(x), 1e-5);
+  await check(
+    "gelu'",
+    tf.grad((t: tf.Tensor) => geluGpu(t).mul(w).sum())(x),
+    tf.grad((t: tf.Tensor) => geluOps(t).mul(w).sum())(x),
+    1e-4,
+  );
+  await check("gelu (encoder)", gelu(x), geluOps(x), 1e-5);
+  await check(
+    "tanh'",
+    tf.grad((t: tf.Tensor) => tanhWithGrad(t).mul(w).sum())(x),
+    tf.grad((t: tf.Tensor) => tf.tanh(t).mul(w).sum())(x),
+    1e-5,
+  );
+  const logits = tf.randomNormal([6, 7], 0, 3, "float32", 9) as tf.Tensor2D;
+  const labels = Int32Array.of(0, 3, 6, 2, 2, 5);
+  const ceOps = (l: tf.Tensor) =>
+    tf.logSoftmax(l).mul(tf.oneHot(tf.tensor1d(labels, "int32"), 7)).sum().neg().div(6);
+  await check("cross-entropy", crossEntropyWithGrad(logits, labels), ceOps(logits), 1e-5);
+  await check("cross-entropy (encoder)", crossEntropy(logits, labels), ceOps(logits), 1e-5);
+  await check(
+    "cross-entropy'",
+    tf.grad((l: tf.Tensor) => crossEntropyWithGrad(l as tf.Tensor2D, labels).mul(3))(logits),
+    tf.grad((l: tf.Tensor) => ceOps(l).mul(3))(logits),
+    1e-5,
+  );
 });

@@ -27,12 +27,35 @@ export async function trainStep(
 ): Promise<{ loss: number; gradNorm: number }> {
   const names = [...updates.keys()];
   const vars = names.map((n) => params.get(n)!);
-  const { value, grads } = tf.variableGrads(loss, vars);
+  const { value, grads } = gradsOf(loss, vars);
   const gradMap = new Map<string, tf.Tensor>();
   names.forEach((n, i) => gradMap.set(n, grads[vars[i].name]));
   const r = await opt.stepAndRead(gradMap, clipNorm, lr, updates, value);
   tf.dispose([value, ...Object.values(grads)]);
   return r;
+}
+
+/**
+ * `tf.variableGrads`, except that on WebGPU the backward pass starts from a 1 filled on the
+ * device: tfjs's own seed is a host tensor, uploaded through a staging buffer every step.
+ */
+function gradsOf(
+  loss: () => tf.Scalar,
+  vars: tf.Variable[],
+): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
+  if (tf.getBackend() !== "webgpu") return tf.variableGrads(loss, vars);
+  const engine = tf.engine() as unknown as {
+    gradients(f: () => tf.Scalar, xs: tf.Tensor[], dy: tf.Tensor, allow: boolean): {
+      value: tf.Scalar;
+      grads: (tf.Tensor | null)[];
+    };
+  };
+  const { value, grads } = engine.gradients(loss, vars, tf.fill([], 1), true);
+  const named: Record<string, tf.Tensor> = {};
+  vars.forEach((v, i) => {
+    if (grads[i]) named[v.name] = grads[i]!;
+  });
+  return { value, grads: named };
 }
 
 /** Seeded permutation of 0..n-1 for an epoch. */
