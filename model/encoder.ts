@@ -14,6 +14,7 @@ import { splitForLimit, wordEmbeddingBlocks } from "./row_shards.ts";
 import { dropoutGpu } from "../kernels/dropout.ts";
 import { layerNormGpu } from "../kernels/layer_norm.ts";
 import { geluGpu } from "../kernels/gelu.ts";
+import { lookupRows } from "../kernels/embedding_grad.ts";
 import { deviceScalar } from "../kernels/device_constants.ts";
 import { crossEntropyWithGrad, tanhWithGrad } from "../kernels/head_grads.ts";
 
@@ -215,6 +216,7 @@ export function gelu(x: tf.Tensor): tf.Tensor {
 function embedTokens(p: Params, batch: HostBatch): tf.Tensor {
   const { B, T, ids } = batch;
   const blocks = wordEmbeddingBlocks(p);
+  if (blocks.length === 1 && tf.getBackend() === "webgpu") return lookupRows(blocks[0], ids, [B, T]);
   if (blocks.length === 1) return tf.gather(blocks[0], tf.tensor2d(ids, [B, T], "int32"));
   let out: tf.Tensor | undefined;
   let start = 0;
@@ -232,9 +234,14 @@ function embedTokens(p: Params, batch: HostBatch): tf.Tensor {
 
 /** Token, position and token-type embeddings, then LayerNorm and dropout: `[B, T, D]`. */
 function embeddings(p: Params, cfg: EncoderConfig, batch: HostBatch, drop: DropoutCtx | null): tf.Tensor3D {
-  const pos = tf.tensor2d(positionIds(batch, cfg.pad_token_id), [batch.B, batch.T], "int32");
+  const posIds = positionIds(batch, cfg.pad_token_id);
+  const posTable = p.get("roberta.embeddings.position_embeddings.weight")!;
   const x = embedTokens(p, batch)
-    .add(tf.gather(p.get("roberta.embeddings.position_embeddings.weight")!, pos))
+    .add(
+      tf.getBackend() === "webgpu"
+        ? lookupRows(posTable, posIds, [batch.B, batch.T])
+        : tf.gather(posTable, tf.tensor2d(posIds, [batch.B, batch.T], "int32")),
+    )
     .add(p.get("roberta.embeddings.token_type_embeddings.weight")!.slice([0, 0], [1, cfg.hidden_size]));
   return dropout(layerNorm(x, p, "roberta.embeddings.LayerNorm", cfg.layer_norm_eps), drop) as tf.Tensor3D;
 }

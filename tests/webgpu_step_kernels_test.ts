@@ -4,6 +4,7 @@ import { dropoutGpu, referenceDropout } from "../kernels/dropout.ts";
 import { layerNormGpu } from "../kernels/layer_norm.ts";
 import { crossEntropy, gelu, layerNormOps } from "../model/encoder.ts";
 import { geluGpu } from "../kernels/gelu.ts";
+import { lookupRows } from "../kernels/embedding_grad.ts";
 import { crossEntropyWithGrad, tanhWithGrad } from "../kernels/head_grads.ts";
 import { clipStatsGpu } from "../kernels/global_norm.ts";
 import { clipScale } from "../train/optimizer.ts";
@@ -117,4 +118,25 @@ Deno.test("GELU kernel and the head's gradients (webgpu) match their tfjs-ops tw
     tf.grad((l: tf.Tensor) => ceOps(l).mul(3))(logits),
     1e-5,
   );
+});
+
+Deno.test("embedding lookup (webgpu): rows and the scatter-add gradient match tf.gather's", async () => {
+  await useBackend("webgpu");
+  const table = tf.randomNormal([50, 300], 0, 1, "float32", 11);
+  // Repeats (id 7 six times), the first and last rows, and rows never read.
+  const ids = Int32Array.from(
+    { length: 24 },
+    (_, i) => (i % 4 === 0 ? 7 : i === 5 ? 0 : i === 6 ? 49 : (i * 13) % 50),
+  );
+  const w = tf.randomNormal([4, 6, 300], 0, 1, "float32", 12);
+  const y = lookupRows(table, ids, [4, 6]);
+  const want = tf.gather(table, tf.tensor2d(ids, [4, 6], "int32"));
+  assert.deepEqual(y.shape, [4, 6, 300]);
+  assert.deepEqual(await y.data(), await want.data());
+  const g = tf.grad((t: tf.Tensor) => lookupRows(t, ids, [4, 6]).mul(w).sum())(table);
+  const gWant = tf.grad((t: tf.Tensor) => tf.gather(t, tf.tensor2d(ids, [4, 6], "int32")).mul(w).sum())(
+    table,
+  );
+  const d = maxAbsDiff(await g.data(), await gWant.data());
+  assert.ok(d < 1e-5, `gradient max |diff| ${d}`);
 });
