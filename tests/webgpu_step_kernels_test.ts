@@ -8,6 +8,10 @@ import { lookupRows } from "../kernels/embedding_grad.ts";
 import { crossEntropyWithGrad, tanhWithGrad } from "../kernels/head_grads.ts";
 import { clipStatsGpu } from "../kernels/global_norm.ts";
 import { clipScale } from "../train/optimizer.ts";
+import { fusedAdamWMany, referenceAdamW, tensorsPerDispatch } from "../kernels/fused_adamw.ts";
+import { maskSpec } from "../kernels/mask_spec.ts";
+import { ownedVariable } from "../model/encoder.ts";
+import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { useBackend } from "./gpu.ts";
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -139,4 +143,63 @@ Deno.test("embedding lookup (webgpu): rows and the scatter-add gradient match tf
   );
   const d = maxAbsDiff(await g.data(), await gWant.data());
   assert.ok(d < 1e-5, `gradient max |diff| ${d}`);
+});
+
+Deno.test("fused AdamW over several tensors per dispatch (webgpu) matches the reference tensor by tensor", async () => {
+  await useBackend("webgpu");
+  assert.equal(
+    tensorsPerDispatch((tf.backend() as WebGPUBackend).device),
+    7,
+    "the training device binds 7 tensors",
+  );
+  // Nine tensors: one dispatch of seven and one of two; sizes off the workgroup size; all mask modes.
+  const sizes = [1, 255, 256, 257, 70_001, 3, 768, 5000, 33];
+  const modes = ["none", "gradient", "update"] as const;
+  let seed = 20;
+  const cases = sizes.map((n, k) => {
+    const r = () => Float32Array.from(tf.randomUniform([n], -0.5, 0.5, "float32", seed++).dataSync());
+    const w0 = r(), m0 = r().map((x) => x * 0.01), v0 = r().map((x) => x * x * 0.001), g0 = r();
+    const mode = modes[k % 3];
+    const s = {
+      lr: 1e-3 * (k + 1),
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      weightDecay: k % 2 ? 0.01 : 0,
+      bc1: 0.19,
+      bc2: 0.002,
+      mode,
+      mask: maskSpec({ seed: 1, step: 3, stream: k, keep: 0.5, divisor: 1, rescale: mode === "gradient" }),
+    };
+    return { w0, m0, v0, g0, s, n };
+  });
+  const vars = cases.map((c) => ({
+    w: ownedVariable(c.w0, [c.n], "w"),
+    m: ownedVariable(c.m0, [c.n], "m"),
+    v: ownedVariable(c.v0, [c.n], "v"),
+    g: tf.tensor(c.g0),
+  }));
+  const clip = tf.tensor([0.8, 123, 4]);
+  fusedAdamWMany(vars.map((t, k) => ({ ...t, s: cases[k].s })), clip);
+  for (const [k, c] of cases.entries()) {
+    const wr = c.w0.slice(), mr = c.m0.slice(), vr = c.v0.slice();
+    referenceAdamW(wr, mr, vr, c.g0, 0.8, c.s);
+    for (
+      const [name, got, want, before] of [["w", vars[k].w, wr, c.w0], ["m", vars[k].m, mr, c.m0], [
+        "v",
+        vars[k].v,
+        vr,
+        c.v0,
+      ]] as const
+    ) {
+      const d = await got.data();
+      for (let i = 0; i < c.n; i++) {
+        const bound = 1e-6 + 2 ** -19 * Math.abs(want[i] - before[i]);
+        if (Math.abs(d[i] - want[i]) > bound) {
+          assert.fail(`tensor ${k} (${c.s.mode}) ${name}[${i}]: ${d[i]} vs ${want[i]}`);
+        }
+      }
+    }
+  }
+  tf.dispose([...vars.flatMap((t) => [t.w, t.m, t.v, t.g]), clip]);
 });

@@ -1,12 +1,13 @@
 /**
  * AdamW (decoupled weight decay) with GradDrop masks applied inside the update.
- * With `fused`, one kernel call per tensor: a WGSL pass on WebGPU ({@link fusedAdamW}), a
- * wasm kernel on tfjs-wasm ({@link wasmAdamW}); otherwise the same math composed from tfjs
- * ops, with the mask from the WGSL mask program (WebGPU) or the TypeScript reference.
+ * With `fused`, one kernel pass per tensor: WGSL on WebGPU ({@link fusedAdamWMany}, several
+ * tensors per dispatch), a wasm kernel on tfjs-wasm ({@link wasmAdamW}); otherwise the same
+ * math composed from tfjs ops, with the mask from the WGSL mask program (WebGPU) or the
+ * TypeScript reference.
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { type AdamWStep, fusedAdamW, type MaskMode } from "../kernels/fused_adamw.ts";
+import { type AdamWStep, fusedAdamWMany, type FusedUpdate, type MaskMode } from "../kernels/fused_adamw.ts";
 import { wasmAdamW, wasmAdamWReady, wasmSumOfSquares } from "../kernels/wasm_adamw.ts";
 import { applyMask, maskTensor } from "../kernels/graddrop_mask.ts";
 import { clipStatsGpu } from "../kernels/global_norm.ts";
@@ -148,13 +149,16 @@ export class AdamW {
     const useFused = this.opts.fused && tf.getBackend() === "webgpu";
     // The fused pass reads element 0 itself; the ops need a 1-element tensor.
     const clip1 = useFused ? clip : clip.size === 1 ? clip.reshape([1]) : clip.slice([0], [1]);
+    const fused: FusedUpdate[] = [];
+    const masked: tf.Tensor[] = [];
     for (const [name, u] of updates) {
       const g0 = grads.get(name);
       if (!g0) continue;
       const step = this.next(name, u, lr);
       const g = u.fixedMask ? g0.mul(u.fixedMask) : g0;
       const w = this.params.get(name)!, m = this.m.get(name)!, v = this.v.get(name)!;
-      if (useFused) fusedAdamW(w, m, v, g, clip1, step);
+      if (g !== g0) masked.push(g);
+      if (useFused) fused.push({ w, m, v, g, s: step });
       else {
         tf.tidy(() => {
           let gg = g.mul(clip1);
@@ -179,8 +183,10 @@ export class AdamW {
           w.assign(wNew);
         });
       }
-      if (g !== g0) g.dispose();
     }
+    // Several tensors per dispatch where the device binds them.
+    if (fused.length) fusedAdamWMany(fused, clip1);
+    tf.dispose(masked);
     if (clip1 !== clip) clip1.dispose();
   }
 

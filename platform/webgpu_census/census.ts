@@ -25,6 +25,7 @@ import {
   paramShapes,
 } from "../../model/encoder.ts";
 import { guardDevice } from "../../model/device_guard.ts";
+import { requestTrainingDevice } from "../../model/webgpu_device.ts";
 import { AdamW } from "../../train/optimizer.ts";
 import { trainStep } from "../../train/step.ts";
 import type { Method } from "../../train/methods.ts";
@@ -76,18 +77,7 @@ async function installDevice(adapter: boolean): Promise<{ device: GPUDevice; lab
   if (!adapter) return { device: recordingDevice(), label: "recording (runs no shaders)" };
   const a = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!a) throw new Error("--adapter: this machine has no WebGPU adapter");
-  const l = a.limits;
-  const device = await a.requestDevice({
-    requiredFeatures: a.features.has("timestamp-query") ? ["timestamp-query"] : [],
-    requiredLimits: {
-      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
-      maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
-      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-      maxBufferSize: l.maxBufferSize,
-      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
-      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-    },
-  });
+  const device = await requestTrainingDevice(a);
   const i = a.info;
   return {
     device,

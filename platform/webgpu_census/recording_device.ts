@@ -17,7 +17,7 @@ export const RECORDING_LIMITS = {
   maxComputeWorkgroupSizeZ: 64,
   maxComputeInvocationsPerWorkgroup: 1024,
   maxComputeWorkgroupStorageSize: 49152,
-  maxStorageBuffersPerShaderStage: 16,
+  maxStorageBuffersPerShaderStage: 32,
   maxUniformBufferBindingSize: 65536,
   minStorageBufferOffsetAlignment: 256,
   minUniformBufferOffsetAlignment: 256,
