@@ -1,9 +1,10 @@
 /**
  * LayerNorm over the last axis on WebGPU, with its own gradient: one workgroup per row
  * forward; backward, the rows' statistics once, `dx` one workgroup per row, and `dgamma`,
- * `dbeta` as per-chunk partial sums reduced by tfjs's sum. The tfjs-ops version takes about
- * nine dispatches forward and twenty-five backward, and the gradient of its `mean` uploads a
- * full-size `ones()` every step; this takes one and six and uploads nothing.
+ * `dbeta` as partial sums over at most 64 chunks of rows, then totalled. The tfjs-ops
+ * version takes about nine dispatches forward and twenty-five backward, and the gradient of
+ * its `mean` uploads a full-size `ones()` every step; this takes one and five and uploads
+ * nothing.
  * The twin is the tfjs-ops LayerNorm in `model/encoder.ts` (used on every other backend).
  * @module
  */
@@ -12,8 +13,8 @@ import type { WebGPUBackend, WebGPUProgram } from "@tensorflow/tfjs-backend-webg
 import { webgpu_util } from "@tensorflow/tfjs-backend-webgpu";
 
 const WG = 256;
-/** Rows per chunk of the `dgamma`/`dbeta` partial sums. */
-const CHUNK_ROWS = 64;
+/** Chunks of rows for the `dgamma`/`dbeta` partial sums: at most this many, of at least as many rows. */
+const CHUNKS = 64;
 
 /** Sum over the workgroup (256 threads); every thread gets the total. Uniform control flow only. */
 const ROW_SUM_WGSL = /* wgsl */ `
@@ -141,7 +142,7 @@ class LayerNormParamGradProgram implements WebGPUProgram {
   dispatchLayout: { x: number[] };
   dispatch: [number, number, number];
   workgroupSize: [number, number, number] = [WG, 1, 1];
-  uniforms = "rows : i32, cols : i32, chunks : i32,";
+  uniforms = "rows : i32, cols : i32, chunks : i32, chunkRows : i32,";
 
   constructor(chunks: number, cols: number) {
     this.outputShape = [2, chunks, cols];
@@ -156,16 +157,46 @@ fn main(index : i32) {
   if (index >= uniforms.chunks * D) { return; }
   let k = index / D;
   let c = index % D;
-  let end = min(uniforms.rows, (k + 1) * ${CHUNK_ROWS});
+  let end = min(uniforms.rows, (k + 1) * uniforms.chunkRows);
   var sg = 0.0;
   var sb = 0.0;
-  for (var r = k * ${CHUNK_ROWS}; r < end; r++) {
+  for (var r = k * uniforms.chunkRows; r < end; r++) {
     let dy = Dy[r * D + c];
     sg += dy * (X[r * D + c] - Stats[r * 2]) * Stats[r * 2 + 1];
     sb += dy;
   }
   setOutputAtIndex(index, sg);
   setOutputAtIndex(uniforms.chunks * D + index, sb);
+}`;
+  }
+}
+
+/** `out[c] = sum over k of Parts[which, k, c]`: the partials of one parameter summed. */
+class ChunkTotalProgram implements WebGPUProgram {
+  outputShape: number[];
+  shaderKey = "graddropLayerNormDparamsTotal";
+  variableNames = ["Parts"];
+  dispatchLayout: { x: number[] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [WG, 1, 1];
+  uniforms = "which : i32, chunks : i32,";
+  size = true;
+
+  constructor(cols: number) {
+    this.outputShape = [cols];
+    this.dispatchLayout = webgpu_util.flatDispatchLayout(this.outputShape);
+    this.dispatch = webgpu_util.computeDispatch(this.dispatchLayout, this.outputShape, this.workgroupSize);
+  }
+
+  getUserCode(): string {
+    return `
+fn main(index : i32) {
+  if (index < uniforms.size) {
+    let D = uniforms.size;
+    var s = 0.0;
+    for (var k = 0; k < uniforms.chunks; k++) { s += Parts[(uniforms.which * uniforms.chunks + k) * D + index]; }
+    setOutputAtIndex(index, s);
+  }
 }`;
   }
 }
@@ -202,14 +233,20 @@ export function layerNormGpu(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, ep
         const dy2 = (dy as tf.Tensor).reshape([N, D]);
         const stats = run(new RowStatsProgram([N, 2], N), [x2], u);
         const dx = run(new LayerNormInputGradProgram([N, D], N), [x2, dy2, gs, stats], u).reshape(xs.shape);
-        const chunks = Math.ceil(N / CHUNK_ROWS);
+        const chunkRows = Math.max(CHUNKS, Math.ceil(N / CHUNKS));
+        const chunks = Math.ceil(N / chunkRows);
         const parts = run(new LayerNormParamGradProgram(chunks, D), [x2, dy2, stats], [
           { type: "int32", data: [N] },
           { type: "int32", data: [D] },
           { type: "int32", data: [chunks] },
+          { type: "int32", data: [chunkRows] },
         ]);
-        const [dg, db] = tf.unstack(parts.sum(1));
-        return [dx, dg, db];
+        const total = (which: number) =>
+          run(new ChunkTotalProgram(D), [parts], [{ type: "int32", data: [which] }, {
+            type: "int32",
+            data: [chunks],
+          }]);
+        return [dx, total(0), total(1)];
       },
     };
   });

@@ -15,7 +15,7 @@ import { dropoutGpu } from "../kernels/dropout.ts";
 import { layerNormGpu } from "../kernels/layer_norm.ts";
 import { geluGpu } from "../kernels/gelu.ts";
 import { lookupRows } from "../kernels/embedding_grad.ts";
-import { deviceScalar } from "../kernels/device_constants.ts";
+import { attentionSoftmax } from "../kernels/attention_softmax.ts";
 import { crossEntropyWithGrad, tanhWithGrad } from "../kernels/head_grads.ts";
 
 // Before any tensor exists: PROD silences tfjs's "running TensorFlow.js in Node.js" banner
@@ -264,10 +264,13 @@ function selfAttention(
   const q = heads(linear(x, p, `${l}.attention.self.query`));
   const k = heads(linear(x, p, `${l}.attention.self.key`));
   const v = heads(linear(x, p, `${l}.attention.self.value`));
-  const scale = 1 / Math.sqrt(dh);
-  const scores = tf.matMul(q, k, false, true).mul(tf.getBackend() === "webgpu" ? deviceScalar(scale) : scale)
-    .add(keyMask);
-  const probs = dropout(tf.softmax(scores, -1), drop);
+  const raw = tf.matMul(q, k, false, true) as tf.Tensor4D;
+  const probs = dropout(
+    tf.getBackend() === "webgpu"
+      ? attentionSoftmax(raw, 1 / Math.sqrt(dh), keyMask)
+      : tf.softmax(raw.mul(1 / Math.sqrt(dh)).add(keyMask), -1),
+    drop,
+  );
   const ctx = tf.matMul(probs, v).transpose([0, 2, 1, 3]).reshape([B, T, D]);
   return dropout(linear(ctx, p, `${l}.attention.output.dense`), drop) as tf.Tensor3D;
 }

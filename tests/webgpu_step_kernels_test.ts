@@ -5,6 +5,7 @@ import { layerNormGpu } from "../kernels/layer_norm.ts";
 import { crossEntropy, gelu, layerNormOps } from "../model/encoder.ts";
 import { geluGpu } from "../kernels/gelu.ts";
 import { lookupRows } from "../kernels/embedding_grad.ts";
+import { attentionSoftmax } from "../kernels/attention_softmax.ts";
 import { crossEntropyWithGrad, tanhWithGrad } from "../kernels/head_grads.ts";
 import { clipStatsGpu } from "../kernels/global_norm.ts";
 import { clipScale } from "../train/optimizer.ts";
@@ -202,4 +203,25 @@ Deno.test("fused AdamW over several tensors per dispatch (webgpu) matches the re
     }
   }
   tf.dispose([...vars.flatMap((t) => [t.w, t.m, t.v, t.g]), clip]);
+});
+
+Deno.test("attention softmax (webgpu): probabilities and gradient match the tfjs-ops twin", async () => {
+  await useBackend("webgpu");
+  // 300 keys: more than one per thread; padded keys at the end of row 1.
+  const [B, H, T] = [2, 3, 300];
+  const scores = tf.randomNormal([B, H, 5, T], 0, 4, "float32", 13) as tf.Tensor4D;
+  const mask = tf.tensor(Float32Array.from({ length: B * T }, (_, i) => (i >= T + 250 ? -1e9 : 0)), [
+    B,
+    1,
+    1,
+    T,
+  ]);
+  const w = tf.randomNormal([B, H, 5, T], 0, 1, "float32", 14);
+  const ops = (s: tf.Tensor) => tf.softmax(s.mul(0.125).add(mask), -1);
+  const got = attentionSoftmax(scores, 0.125, mask), want = ops(scores);
+  assert.ok(maxAbsDiff(await got.data(), await want.data()) < 1e-6);
+  const g = tf.grad((s: tf.Tensor) => attentionSoftmax(s as tf.Tensor4D, 0.125, mask).mul(w).sum())(scores);
+  const gWant = tf.grad((s: tf.Tensor) => ops(s).mul(w).sum())(scores);
+  const d = maxAbsDiff(await g.data(), await gWant.data());
+  assert.ok(d < 1e-6, `gradient max |diff| ${d}`);
 });
