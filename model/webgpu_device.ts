@@ -35,11 +35,29 @@ export function requestTrainingDevice(adapter: GPUAdapter): Promise<GPUDevice> {
   });
 }
 
+/** The adapter and device tfjs's WebGPU backend was made on, as reports show it. */
+export interface TrainingDeviceInfo {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  fallback: boolean;
+  features: string[];
+  limits: Record<string, number>;
+}
+
 let registered = false;
+let made: TrainingDeviceInfo | null = null;
+
+/** What tfjs's WebGPU backend runs on (null until the backend is made by this module). */
+export function trainingDeviceInfo(): TrainingDeviceInfo | null {
+  return made;
+}
 
 /**
  * Registers tfjs's "webgpu" backend on {@link requestTrainingDevice} (once, before the
- * backend is first made; a backend already made is left as it is).
+ * backend is first made; a backend already made is left as it is). `wrap` may put a proxy
+ * between tfjs and the device (the census's counting device).
  *
  * @example
  * ```ts ignore
@@ -47,7 +65,7 @@ let registered = false;
  * await tf.setBackend("webgpu");
  * ```
  */
-export function registerTrainingBackend(): void {
+export function registerTrainingBackend(wrap: (d: GPUDevice) => GPUDevice = (d) => d): void {
   if (registered) return;
   registered = true;
   if (tf.engine().registry["webgpu"]) return;
@@ -55,6 +73,23 @@ export function registerTrainingBackend(): void {
   tf.registerBackend("webgpu", async () => {
     const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
     if (!adapter) throw new Error("no WebGPU adapter");
-    return new WebGPUBackend(await requestTrainingDevice(adapter), adapter.info);
+    const device = await requestTrainingDevice(adapter);
+    const i = adapter.info;
+    const l = device.limits;
+    made = {
+      vendor: i.vendor,
+      architecture: i.architecture,
+      device: i.device,
+      description: i.description,
+      fallback: i.isFallbackAdapter,
+      features: [...device.features],
+      limits: {
+        maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+        maxBufferSize: l.maxBufferSize,
+        maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+        maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+      },
+    };
+    return new WebGPUBackend(wrap(device), i);
   }, 3);
 }

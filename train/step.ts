@@ -50,7 +50,9 @@ function gradsOf(
       grads: (tf.Tensor | null)[];
     };
   };
-  const { value, grads } = engine.gradients(loss, vars, tf.fill([], 1), true);
+  const seed = tf.fill([], 1);
+  const { value, grads } = engine.gradients(loss, vars, seed, true);
+  seed.dispose();
   const named: Record<string, tf.Tensor> = {};
   vars.forEach((v, i) => {
     if (grads[i]) named[v.name] = grads[i]!;

@@ -62,6 +62,23 @@ export interface CountingDevice {
   device: GPUDevice;
   /** The counts since the last call, then zeroed. */
   take(): Counts;
+  /**
+   * GPU milliseconds of the compute passes recorded since the last call, from timestamp
+   * queries (null when the device lacks `timestamp-query` or timing is off); waits for the GPU.
+   * Its own reads are not counted.
+   */
+  gpuMs(): Promise<number | null>;
+}
+
+/** Queries per page: one page per command encoder, two per compute pass. */
+const PAGE_QUERIES = 64;
+
+/** A query set with its resolve and read buffers, made on the real device (uncounted). */
+interface Page {
+  set: GPUQuerySet;
+  resolve: GPUBuffer;
+  read: GPUBuffer;
+  used: number;
 }
 
 type Fn = (...args: never[]) => unknown;
@@ -97,8 +114,24 @@ function proxy<T extends object>(
  * if (c.take().upload_bytes !== 16) throw new Error("16 bytes uploaded");
  * ```
  */
-export function countingDevice(device: GPUDevice): CountingDevice {
+export function countingDevice(device: GPUDevice, opts: { timestamps?: boolean } = {}): CountingDevice {
   let c = zero();
+  const timing = !!opts.timestamps && device.features.has("timestamp-query");
+  const free: Page[] = [];
+  const pending: Page[] = [];
+  const page = (): Page =>
+    free.pop() ?? {
+      set: device.createQuerySet({ type: "timestamp", count: PAGE_QUERIES }),
+      resolve: device.createBuffer({
+        size: PAGE_QUERIES * 8,
+        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+      }),
+      read: device.createBuffer({
+        size: PAGE_QUERIES * 8,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      }),
+      used: 0,
+    };
   const labels = new WeakMap<object, string>();
   const widest = new WeakMap<object, number>();
   const timed = (f: () => unknown) => {
@@ -138,11 +171,36 @@ export function countingDevice(device: GPUDevice): CountingDevice {
       },
     }, timed);
   };
-  const encoder = (e: GPUCommandEncoder) =>
-    proxy(e, {
-      beginComputePass: (d?: GPUComputePassDescriptor) =>
-        pass(timed(() => e.beginComputePass(d)) as GPUComputePassEncoder),
+  const encoder = (e: GPUCommandEncoder) => {
+    let p: Page | null = null;
+    return proxy(e, {
+      beginComputePass: (d?: GPUComputePassDescriptor) => {
+        if (timing && !d?.timestampWrites) {
+          p ??= page();
+          if (p.used + 2 <= PAGE_QUERIES) {
+            d = {
+              ...d,
+              timestampWrites: {
+                querySet: p.set,
+                beginningOfPassWriteIndex: p.used,
+                endOfPassWriteIndex: p.used + 1,
+              },
+            };
+            p.used += 2;
+          }
+        }
+        return pass(timed(() => e.beginComputePass(d)) as GPUComputePassEncoder);
+      },
+      finish: (d?: GPUCommandBufferDescriptor) => {
+        if (p && p.used > 0) {
+          e.resolveQuerySet(p.set, 0, p.used, p.resolve, 0);
+          e.copyBufferToBuffer(p.resolve, 0, p.read, 0, p.used * 8);
+          pending.push(p);
+        }
+        return timed(() => e.finish(d));
+      },
     }, timed);
+  };
   const trackReads = (b: GPUBuffer) => {
     const map = b.mapAsync;
     Object.defineProperty(b, "mapAsync", {
@@ -207,6 +265,19 @@ export function countingDevice(device: GPUDevice): CountingDevice {
       const out = c;
       c = zero();
       return out;
+    },
+    async gpuMs() {
+      if (!timing) return null;
+      let ns = 0n;
+      for (const p of pending.splice(0)) {
+        await p.read.mapAsync(GPUMapMode.READ, 0, p.used * 8);
+        const t = new BigUint64Array(p.read.getMappedRange(0, p.used * 8));
+        for (let i = 0; i + 1 < p.used; i += 2) if (t[i + 1] > t[i]) ns += t[i + 1] - t[i];
+        p.read.unmap();
+        p.used = 0;
+        free.push(p);
+      }
+      return Number(ns) / 1e6;
     },
   };
 }
