@@ -50,6 +50,10 @@ export interface PerStep extends Omit<Counts, "by_kernel" | "small_by_kernel"> {
   cpu_kernels: number;
   /** Wall time of the step less the time spent waiting on the GPU. */
   host_ms: number;
+  /** The part of `host_ms` outside WebGPU calls. */
+  js_ms: number;
+  /** GPU time of the step's compute passes from timestamp queries; null without them (the recording device). */
+  gpu_ms: number | null;
   /** Wall time of the step. */
   wall_ms: number;
   by_kernel: Record<string, number>;
@@ -110,7 +114,7 @@ function deviceParams(cfg: EncoderConfig, heads: Heads): Params {
  */
 export async function census(o: CensusOptions): Promise<CensusResult> {
   const { device, label } = await installDevice(o.adapter);
-  const counting = countingDevice(device);
+  const counting = countingDevice(device, { timestamps: true });
   tf.removeBackend("webgpu");
   tf.registerBackend(
     "webgpu",
@@ -150,11 +154,13 @@ export async function census(o: CensusOptions): Promise<CensusResult> {
     );
   for (let i = 0; i < 2; i++) await one();
   counting.take();
+  await counting.gpuMs();
   cpuKernels = 0;
   const t0 = performance.now();
   await one();
   const wall = performance.now() - t0;
   const c = counting.take();
+  const gpu = await counting.gpuMs();
   opt.dispose();
   tf.dispose([...params.values()]);
   return {
@@ -169,7 +175,14 @@ export async function census(o: CensusOptions): Promise<CensusResult> {
       method: o.method,
     },
     device: label,
-    per_step: { ...c, cpu_kernels: cpuKernels, host_ms: wall - c.wait_ms, wall_ms: wall },
+    per_step: {
+      ...c,
+      cpu_kernels: cpuKernels,
+      host_ms: wall - c.wait_ms,
+      js_ms: wall - c.wait_ms - c.driver_ms,
+      gpu_ms: gpu,
+      wall_ms: wall,
+    },
   };
 }
 
