@@ -14,7 +14,7 @@ import { deviceScalar } from "./device_constants.ts";
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { crossEntropyWithGrad } from "./cross_entropy.ts";
+ * import { crossEntropyWithGrad } from "./head_grads.ts";
  * await tf.setBackend("cpu");
  * const l = await crossEntropyWithGrad(tf.zeros([2, 4]), Int32Array.of(1, 3)).data();
  * if (Math.abs(l[0] - Math.log(4)) > 1e-6) throw new Error(`${l[0]}`);
