@@ -8,15 +8,14 @@
 import * as tf from "@tensorflow/tfjs";
 import type { WebGPUBackend, WebGPUProgram } from "@tensorflow/tfjs-backend-webgpu";
 import { webgpu_util } from "@tensorflow/tfjs-backend-webgpu";
-
-const WG = 256;
+import { rowWorkgroup } from "./layer_norm.ts";
 
 const GROUP_WGSL = /* wgsl */ `
-var<workgroup> red : array<f32, ${WG}>;
+var<workgroup> red : array<f32, WG>;
 fn groupMax(v : f32, tid : i32) -> f32 {
   red[tid] = v;
   workgroupBarrier();
-  for (var s = ${WG / 2}; s > 0; s = s >> 1u) {
+  for (var s = WG / 2; s > 0; s = s >> 1u) {
     if (tid < s) { red[tid] = max(red[tid], red[tid + s]); }
     workgroupBarrier();
   }
@@ -27,7 +26,7 @@ fn groupMax(v : f32, tid : i32) -> f32 {
 fn groupSum(v : f32, tid : i32) -> f32 {
   red[tid] = v;
   workgroupBarrier();
-  for (var s = ${WG / 2}; s > 0; s = s >> 1u) {
+  for (var s = WG / 2; s > 0; s = s >> 1u) {
     if (tid < s) { red[tid] = red[tid] + red[tid + s]; }
     workgroupBarrier();
   }
@@ -47,7 +46,7 @@ class AttentionSoftmaxProgram implements WebGPUProgram {
   variableNames: string[];
   dispatchLayout: { x: number[] };
   dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [WG, 1, 1];
+  workgroupSize: [number, number, number];
   uniforms = "rows : i32, cols : i32, rowsPerMask : i32, scale : f32,";
 
   constructor(shape: number[], readonly grad: boolean) {
@@ -57,39 +56,41 @@ class AttentionSoftmaxProgram implements WebGPUProgram {
     this.dispatchLayout = webgpu_util.flatDispatchLayout(shape);
     const rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
     this.dispatch = [rows, 1, 1];
+    this.workgroupSize = [rowWorkgroup(shape[shape.length - 1]), 1, 1];
   }
 
   getUserCode(): string {
     const body = this.grad
       ? `
   var d = 0.0;
-  for (var c = tid; c < T; c += ${WG}) { d += Dy[base + c] * Y[base + c]; }
+  for (var c = tid; c < T; c += WG) { d += Dy[base + c] * Y[base + c]; }
   let dot = groupSum(d, tid);
   if (live) {
-    for (var c = tid; c < T; c += ${WG}) {
+    for (var c = tid; c < T; c += WG) {
       setOutputAtIndex(base + c, uniforms.scale * Y[base + c] * (Dy[base + c] - dot));
     }
   }`
       : `
   let m = (row / uniforms.rowsPerMask) * T;
   var mx = -3.402823e+38;
-  for (var c = tid; c < T; c += ${WG}) { mx = max(mx, S[base + c] * uniforms.scale + Mask[m + c]); }
+  for (var c = tid; c < T; c += WG) { mx = max(mx, S[base + c] * uniforms.scale + Mask[m + c]); }
   let rowMax = groupMax(mx, tid);
   var sum = 0.0;
-  for (var c = tid; c < T; c += ${WG}) { sum += exp(S[base + c] * uniforms.scale + Mask[m + c] - rowMax); }
+  for (var c = tid; c < T; c += WG) { sum += exp(S[base + c] * uniforms.scale + Mask[m + c] - rowMax); }
   let total = groupSum(sum, tid);
   if (live) {
-    for (var c = tid; c < T; c += ${WG}) {
+    for (var c = tid; c < T; c += WG) {
       setOutputAtIndex(base + c, exp(S[base + c] * uniforms.scale + Mask[m + c] - rowMax) / total);
     }
   }`;
     return `
+const WG = ${this.workgroupSize[0]};
 ${GROUP_WGSL}
 fn main(index : i32) {
   let tid = i32(localId.x);
   let T = uniforms.cols;
-  let live = index / ${WG} < uniforms.rows;
-  let row = select(0, index / ${WG}, live);
+  let live = index / WG < uniforms.rows;
+  let row = select(0, index / WG, live);
   let base = row * T;
   ${body}
 }`;

@@ -13,16 +13,32 @@ import type { WebGPUBackend, WebGPUProgram } from "@tensorflow/tfjs-backend-webg
 import { webgpu_util } from "@tensorflow/tfjs-backend-webgpu";
 
 const WG = 256;
+
+/**
+ * Threads per row for a row of `cols`: about four columns each, 32 to 256. llvmpipe runs a
+ * workgroup's threads as coroutines and pays for every barrier per thread, so a 256-thread
+ * workgroup on a 64- or 128-wide row was 2-4x slower there than tfjs's ops; a GPU keeps 256
+ * on XLM-R's 768.
+ *
+ * @example
+ * ```ts
+ * import { rowWorkgroup } from "./layer_norm.ts";
+ * if (rowWorkgroup(128) !== 32 || rowWorkgroup(768) !== 256) throw new Error("row workgroups");
+ * ```
+ */
+export function rowWorkgroup(cols: number): number {
+  return Math.min(WG, Math.max(32, 2 ** Math.ceil(Math.log2(Math.ceil(cols / 4)))));
+}
 /** Chunks of rows for the `dgamma`/`dbeta` partial sums: at most this many, of at least as many rows. */
 const CHUNKS = 64;
 
-/** Sum over the workgroup (256 threads); every thread gets the total. Uniform control flow only. */
+/** Sum over the workgroup (`WG` threads); every thread gets the total. Uniform control flow only. */
 const ROW_SUM_WGSL = /* wgsl */ `
-var<workgroup> red : array<f32, ${WG}>;
+var<workgroup> red : array<f32, WG>;
 fn rowSum(v : f32, tid : i32) -> f32 {
   red[tid] = v;
   workgroupBarrier();
-  for (var s = ${WG / 2}; s > 0; s = s >> 1u) {
+  for (var s = WG / 2; s > 0; s = s >> 1u) {
     if (tid < s) { red[tid] = red[tid] + red[tid + s]; }
     workgroupBarrier();
   }
@@ -38,15 +54,21 @@ abstract class RowProgram implements WebGPUProgram {
   abstract variableNames: string[];
   dispatchLayout: { x: number[] };
   dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [WG, 1, 1];
+  workgroupSize: [number, number, number];
   uniforms = "cols : i32, eps : f32,";
 
-  constructor(outputShape: number[], rows: number) {
+  constructor(outputShape: number[], rows: number, cols: number) {
     this.outputShape = outputShape;
     this.dispatchLayout = webgpu_util.flatDispatchLayout(outputShape);
     this.dispatch = [rows, 1, 1];
+    this.workgroupSize = [rowWorkgroup(cols), 1, 1];
   }
   abstract getUserCode(): string;
+
+  /** The shader's workgroup size as the WGSL constant `WG`, then `body`. */
+  protected code(body: string): string {
+    return `const WG = ${this.workgroupSize[0]};\n${body}`;
+  }
 }
 
 /** The mean and 1/sqrt(var + eps) of a row, from X. */
@@ -54,10 +76,10 @@ const STATS_WGSL = /* wgsl */ `
 fn stats(base : i32, tid : i32) -> vec2<f32> {
   let D = uniforms.cols;
   var s = 0.0;
-  for (var c = tid; c < D; c += ${WG}) { s += X[base + c]; }
+  for (var c = tid; c < D; c += WG) { s += X[base + c]; }
   let mean = rowSum(s, tid) / f32(D);
   var q = 0.0;
-  for (var c = tid; c < D; c += ${WG}) { let z = X[base + c] - mean; q += z * z; }
+  for (var c = tid; c < D; c += WG) { let z = X[base + c] - mean; q += z * z; }
   return vec2<f32>(mean, inverseSqrt(rowSum(q, tid) / f32(D) + uniforms.eps));
 }`;
 
@@ -66,17 +88,17 @@ class LayerNormProgram extends RowProgram {
   shaderKey = "graddropLayerNorm";
   variableNames = ["X", "Gamma", "Beta"];
   getUserCode(): string {
-    return `
+    return this.code(`
 ${ROW_SUM_WGSL}
 ${STATS_WGSL}
 fn main(index : i32) {
   let tid = i32(localId.x);
-  let base = (index / ${WG}) * uniforms.cols;
+  let base = (index / WG) * uniforms.cols;
   let st = stats(base, tid);
-  for (var c = tid; c < uniforms.cols; c += ${WG}) {
+  for (var c = tid; c < uniforms.cols; c += WG) {
     setOutputAtIndex(base + c, (X[base + c] - st.x) * st.y * Gamma[c] + Beta[c]);
   }
-}`;
+}`);
   }
 }
 
@@ -85,18 +107,18 @@ class RowStatsProgram extends RowProgram {
   shaderKey = "graddropLayerNormStats";
   variableNames = ["X"];
   getUserCode(): string {
-    return `
+    return this.code(`
 ${ROW_SUM_WGSL}
 ${STATS_WGSL}
 fn main(index : i32) {
   let tid = i32(localId.x);
-  let row = index / ${WG};
+  let row = index / WG;
   let st = stats(row * uniforms.cols, tid);
   if (tid == 0) {
     setOutputAtIndex(row * 2, st.x);
     setOutputAtIndex(row * 2 + 1, st.y);
   }
-}`;
+}`);
   }
 }
 
@@ -105,29 +127,29 @@ class LayerNormInputGradProgram extends RowProgram {
   shaderKey = "graddropLayerNormDx";
   variableNames = ["X", "Dy", "Gamma", "Stats"];
   getUserCode(): string {
-    return `
+    return this.code(`
 ${ROW_SUM_WGSL}
 fn main(index : i32) {
   let tid = i32(localId.x);
-  let row = index / ${WG};
+  let row = index / WG;
   let D = uniforms.cols;
   let base = row * D;
   let mean = Stats[row * 2];
   let rstd = Stats[row * 2 + 1];
   var sg = 0.0;
   var sgx = 0.0;
-  for (var c = tid; c < D; c += ${WG}) {
+  for (var c = tid; c < D; c += WG) {
     let g = Dy[base + c] * Gamma[c];
     sg += g;
     sgx += g * (X[base + c] - mean) * rstd;
   }
   let mg = rowSum(sg, tid) / f32(D);
   let mgx = rowSum(sgx, tid) / f32(D);
-  for (var c = tid; c < D; c += ${WG}) {
+  for (var c = tid; c < D; c += WG) {
     let xhat = (X[base + c] - mean) * rstd;
     setOutputAtIndex(base + c, rstd * (Dy[base + c] * Gamma[c] - mg - xhat * mgx));
   }
-}`;
+}`);
   }
 }
 
@@ -224,15 +246,17 @@ export function layerNormGpu(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, ep
     const save = args[3] as unknown as (ts: tf.Tensor[]) => void;
     // Saved, not closed over: tfjs disposes a custom op's intermediates before the backward pass.
     save([xi, g]);
-    const y = run(new LayerNormProgram([N, D], N), [xi.reshape([N, D]), g, b], u).reshape(xi.shape);
+    const y = run(new LayerNormProgram([N, D], N, D), [xi.reshape([N, D]), g, b], u).reshape(xi.shape);
     return {
       value: y,
       gradFunc: (dy, saved) => {
         const [xs, gs] = saved;
         const x2 = xs.reshape([N, D]);
         const dy2 = (dy as tf.Tensor).reshape([N, D]);
-        const stats = run(new RowStatsProgram([N, 2], N), [x2], u);
-        const dx = run(new LayerNormInputGradProgram([N, D], N), [x2, dy2, gs, stats], u).reshape(xs.shape);
+        const stats = run(new RowStatsProgram([N, 2], N, D), [x2], u);
+        const dx = run(new LayerNormInputGradProgram([N, D], N, D), [x2, dy2, gs, stats], u).reshape(
+          xs.shape,
+        );
         const chunkRows = Math.max(CHUNKS, Math.ceil(N / CHUNKS));
         const chunks = Math.ceil(N / chunkRows);
         const parts = run(new LayerNormParamGradProgram(chunks, D), [x2, dy2, stats], [
