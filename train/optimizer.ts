@@ -11,6 +11,7 @@ import { type AdamWStep, fusedAdamWMany, type FusedUpdate, type MaskMode } from 
 import { wasmAdamW, wasmAdamWReady, wasmSumOfSquares } from "../kernels/wasm_adamw.ts";
 import { applyMask, maskTensor } from "../kernels/graddrop_mask.ts";
 import { clipStatsGpu } from "../kernels/global_norm.ts";
+import { deviceScalar } from "../kernels/device_constants.ts";
 import type { MaskSpec } from "../kernels/mask_spec.ts";
 import type { Params } from "../model/encoder.ts";
 
@@ -104,11 +105,10 @@ export class AdamW {
       return { gradNorm: norm, loss: await readLoss() };
     }
     if (this.opts.fused && tf.getBackend() === "webgpu") {
-      const lossOrZero = loss ?? tf.zeros([]);
-      const stats = clipStatsGpu([...grads.values()], clipNorm, lossOrZero);
+      const stats = clipStatsGpu([...grads.values()], clipNorm, loss ?? deviceScalar(0));
       this.apply(grads, stats, lr, updates);
       const [, gradNorm, l] = await stats.data();
-      tf.dispose(loss ? [stats] : [stats, lossOrZero]);
+      stats.dispose();
       return { gradNorm, loss: loss ? l : NaN };
     }
     const { scale, norm } = clipScale([...grads.values()], clipNorm);
