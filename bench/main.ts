@@ -1,10 +1,12 @@
 /**
  * `deno task bench [--json] [--only SECTION,...]`: the figures issues ask for, measured in one
  * run so they compare as ratios. Sections: engine, tokenizer, pretrain, wasm_matmul, shader_cache,
- * graddrop_kernel, step, xlmr_base_step (only when named: minutes and ~9 GB on a CPU).
+ * graddrop_kernel, step, webgpu_census (`--adapter`: on the machine's adapter, not the recording device),
+ * xlmr_base_step (only when named: minutes and ~9 GB on a CPU).
  * @module
  */
 import { parseArgs } from "node:util";
+import process from "node:process";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
@@ -18,11 +20,17 @@ import { trainStep } from "../train/step.ts";
 import { fateOf, type Method, resolveGradDrop } from "../train/methods.ts";
 import { maskSpec } from "../kernels/mask_spec.ts";
 import { CopyProgram } from "./copy_program.ts";
+import type { CensusResult } from "../platform/webgpu_census/census.ts";
+import { CENSUS_TARGETS, censusLines } from "../platform/webgpu_census/targets.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const { values } = parseArgs({
   args: Deno.args,
-  options: { json: { type: "boolean", default: false }, only: { type: "string" } },
+  options: {
+    json: { type: "boolean", default: false },
+    only: { type: "string" },
+    adapter: { type: "boolean", default: false },
+  },
 });
 const only = values.only?.split(",");
 const want = (s: string) => !only || only.includes(s);
@@ -38,6 +46,19 @@ async function timeIt(fn: () => Promise<void>, reps: number): Promise<number> {
   const t0 = performance.now();
   for (let i = 0; i < reps; i++) await fn();
   return (performance.now() - t0) / reps / 1000;
+}
+
+/**
+ * Seconds per call, of wall time and of this process's CPU time (all threads: lavapipe runs
+ * shaders on its own). On a shared machine wall time also counts the wait for a core.
+ */
+async function timeWithCpu(fn: () => Promise<void>, reps: number): Promise<{ wall: number; cpu: number }> {
+  await fn();
+  const t0 = performance.now();
+  const u0 = process.cpuUsage();
+  for (let i = 0; i < reps; i++) await fn();
+  const u = process.cpuUsage(u0);
+  return { wall: (performance.now() - t0) / reps / 1000, cpu: (u.user + u.system) / 1e6 / reps };
 }
 
 async function cli(args: string[], env: Record<string, string>): Promise<number> {
@@ -378,7 +399,7 @@ if (want("step")) {
         if (fate) updates.set(n, { mode: fate.mode, mask: fate.mask });
       });
       const drop = { rate: 0.1, seed: 1, counter: 0 };
-      const s = await timeIt(async () => {
+      const { wall: s, cpu } = await timeWithCpu(async () => {
         await trainStep(
           params,
           () => crossEntropy(classifierLogits(params, encode(params, cfg, b, drop), drop), b.labels),
@@ -389,6 +410,7 @@ if (want("step")) {
         );
       }, 3);
       out[backend][`${key}_ms`] = s * 1000;
+      out[backend][`${key}_cpu_ms`] = cpu * 1000;
       opt.dispose();
       tf.dispose([...params.values()]);
     }
@@ -398,10 +420,28 @@ if (want("step")) {
         o.graddrop_ms.toFixed(0)
       } ms (${(o.graddrop_ms / o.full_ms).toFixed(3)}x, target <= 1.05x), frozen ${
         o.frozen_ms.toFixed(0)
-      } ms, gradual ${o.gradual_ms.toFixed(0)} ms`,
+      } ms, gradual ${o.gradual_ms.toFixed(0)} ms; CPU time of full ${o.full_cpu_ms.toFixed(0)} ms`,
     );
   }
   results.step = { ...out.webgpu, wasm: out.wasm };
+}
+
+if (want("webgpu_census")) {
+  // A subprocess of its own: the census replaces tfjs's WebGPU device, which other sections use.
+  const args = values.adapter ? ["--adapter"] : [];
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `--config=${ROOT}/deno.json`, `${ROOT}/platform/webgpu_census/census.ts`, ...args],
+    stdout: "piped",
+    stderr: values.json ? "null" : "inherit",
+  }).output();
+  if (!r.success) throw new Error("webgpu_census: census.ts failed");
+  const j: CensusResult = JSON.parse(new TextDecoder().decode(r.stdout).trim().split("\n").at(-1)!);
+  results.webgpu_census = { ...j, targets: CENSUS_TARGETS };
+  const s = j.shape;
+  say(
+    `webgpu_census (L${s.layers} H${s.hidden} A${s.heads} F${s.intermediate} V${s.vocab}, B${s.batch} x T${s.seq}, ${s.method}) on ${j.device}, one steady step:`,
+  );
+  for (const line of censusLines(j.per_step)) say(`  ${line}`);
 }
 
 if (onRequest("xlmr_base_step")) {

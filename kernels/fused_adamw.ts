@@ -57,16 +57,18 @@ export function kernelMask(s: AdamWStep): KernelMask {
 
 const WORKGROUP = 256;
 const MAX_GROUPS_X = 65535;
+/** Most tensors one dispatch updates: 4 bindings each plus the clip scale, within 32 storage buffers. */
+export const MAX_TENSORS_PER_DISPATCH = 7;
 
-/** A dispatch's view of one step: the step, its mask, the size and the row stride. */
-interface Dispatch {
+/** A dispatch's view of one tensor's step: the step, its mask, size and first workgroup. */
+interface Item {
   s: AdamWStep;
   mask: KernelMask;
   n: number;
-  stride: number;
+  start: number;
 }
 
-const UNIFORMS: UniformField<Dispatch>[] = [
+const FIELDS: UniformField<Item>[] = [
   { name: "key", type: "u32", value: (d) => d.mask.key },
   { name: "divisor", type: "u32", value: (d) => d.mask.divisor },
   { name: "threshold", type: "u32", value: (d) => d.mask.threshold },
@@ -80,47 +82,135 @@ const UNIFORMS: UniformField<Dispatch>[] = [
   { name: "bc2", type: "f32", value: (d) => d.s.bc2 },
   { name: "n", type: "u32", value: (d) => d.n },
   { name: "mode", type: "u32", value: (d) => d.mask.mode },
-  { name: "stride", type: "u32", value: (d) => d.stride },
+  { name: "start", type: "u32", value: (d) => d.start },
 ];
 
-/** WGSL source of the fused kernel. */
-const FUSED_ADAMW_WGSL = /* wgsl */ `
-${PCG_WGSL}
-${KEEP_WGSL}
-struct Params { ${wgslFields(UNIFORMS)} };
-@group(0) @binding(0) var<storage, read_write> W : array<f32>;
-@group(0) @binding(1) var<storage, read_write> M : array<f32>;
-@group(0) @binding(2) var<storage, read_write> V : array<f32>;
-@group(0) @binding(3) var<storage, read> G : array<f32>;
-@group(0) @binding(4) var<storage, read> C : array<f32>;
-@group(0) @binding(5) var<uniform> u : Params;
-
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>) {
-  let i = gid.x + gid.y * u.stride;
-  if (i >= u.n) { return; }
-  var g = G[i] * C[0];
-  if (u.mode != 0u) {
-    let keep = kept(u.key, i / u.divisor, u.threshold);
-    if (!keep) {
-      if (u.mode == 2u) { return; }
-      g = 0.0;
-    }
-    g = g * u.scale;
-  }
-  let m = u.beta1 * M[i] + (1.0 - u.beta1) * g;
-  let v = u.beta2 * V[i] + (1.0 - u.beta2) * g * g;
-  M[i] = m;
-  V[i] = v;
-  let w = W[i];
-  W[i] = w - u.lr * ((m / u.bc1) / (sqrt(v / u.bc2) + u.eps) + u.wd * w);
-}`;
-
-const pipelines = new WeakMap<GPUDevice, GPUComputePipeline>();
+/** Tensor `k`'s fields, suffixed with `k`. */
+const fieldsOf = (k: number): UniformField<Item>[] => FIELDS.map((f) => ({ ...f, name: `${f.name}${k}` }));
 
 /**
- * Runs the fused update in place on WebGPU. `w`, `m`, `v` must be variables this code owns
- * (not sharing buffers with other tensors); `clip` is a 1-element global-norm clip scale.
+ * WGSL of the fused kernel over `count` tensors: workgroup `w` updates a block of the tensor
+ * whose range of workgroups holds it (bindings W, M, V, G per tensor, then the clip scale).
+ */
+function fusedAdamWWgsl(count: number): string {
+  const ks = Array.from({ length: count }, (_, k) => k);
+  const bindings = ks.map((k) => `
+@group(0) @binding(${4 * k}) var<storage, read_write> W${k} : array<f32>;
+@group(0) @binding(${4 * k + 1}) var<storage, read_write> M${k} : array<f32>;
+@group(0) @binding(${4 * k + 2}) var<storage, read_write> V${k} : array<f32>;
+@group(0) @binding(${4 * k + 3}) var<storage, read> G${k} : array<f32>;`).join("");
+  const branch = (k: number) => `
+  ${k ? "else " : ""}if (${k + 1 < count ? `w < u.start${k + 1}` : "true"}) {
+    let i = (w - u.start${k}) * ${WORKGROUP}u + lid;
+    if (i >= u.n${k}) { return; }
+    var g = G${k}[i] * C[0];
+    if (u.mode${k} != 0u) {
+      if (!kept(u.key${k}, i / u.divisor${k}, u.threshold${k})) {
+        if (u.mode${k} == 2u) { return; }
+        g = 0.0;
+      }
+      g = g * u.scale${k};
+    }
+    let m = u.beta1${k} * M${k}[i] + (1.0 - u.beta1${k}) * g;
+    let v = u.beta2${k} * V${k}[i] + (1.0 - u.beta2${k}) * g * g;
+    M${k}[i] = m;
+    V${k}[i] = v;
+    let wi = W${k}[i];
+    W${k}[i] = wi - u.lr${k} * ((m / u.bc1${k}) / (sqrt(v / u.bc2${k}) + u.eps${k}) + u.wd${k} * wi);
+  }`;
+  return `
+${PCG_WGSL}
+${KEEP_WGSL}
+struct Params { ${ks.map((k) => wgslFields(fieldsOf(k))).join(" ")} stride : u32, };
+${bindings}
+@group(0) @binding(${4 * count}) var<storage, read> C : array<f32>;
+@group(0) @binding(${4 * count + 1}) var<uniform> u : Params;
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) lid : u32) {
+  let w = wg.x + wg.y * u.stride;
+  ${ks.map(branch).join("")}
+}`;
+}
+
+const pipelines = new WeakMap<GPUDevice, Map<number, GPUComputePipeline>>();
+
+function pipelineFor(device: GPUDevice, count: number): GPUComputePipeline {
+  let byCount = pipelines.get(device);
+  if (!byCount) pipelines.set(device, byCount = new Map());
+  let p = byCount.get(count);
+  if (!p) {
+    p = device.createComputePipeline({
+      label: "FusedAdamW",
+      layout: "auto",
+      compute: {
+        module: device.createShaderModule({ code: fusedAdamWWgsl(count), label: `fusedAdamW${count}` }),
+        entryPoint: "main",
+      },
+    });
+    byCount.set(count, p);
+  }
+  return p;
+}
+
+/** One tensor's update for {@link fusedAdamWMany}. */
+export interface FusedUpdate {
+  w: tf.Variable;
+  m: tf.Variable;
+  v: tf.Variable;
+  g: tf.Tensor;
+  s: AdamWStep;
+}
+
+/**
+ * How many tensors one dispatch may update on `device`: as many as its storage-buffer limit
+ * binds (tfjs's default device allows 8, so one), at most {@link MAX_TENSORS_PER_DISPATCH}.
+ */
+export function tensorsPerDispatch(device: GPUDevice): number {
+  return Math.max(
+    1,
+    Math.min(MAX_TENSORS_PER_DISPATCH, Math.floor((device.limits.maxStorageBuffersPerShaderStage - 1) / 4)),
+  );
+}
+
+/**
+ * Runs the fused update in place on WebGPU for several tensors, as many per dispatch as the
+ * device binds. `w`, `m`, `v` must be variables this code owns (not sharing buffers with other
+ * tensors); `clip` holds the global-norm clip scale in element 0.
+ *
+ * @example
+ * ```ts ignore
+ * fusedAdamWMany([{ w, m, v, g, s: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, bc1, bc2, mode: "none" } }], clip);
+ * ```
+ */
+export function fusedAdamWMany(items: FusedUpdate[], clip: tf.Tensor): void {
+  const backend = tf.backend() as WebGPUBackend;
+  const per = tensorsPerDispatch(backend.device);
+  for (let i = 0; i < items.length; i += per) {
+    const group = items.slice(i, i + per);
+    const views: Item[] = [];
+    let start = 0;
+    for (const it of group) {
+      views.push({ s: it.s, mask: kernelMask(it.s), n: it.w.size, start });
+      start += Math.ceil(it.w.size / WORKGROUP);
+    }
+    const gx = Math.min(start, MAX_GROUPS_X);
+    recordDispatch(
+      backend,
+      pipelineFor(backend.device, group.length),
+      [...group.flatMap((it) => [it.w, it.m, it.v, it.g]), clip],
+      group.flatMap((it) => [it.w, it.m, it.v]),
+      [
+        ...views.flatMap((d, k) => uniformData(fieldsOf(k), d)),
+        { type: "uint32", data: [gx] },
+      ],
+      [gx, Math.ceil(start / gx)],
+    );
+  }
+}
+
+/**
+ * The fused update of one tensor ({@link fusedAdamWMany} with one item).
  *
  * @example
  * ```ts ignore
@@ -135,31 +225,7 @@ export function fusedAdamW(
   clip: tf.Tensor,
   s: AdamWStep,
 ): void {
-  const backend = tf.backend() as WebGPUBackend;
-  const device = backend.device;
-  let pipeline = pipelines.get(device);
-  if (!pipeline) {
-    pipeline = device.createComputePipeline({
-      layout: "auto",
-      compute: {
-        module: device.createShaderModule({ code: FUSED_ADAMW_WGSL, label: "fusedAdamW" }),
-        entryPoint: "main",
-      },
-    });
-    pipelines.set(device, pipeline);
-  }
-  const n = w.size;
-  const groups = Math.ceil(n / WORKGROUP);
-  const gx = Math.min(groups, MAX_GROUPS_X);
-  const gy = Math.ceil(groups / gx);
-  recordDispatch(
-    backend,
-    pipeline,
-    [w, m, v, g, clip],
-    [w, m, v],
-    uniformData(UNIFORMS, { s, mask: kernelMask(s), n, stride: gx * WORKGROUP }),
-    [gx, gy],
-  );
+  fusedAdamWMany([{ w, m, v, g, s }], clip);
 }
 
 /**

@@ -19,6 +19,7 @@ import {
   probeAdapter,
 } from "../platform/adapter.ts";
 import { guardDevice } from "./device_guard.ts";
+import { registerTrainingBackend } from "./webgpu_device.ts";
 
 /** What was initialised and why, for logs and provenance. */
 export interface BackendInfo {
@@ -46,6 +47,7 @@ export async function initBackend(choice: BackendChoice): Promise<BackendInfo> {
   if (backend === "webgpu") {
     const a = await probeAdapter();
     if (!a) throw new Error("backend webgpu requested but no WebGPU adapter is available");
+    registerTrainingBackend();
     if (!(await tf.setBackend("webgpu"))) throw new Error("tfjs webgpu backend failed to initialise");
     await tf.ready();
     const b = tf.backend() as WebGPUBackend;

@@ -11,6 +11,12 @@ import type { EncoderConfig } from "./config.ts";
 import { mulberry32, seeds } from "../kernels/random.ts";
 import { bindingLimit, checkActivations, checkTensorSize, MLM_REMEDY, PARAMETER_REMEDY } from "./limits.ts";
 import { splitForLimit, wordEmbeddingBlocks } from "./row_shards.ts";
+import { dropoutGpu } from "../kernels/dropout.ts";
+import { layerNormGpu } from "../kernels/layer_norm.ts";
+import { geluGpu } from "../kernels/gelu.ts";
+import { lookupRows } from "../kernels/embedding_grad.ts";
+import { attentionSoftmax } from "../kernels/attention_softmax.ts";
+import { crossEntropyWithGrad, tanhWithGrad } from "../kernels/head_grads.ts";
 
 // Before any tensor exists: PROD silences tfjs's "running TensorFlow.js in Node.js" banner
 // (printed at the cpu backend's first write) and skips its debug-only checks.
@@ -161,28 +167,44 @@ export interface DropoutCtx {
   counter: number;
 }
 
+/**
+ * Dropout: on WebGPU with the mask drawn in the shader ({@link dropoutGpu}); elsewhere tfjs's
+ * seeded dropout, whose masks the pinned results were computed with.
+ */
 function dropout(x: tf.Tensor, d: DropoutCtx | null): tf.Tensor {
   if (!d || d.rate <= 0) return x;
-  return tf.dropout(x, d.rate, undefined, seeds.dropoutSite(d.seed, d.counter++));
+  const seed = seeds.dropoutSite(d.seed, d.counter++);
+  if (tf.getBackend() === "webgpu") return dropoutGpu(x, d.rate, seed);
+  return tf.dropout(x, d.rate, undefined, seed);
 }
 
 function linear(x: tf.Tensor, p: Params, name: string): tf.Tensor {
-  const w = p.get(`${name}.weight`)!;
+  const w = p.get(`${name}.weight`)!, bias = p.get(`${name}.bias`)!;
   const shape = x.shape;
   const flat = x.reshape([-1, shape[shape.length - 1]]);
-  const y = tf.matMul(flat, w, false, true).add(p.get(`${name}.bias`)!);
+  // tfjs's fused matmul adds the bias in the same WebGPU dispatch.
+  const y = tf.getBackend() === "webgpu"
+    ? tf.fused.matMul({ a: flat, b: w, transposeB: true, bias })
+    : tf.matMul(flat, w, false, true).add(bias);
   return y.reshape([...shape.slice(0, -1), w.shape[0]]);
 }
 
 function layerNorm(x: tf.Tensor, p: Params, name: string, eps: number): tf.Tensor {
+  const w = p.get(`${name}.weight`)!, b = p.get(`${name}.bias`)!;
+  return tf.getBackend() === "webgpu" ? layerNormGpu(x, w, b, eps) : layerNormOps(x, w, b, eps);
+}
+
+/** LayerNorm over the last axis from tfjs ops: the twin of {@link layerNormGpu}. */
+export function layerNormOps(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor {
   const mean = x.mean(-1, true);
   const centered = x.sub(mean);
   const variance = centered.square().mean(-1, true);
-  return centered.mul(variance.add(eps).rsqrt()).mul(p.get(`${name}.weight`)!).add(p.get(`${name}.bias`)!);
+  return centered.mul(variance.add(eps).rsqrt()).mul(w).add(b);
 }
 
-/** Exact GELU, `x * Φ(x)`, as HF's "gelu". */
+/** Exact GELU, `x * Φ(x)`, as HF's "gelu" (one kernel each way on WebGPU: {@link geluGpu}). */
 export function gelu(x: tf.Tensor): tf.Tensor {
+  if (tf.getBackend() === "webgpu") return geluGpu(x);
   return x.mul(0.5).mul(tf.erf(x.mul(Math.SQRT1_2)).add(1));
 }
 
@@ -194,6 +216,7 @@ export function gelu(x: tf.Tensor): tf.Tensor {
 function embedTokens(p: Params, batch: HostBatch): tf.Tensor {
   const { B, T, ids } = batch;
   const blocks = wordEmbeddingBlocks(p);
+  if (blocks.length === 1 && tf.getBackend() === "webgpu") return lookupRows(blocks[0], ids, [B, T]);
   if (blocks.length === 1) return tf.gather(blocks[0], tf.tensor2d(ids, [B, T], "int32"));
   let out: tf.Tensor | undefined;
   let start = 0;
@@ -211,9 +234,14 @@ function embedTokens(p: Params, batch: HostBatch): tf.Tensor {
 
 /** Token, position and token-type embeddings, then LayerNorm and dropout: `[B, T, D]`. */
 function embeddings(p: Params, cfg: EncoderConfig, batch: HostBatch, drop: DropoutCtx | null): tf.Tensor3D {
-  const pos = tf.tensor2d(positionIds(batch, cfg.pad_token_id), [batch.B, batch.T], "int32");
+  const posIds = positionIds(batch, cfg.pad_token_id);
+  const posTable = p.get("roberta.embeddings.position_embeddings.weight")!;
   const x = embedTokens(p, batch)
-    .add(tf.gather(p.get("roberta.embeddings.position_embeddings.weight")!, pos))
+    .add(
+      tf.getBackend() === "webgpu"
+        ? lookupRows(posTable, posIds, [batch.B, batch.T])
+        : tf.gather(posTable, tf.tensor2d(posIds, [batch.B, batch.T], "int32")),
+    )
     .add(p.get("roberta.embeddings.token_type_embeddings.weight")!.slice([0, 0], [1, cfg.hidden_size]));
   return dropout(layerNorm(x, p, "roberta.embeddings.LayerNorm", cfg.layer_norm_eps), drop) as tf.Tensor3D;
 }
@@ -236,8 +264,13 @@ function selfAttention(
   const q = heads(linear(x, p, `${l}.attention.self.query`));
   const k = heads(linear(x, p, `${l}.attention.self.key`));
   const v = heads(linear(x, p, `${l}.attention.self.value`));
-  const scores = tf.matMul(q, k, false, true).mul(1 / Math.sqrt(dh)).add(keyMask);
-  const probs = dropout(tf.softmax(scores, -1), drop);
+  const raw = tf.matMul(q, k, false, true) as tf.Tensor4D;
+  const probs = dropout(
+    tf.getBackend() === "webgpu"
+      ? attentionSoftmax(raw, 1 / Math.sqrt(dh), keyMask)
+      : tf.softmax(raw.mul(1 / Math.sqrt(dh)).add(keyMask), -1),
+    drop,
+  );
   const ctx = tf.matMul(probs, v).transpose([0, 2, 1, 3]).reshape([B, T, D]);
   return dropout(linear(ctx, p, `${l}.attention.output.dense`), drop) as tf.Tensor3D;
 }
@@ -327,12 +360,14 @@ export function classifierLogits(
   const pooled = mean
     ? meanPool(hidden, mean.batch, mean.pad)
     : hidden.slice([0, 0, 0], [B, 1, D]).reshape([B, D]);
-  const h = dropout(tf.tanh(linear(dropout(pooled, drop), p, "classifier.dense")), drop);
+  const tanh = tf.getBackend() === "webgpu" ? tanhWithGrad : tf.tanh;
+  const h = dropout(tanh(linear(dropout(pooled, drop), p, "classifier.dense")), drop);
   return linear(h, p, "classifier.out_proj") as tf.Tensor2D;
 }
 
 /** Mean cross-entropy of logits `[N, C]` against integer labels. */
 export function crossEntropy(logits: tf.Tensor2D, labels: Int32Array): tf.Scalar {
+  if (tf.getBackend() === "webgpu") return crossEntropyWithGrad(logits, labels);
   const logp = tf.logSoftmax(logits);
   const onehot = tf.oneHot(tf.tensor1d(labels, "int32"), logits.shape[1]);
   return logp.mul(onehot).sum().neg().div(labels.length) as tf.Scalar;

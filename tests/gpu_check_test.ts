@@ -90,7 +90,19 @@ Deno.test("gpu check: the step bench runs a tiny config on this machine's WebGPU
     "graddrop:first",
     "graddrop:timed",
   ]);
-  assert.ok(j.webgpu_calls["full:timed"].submit.n > 0, JSON.stringify(j.webgpu_calls));
+  assert.ok(j.webgpu_calls["full:timed"].submits > 0, JSON.stringify(j.webgpu_calls));
+  assert.equal(
+    j.webgpu_calls["full:timed"].readbacks,
+    1,
+    "one read per step; timestamp reads are not counted",
+  );
+  // The split of a step: lavapipe has timestamp queries, so GPU time is measured, not null.
+  const s = j.split_ms.full;
+  assert.ok(s.gpu_ms > 0 && s.driver_ms > 0 && s.js_ms > 0, JSON.stringify(s));
+  assert.ok(Math.abs(s.driver_ms + s.wait_ms + s.js_ms - s.wall_ms) < 1e-6);
+  // The device tfjs runs on: the training device with its raised storage-buffer limit.
+  assert.equal(j.tfjs_device.limits.maxStorageBuffersPerShaderStage, 32);
+  assert.equal(j.adapter, j.tfjs_device.description);
 });
 
 Deno.test("gpu check: the pack is under 50 MiB and its bundled programs run on the carried Deno with no config", async () => {

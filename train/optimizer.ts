@@ -1,17 +1,20 @@
 /**
  * AdamW (decoupled weight decay) with GradDrop masks applied inside the update.
- * With `fused`, one kernel call per tensor: a WGSL pass on WebGPU ({@link fusedAdamW}), a
- * wasm kernel on tfjs-wasm ({@link wasmAdamW}); otherwise the same math composed from tfjs
- * ops, with the mask from the WGSL mask program (WebGPU) or the TypeScript reference.
+ * With `fused`, one kernel pass per tensor: WGSL on WebGPU ({@link fusedAdamWMany}, several
+ * tensors per dispatch), a wasm kernel on tfjs-wasm ({@link wasmAdamW}); otherwise the same
+ * math composed from tfjs ops, with the mask from the WGSL mask program (WebGPU) or the
+ * TypeScript reference.
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { type AdamWStep, fusedAdamW, type MaskMode } from "../kernels/fused_adamw.ts";
+import { type AdamWStep, fusedAdamWMany, type FusedUpdate, type MaskMode } from "../kernels/fused_adamw.ts";
 import { wasmAdamW, wasmAdamWReady, wasmSumOfSquares } from "../kernels/wasm_adamw.ts";
 import { applyMask, maskTensor } from "../kernels/graddrop_mask.ts";
+import { clipStatsGpu } from "../kernels/global_norm.ts";
+import { deviceScalar } from "../kernels/device_constants.ts";
 import type { MaskSpec } from "../kernels/mask_spec.ts";
 import { kept } from "../kernels/rng.ts";
-import { ownedVariable, type Params } from "../model/encoder.ts";
+import type { Params } from "../model/encoder.ts";
 
 /** What happens to one tensor this step. */
 export interface TensorUpdate {
@@ -45,6 +48,17 @@ function decays(name: string): boolean {
   return !/(\.bias$|LayerNorm\.weight$|layer_norm\.weight$)/.test(name);
 }
 
+/**
+ * A zero-filled variable made on the device (a fill kernel): no host array and no upload,
+ * which for an XLM-R embedding's moments would be 768 MB each. It owns its buffer alone.
+ */
+function zerosVariable(shape: number[], name: string): tf.Variable {
+  const t = tf.fill(shape, 0);
+  const v = tf.variable(t, false, `${name}#${crypto.randomUUID().slice(0, 8)}`);
+  t.dispose();
+  return v;
+}
+
 /** AdamW state and step. */
 export class AdamW {
   readonly m = new Map<string, tf.Variable>();
@@ -54,8 +68,8 @@ export class AdamW {
 
   constructor(readonly params: Params, readonly opts: AdamWOptions) {
     for (const [name, p] of params) {
-      this.m.set(name, ownedVariable(new Float32Array(p.size), p.shape, `${name}.m`, false));
-      this.v.set(name, ownedVariable(new Float32Array(p.size), p.shape, `${name}.v`, false));
+      this.m.set(name, zerosVariable(p.shape, `${name}.m`));
+      this.v.set(name, zerosVariable(p.shape, `${name}.v`));
       this.steps.set(name, 0);
     }
   }
@@ -72,6 +86,22 @@ export class AdamW {
     lr: number,
     updates: Map<string, TensorUpdate>,
   ): Promise<number> {
+    return (await this.stepAndRead(grads, clipNorm, lr, updates)).gradNorm;
+  }
+
+  /**
+   * {@link step}, reading back the gradient norm and `loss` (when given) together: on WebGPU
+   * with `fused`, the clip statistics come from {@link clipStatsGpu} and the whole step needs
+   * one GPU->CPU read.
+   */
+  async stepAndRead(
+    grads: Map<string, tf.Tensor>,
+    clipNorm: number,
+    lr: number,
+    updates: Map<string, TensorUpdate>,
+    loss?: tf.Tensor,
+  ): Promise<{ gradNorm: number; loss: number }> {
+    const readLoss = async () => (loss ? (await loss.data())[0] : NaN);
     if (this.opts.fused && wasmAdamWReady()) {
       const norm = Math.sqrt(wasmSumOfSquares([...grads.values()]));
       const clip = clipNorm > 0 ? Math.min(1, clipNorm / (norm + 1e-6)) : 1;
@@ -81,13 +111,20 @@ export class AdamW {
         const s = this.next(name, u, lr);
         wasmAdamW(this.params.get(name)!, this.m.get(name)!, this.v.get(name)!, g, clip, s, u.fixedMask);
       }
-      return norm;
+      return { gradNorm: norm, loss: await readLoss() };
+    }
+    if (this.opts.fused && tf.getBackend() === "webgpu") {
+      const stats = clipStatsGpu([...grads.values()], clipNorm, loss ?? deviceScalar(0));
+      this.apply(grads, stats, lr, updates);
+      const [, gradNorm, l] = await stats.data();
+      stats.dispose();
+      return { gradNorm, loss: loss ? l : NaN };
     }
     const { scale, norm } = clipScale([...grads.values()], clipNorm);
     this.apply(grads, scale, lr, updates);
     const n = (await norm.data())[0];
     tf.dispose([scale, norm]);
-    return n;
+    return { gradNorm: n, loss: await readLoss() };
   }
 
   /** Counts the tensor's update and returns this step's hyper-parameters for it. */
@@ -109,8 +146,8 @@ export class AdamW {
 
   /**
    * Applies one step to the tensors in `updates` (others are frozen: no update at all) with
-   * tfjs ops (the fused WGSL pass on WebGPU). `clip` is the global-norm clip scale as a
-   * scalar tensor (no GPU->CPU sync needed).
+   * tfjs ops (the fused WGSL pass on WebGPU). `clip` holds the global-norm clip scale in
+   * its first element (a scalar, or {@link clipStatsGpu}'s statistics): no GPU->CPU sync.
    */
   apply(
     grads: Map<string, tf.Tensor>,
@@ -119,14 +156,18 @@ export class AdamW {
     updates: Map<string, TensorUpdate>,
   ): void {
     const useFused = this.opts.fused && tf.getBackend() === "webgpu";
-    const clip1 = clip.reshape([1]);
+    // The fused pass reads element 0 itself; the ops need a 1-element tensor.
+    const clip1 = useFused ? clip : clip.size === 1 ? clip.reshape([1]) : clip.slice([0], [1]);
+    const fused: FusedUpdate[] = [];
+    const masked: tf.Tensor[] = [];
     for (const [name, u] of updates) {
       const g0 = grads.get(name);
       if (!g0 || skippedWhole(u, g0.size)) continue;
       const step = this.next(name, u, lr);
       const g = u.fixedMask ? g0.mul(u.fixedMask) : g0;
       const w = this.params.get(name)!, m = this.m.get(name)!, v = this.v.get(name)!;
-      if (useFused) fusedAdamW(w, m, v, g, clip1, step);
+      if (g !== g0) masked.push(g);
+      if (useFused) fused.push({ w, m, v, g, s: step });
       else {
         tf.tidy(() => {
           let gg = g.mul(clip1);
@@ -151,9 +192,11 @@ export class AdamW {
           w.assign(wNew);
         });
       }
-      if (g !== g0) g.dispose();
     }
-    clip1.dispose();
+    // Several tensors per dispatch where the device binds them.
+    if (fused.length) fusedAdamWMany(fused, clip1);
+    tf.dispose(masked);
+    if (clip1 !== clip) clip1.dispose();
   }
 
   /** Disposes the moment variables. */

@@ -10,7 +10,7 @@ import { seeds, shuffled } from "../kernels/random.ts";
 
 /**
  * Runs `loss` forward and backward over the tensors in `updates`, clips, and updates.
- * Returns the loss and the pre-clip gradient norm (one GPU->CPU read per step).
+ * Returns the loss and the pre-clip gradient norm (one GPU->CPU read per step on WebGPU).
  *
  * @example
  * ```ts ignore
@@ -27,13 +27,37 @@ export async function trainStep(
 ): Promise<{ loss: number; gradNorm: number }> {
   const names = [...updates.keys()];
   const vars = names.map((n) => params.get(n)!);
-  const { value, grads } = tf.variableGrads(loss, vars);
+  const { value, grads } = gradsOf(loss, vars);
   const gradMap = new Map<string, tf.Tensor>();
   names.forEach((n, i) => gradMap.set(n, grads[vars[i].name]));
-  const gradNorm = await opt.step(gradMap, clipNorm, lr, updates);
-  const l = await value.data();
+  const r = await opt.stepAndRead(gradMap, clipNorm, lr, updates, value);
   tf.dispose([value, ...Object.values(grads)]);
-  return { loss: l[0], gradNorm };
+  return r;
+}
+
+/**
+ * `tf.variableGrads`, except that on WebGPU the backward pass starts from a 1 filled on the
+ * device: tfjs's own seed is a host tensor, uploaded through a staging buffer every step.
+ */
+function gradsOf(
+  loss: () => tf.Scalar,
+  vars: tf.Variable[],
+): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
+  if (tf.getBackend() !== "webgpu") return tf.variableGrads(loss, vars);
+  const engine = tf.engine() as unknown as {
+    gradients(f: () => tf.Scalar, xs: tf.Tensor[], dy: tf.Tensor, allow: boolean): {
+      value: tf.Scalar;
+      grads: (tf.Tensor | null)[];
+    };
+  };
+  const seed = tf.fill([], 1);
+  const { value, grads } = engine.gradients(loss, vars, seed, true);
+  seed.dispose();
+  const named: Record<string, tf.Tensor> = {};
+  vars.forEach((v, i) => {
+    if (grads[i]) named[v.name] = grads[i]!;
+  });
+  return { value, grads: named };
 }
 
 /**

@@ -29,7 +29,12 @@ import { trainStep } from "../../train/step.ts";
 import { fateOf, type Method, resolveGradDrop } from "../../train/methods.ts";
 import type { BackendChoice } from "../adapter.ts";
 import { gpuEnv } from "../gpu_env.ts";
-import { type CallStats, takeCalls, traceWebGpuCalls } from "./webgpu_calls.ts";
+import { type CountingDevice, countingDevice, type Counts } from "../webgpu_census/counting_device.ts";
+import {
+  registerTrainingBackend,
+  type TrainingDeviceInfo,
+  trainingDeviceInfo,
+} from "../../model/webgpu_device.ts";
 
 /** What to time. */
 export interface StepBenchOptions {
@@ -42,7 +47,10 @@ export interface StepBenchOptions {
   methods: Method[];
   backend: BackendChoice;
   labels: number;
-  /** Count and time WebGPU calls per phase ({@link traceWebGpuCalls}). */
+  /**
+   * Count WebGPU traffic per phase (the census's counting device) and split each timed step
+   * into GPU time (timestamp queries), time in WebGPU calls, waiting, and JS.
+   */
   trace?: boolean;
   /** Called with the figures so far after every phase. */
   onPhase?: (partial: StepBenchResult) => void;
@@ -66,15 +74,26 @@ export interface StepBenchResult {
   loss: number;
   /** Norm of the clipped gradient reaching the word embedding in the first step. */
   embedding_grad_norm: number;
-  /** Per phase (`full:first`, `full:timed`, ...), WebGPU calls when traced. */
-  webgpu_calls: Record<string, Record<string, CallStats>>;
+  /** Per phase (`full:first`, `full:timed`, ...), the census counts when traced, with `gpu_ms`. */
+  webgpu_calls: Record<string, Counts & { gpu_ms: number | null }>;
+  /**
+   * Per method, one timed step's milliseconds split (when traced): `gpu_ms` from timestamp
+   * queries (null without `timestamp-query`), `driver_ms` inside WebGPU calls (on a software
+   * adapter this holds the shaders too), `wait_ms` awaiting the GPU, `js_ms` the rest.
+   */
+  split_ms: Record<
+    string,
+    { wall_ms: number; gpu_ms: number | null; driver_ms: number; wait_ms: number; js_ms: number }
+  >;
+  /** The adapter, limits and features of the device tfjs runs on (not a second adapter). */
+  tfjs_device: TrainingDeviceInfo | null;
   /** False in the lines printed after each phase, true in the last. */
   complete: boolean;
   peak_rss_mb: number;
 }
 
 /** The batch every bench uses: `<s>`, random ids, `</s>`; no padding (same as torch_step.py). */
-function benchBatch(
+export function benchBatch(
   cfg: EncoderConfig,
   B: number,
   T: number,
@@ -93,7 +112,8 @@ function peakRssMb(): number {
   return m ? Number(m[1]) / 1024 : Deno.memoryUsage().rss / 2 ** 20;
 }
 
-function updatesFor(method: Method, params: Params, cfg: EncoderConfig): Map<string, TensorUpdate> {
+/** What each parameter does in the first step of `method` (as the fine-tuning loop decides it). */
+export function updatesFor(method: Method, params: Params, cfg: EncoderConfig): Map<string, TensorUpdate> {
   const L = cfg.num_hidden_layers;
   const mcfg = {
     method,
@@ -122,7 +142,8 @@ function updatesFor(method: Method, params: Params, cfg: EncoderConfig): Map<str
  * ```
  */
 export async function stepBench(o: StepBenchOptions): Promise<StepBenchResult> {
-  if (o.trace) traceWebGpuCalls();
+  let counting: CountingDevice | null = null;
+  if (o.trace) registerTrainingBackend((d) => (counting = countingDevice(d, { timestamps: true })).device);
   const info = await initBackend(o.backend);
   const cfg = { ...namedConfig(o.config, o.vocab), max_position_embeddings: Math.max(514, o.seq + 2) };
   const log = (s: string) => console.error(`step_bench: ${s}`);
@@ -141,15 +162,20 @@ export async function stepBench(o: StepBenchOptions): Promise<StepBenchResult> {
   const batch = { ids, B: o.batch, T: o.seq };
   let step = 0, loss = NaN, embNorm = NaN;
   const first: Record<string, number> = {}, ms: Record<string, number> = {};
-  const calls: Record<string, Record<string, CallStats>> = {};
-  takeCalls();
+  const calls: StepBenchResult["webgpu_calls"] = {};
+  const split: StepBenchResult["split_ms"] = {};
+  const take = async () => {
+    const c = counting as CountingDevice | null;
+    return c ? { ...c.take(), gpu_ms: await c.gpuMs() } : null;
+  };
+  await take();
   const result = (complete: boolean): StepBenchResult => ({
     config: o.config,
     vocab: o.vocab,
     batch: o.batch,
     seq: o.seq,
     backend: info.backend,
-    adapter: info.adapter ?? null,
+    adapter: trainingDeviceInfo()?.description ?? info.adapter ?? null,
     binding_limit: info.bindingLimit ?? null,
     embedding_blocks: blocks.length,
     params: nParams,
@@ -160,10 +186,25 @@ export async function stepBench(o: StepBenchOptions): Promise<StepBenchResult> {
     embedding_grad_norm: embNorm,
     peak_rss_mb: peakRssMb(),
     webgpu_calls: calls,
+    split_ms: split,
+    tfjs_device: trainingDeviceInfo(),
     complete,
   });
-  const phase = (name: string) => {
-    if (o.trace) calls[name] = takeCalls();
+  const phase = async (name: string, steps = 1, wall = 0) => {
+    const c = await take();
+    if (c) {
+      calls[name] = c;
+      if (wall > 0) {
+        const per = (x: number) => x / steps;
+        split[name.split(":")[0]] = {
+          wall_ms: per(wall),
+          gpu_ms: c.gpu_ms === null ? null : per(c.gpu_ms),
+          driver_ms: per(c.driver_ms),
+          wait_ms: per(c.wait_ms),
+          js_ms: per(wall - c.driver_ms - c.wait_ms),
+        };
+      }
+    }
     o.onPhase?.(result(false));
   };
   for (const method of o.methods) {
@@ -192,12 +233,12 @@ export async function stepBench(o: StepBenchOptions): Promise<StepBenchResult> {
       sq.dispose();
     }
     log(`${method}: first step ${first[method].toFixed(2)} s, loss ${l.toFixed(4)}`);
-    phase(`${method}:first`);
+    await phase(`${method}:first`);
     t0 = performance.now();
     for (let i = 0; i < o.steps; i++) await one();
     ms[method] = o.steps > 0 ? (performance.now() - t0) / o.steps : NaN;
     log(`${method}: ${ms[method].toFixed(1)} ms/step over ${o.steps} step(s)`);
-    phase(`${method}:timed`);
+    await phase(`${method}:timed`, o.steps, o.steps > 0 ? ms[method] * o.steps : 0);
   }
   opt.dispose();
   tf.dispose([...params.values()]);

@@ -65,6 +65,8 @@ def summarize(results):
                 "adapter",
                 "complete",
                 "webgpu_calls",
+                "split_ms",
+                "tfjs_device",
             ]
         }
     _, torch, _ = step(results, "torch_step")

@@ -1,0 +1,278 @@
+/**
+ * LayerNorm over the last axis on WebGPU, with its own gradient: one workgroup per row
+ * forward; backward, the rows' statistics once, `dx` one workgroup per row, and `dgamma`,
+ * `dbeta` as partial sums over at most 64 chunks of rows, then totalled. The tfjs-ops
+ * version takes about nine dispatches forward and twenty-five backward, and the gradient of
+ * its `mean` uploads a full-size `ones()` every step; this takes one and five and uploads
+ * nothing.
+ * The twin is the tfjs-ops LayerNorm in `model/encoder.ts` (used on every other backend).
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { WebGPUBackend, WebGPUProgram } from "@tensorflow/tfjs-backend-webgpu";
+import { webgpu_util } from "@tensorflow/tfjs-backend-webgpu";
+
+const WG = 256;
+
+/**
+ * Threads per row for a row of `cols`: about four columns each, 32 to 256. llvmpipe runs a
+ * workgroup's threads as coroutines and pays for every barrier per thread, so a 256-thread
+ * workgroup on a 64- or 128-wide row was 2-4x slower there than tfjs's ops; a GPU keeps 256
+ * on XLM-R's 768.
+ *
+ * @example
+ * ```ts
+ * import { rowWorkgroup } from "./layer_norm.ts";
+ * if (rowWorkgroup(128) !== 32 || rowWorkgroup(768) !== 256) throw new Error("row workgroups");
+ * ```
+ */
+export function rowWorkgroup(cols: number): number {
+  return Math.min(WG, Math.max(32, 2 ** Math.ceil(Math.log2(Math.ceil(cols / 4)))));
+}
+/** Chunks of rows for the `dgamma`/`dbeta` partial sums: at most this many, of at least as many rows. */
+const CHUNKS = 64;
+
+/** Sum over the workgroup (`WG` threads); every thread gets the total. Uniform control flow only. */
+const ROW_SUM_WGSL = /* wgsl */ `
+var<workgroup> red : array<f32, WG>;
+fn rowSum(v : f32, tid : i32) -> f32 {
+  red[tid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2; s > 0; s = s >> 1u) {
+    if (tid < s) { red[tid] = red[tid] + red[tid + s]; }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  workgroupBarrier();
+  return total;
+}`;
+
+/** Base of a one-workgroup-per-row program over `[rows, cols]`. */
+abstract class RowProgram implements WebGPUProgram {
+  outputShape: number[];
+  abstract shaderKey: string;
+  abstract variableNames: string[];
+  dispatchLayout: { x: number[] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number];
+  uniforms = "cols : i32, eps : f32,";
+
+  constructor(outputShape: number[], rows: number, cols: number) {
+    this.outputShape = outputShape;
+    this.dispatchLayout = webgpu_util.flatDispatchLayout(outputShape);
+    this.dispatch = [rows, 1, 1];
+    this.workgroupSize = [rowWorkgroup(cols), 1, 1];
+  }
+  abstract getUserCode(): string;
+
+  /** The shader's workgroup size as the WGSL constant `WG`, then `body`. */
+  protected code(body: string): string {
+    return `const WG = ${this.workgroupSize[0]};\n${body}`;
+  }
+}
+
+/** The mean and 1/sqrt(var + eps) of a row, from X. */
+const STATS_WGSL = /* wgsl */ `
+fn stats(base : i32, tid : i32) -> vec2<f32> {
+  let D = uniforms.cols;
+  var s = 0.0;
+  for (var c = tid; c < D; c += WG) { s += X[base + c]; }
+  let mean = rowSum(s, tid) / f32(D);
+  var q = 0.0;
+  for (var c = tid; c < D; c += WG) { let z = X[base + c] - mean; q += z * z; }
+  return vec2<f32>(mean, inverseSqrt(rowSum(q, tid) / f32(D) + uniforms.eps));
+}`;
+
+/** `y = (x - mean) * rstd * gamma + beta`. */
+class LayerNormProgram extends RowProgram {
+  shaderKey = "graddropLayerNorm";
+  variableNames = ["X", "Gamma", "Beta"];
+  getUserCode(): string {
+    return this.code(`
+${ROW_SUM_WGSL}
+${STATS_WGSL}
+fn main(index : i32) {
+  let tid = i32(localId.x);
+  let base = (index / WG) * uniforms.cols;
+  let st = stats(base, tid);
+  for (var c = tid; c < uniforms.cols; c += WG) {
+    setOutputAtIndex(base + c, (X[base + c] - st.x) * st.y * Gamma[c] + Beta[c]);
+  }
+}`);
+  }
+}
+
+/** Per row: `[mean, rstd]`, written by thread 0 of the row's workgroup. */
+class RowStatsProgram extends RowProgram {
+  shaderKey = "graddropLayerNormStats";
+  variableNames = ["X"];
+  getUserCode(): string {
+    return this.code(`
+${ROW_SUM_WGSL}
+${STATS_WGSL}
+fn main(index : i32) {
+  let tid = i32(localId.x);
+  let row = index / WG;
+  let st = stats(row * uniforms.cols, tid);
+  if (tid == 0) {
+    setOutputAtIndex(row * 2, st.x);
+    setOutputAtIndex(row * 2 + 1, st.y);
+  }
+}`);
+  }
+}
+
+/** `dx = rstd * (g - mean(g) - xhat * mean(g * xhat))` with `g = dy * gamma`. */
+class LayerNormInputGradProgram extends RowProgram {
+  shaderKey = "graddropLayerNormDx";
+  variableNames = ["X", "Dy", "Gamma", "Stats"];
+  getUserCode(): string {
+    return this.code(`
+${ROW_SUM_WGSL}
+fn main(index : i32) {
+  let tid = i32(localId.x);
+  let row = index / WG;
+  let D = uniforms.cols;
+  let base = row * D;
+  let mean = Stats[row * 2];
+  let rstd = Stats[row * 2 + 1];
+  var sg = 0.0;
+  var sgx = 0.0;
+  for (var c = tid; c < D; c += WG) {
+    let g = Dy[base + c] * Gamma[c];
+    sg += g;
+    sgx += g * (X[base + c] - mean) * rstd;
+  }
+  let mg = rowSum(sg, tid) / f32(D);
+  let mgx = rowSum(sgx, tid) / f32(D);
+  for (var c = tid; c < D; c += WG) {
+    let xhat = (X[base + c] - mean) * rstd;
+    setOutputAtIndex(base + c, rstd * (Dy[base + c] * Gamma[c] - mg - xhat * mgx));
+  }
+}`);
+  }
+}
+
+/**
+ * Partial sums over chunks of rows: `out[0, k, c] = sum dy * xhat`, `out[1, k, c] = sum dy`
+ * over the rows of chunk `k`. One thread per (chunk, column).
+ */
+class LayerNormParamGradProgram implements WebGPUProgram {
+  outputShape: number[];
+  shaderKey = "graddropLayerNormDparams";
+  variableNames = ["X", "Dy", "Stats"];
+  dispatchLayout: { x: number[] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [WG, 1, 1];
+  uniforms = "rows : i32, cols : i32, chunks : i32, chunkRows : i32,";
+
+  constructor(chunks: number, cols: number) {
+    this.outputShape = [2, chunks, cols];
+    this.dispatchLayout = webgpu_util.flatDispatchLayout([chunks * cols]);
+    this.dispatch = webgpu_util.computeDispatch(this.dispatchLayout, [chunks * cols], this.workgroupSize);
+  }
+
+  getUserCode(): string {
+    return `
+fn main(index : i32) {
+  let D = uniforms.cols;
+  if (index >= uniforms.chunks * D) { return; }
+  let k = index / D;
+  let c = index % D;
+  let end = min(uniforms.rows, (k + 1) * uniforms.chunkRows);
+  var sg = 0.0;
+  var sb = 0.0;
+  for (var r = k * uniforms.chunkRows; r < end; r++) {
+    let dy = Dy[r * D + c];
+    sg += dy * (X[r * D + c] - Stats[r * 2]) * Stats[r * 2 + 1];
+    sb += dy;
+  }
+  setOutputAtIndex(index, sg);
+  setOutputAtIndex(uniforms.chunks * D + index, sb);
+}`;
+  }
+}
+
+/** `out[c] = sum over k of Parts[which, k, c]`: the partials of one parameter summed. */
+class ChunkTotalProgram implements WebGPUProgram {
+  outputShape: number[];
+  shaderKey = "graddropLayerNormDparamsTotal";
+  variableNames = ["Parts"];
+  dispatchLayout: { x: number[] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [WG, 1, 1];
+  uniforms = "which : i32, chunks : i32,";
+  size = true;
+
+  constructor(cols: number) {
+    this.outputShape = [cols];
+    this.dispatchLayout = webgpu_util.flatDispatchLayout(this.outputShape);
+    this.dispatch = webgpu_util.computeDispatch(this.dispatchLayout, this.outputShape, this.workgroupSize);
+  }
+
+  getUserCode(): string {
+    return `
+fn main(index : i32) {
+  if (index < uniforms.size) {
+    let D = uniforms.size;
+    var s = 0.0;
+    for (var k = 0; k < uniforms.chunks; k++) { s += Parts[(uniforms.which * uniforms.chunks + k) * D + index]; }
+    setOutputAtIndex(index, s);
+  }
+}`;
+  }
+}
+
+function run(p: WebGPUProgram, inputs: tf.Tensor[], u: { type: string; data: number[] }[]): tf.Tensor {
+  const backend = tf.backend() as WebGPUBackend;
+  return tf.engine().makeTensorFromTensorInfo(backend.runWebGPUProgram(p, inputs, "float32", u));
+}
+
+/**
+ * LayerNorm of `x` over its last axis with weight `gamma` and bias `beta`, on WebGPU, with
+ * its gradient to all three.
+ *
+ * @example
+ * ```ts ignore
+ * const y = layerNormGpu(x, p.get("...LayerNorm.weight")!, p.get("...LayerNorm.bias")!, 1e-5);
+ * ```
+ */
+export function layerNormGpu(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+  const D = x.shape[x.shape.length - 1];
+  const N = x.size / D;
+  const u = [{ type: "int32", data: [D] }, { type: "float32", data: [eps] }];
+  const f = tf.customGrad((...args) => {
+    const [xi, g, b] = args as tf.Tensor[];
+    const save = args[3] as unknown as (ts: tf.Tensor[]) => void;
+    // Saved, not closed over: tfjs disposes a custom op's intermediates before the backward pass.
+    save([xi, g]);
+    const y = run(new LayerNormProgram([N, D], N, D), [xi.reshape([N, D]), g, b], u).reshape(xi.shape);
+    return {
+      value: y,
+      gradFunc: (dy, saved) => {
+        const [xs, gs] = saved;
+        const x2 = xs.reshape([N, D]);
+        const dy2 = (dy as tf.Tensor).reshape([N, D]);
+        const stats = run(new RowStatsProgram([N, 2], N, D), [x2], u);
+        const dx = run(new LayerNormInputGradProgram([N, D], N, D), [x2, dy2, gs, stats], u).reshape(
+          xs.shape,
+        );
+        const chunkRows = Math.max(CHUNKS, Math.ceil(N / CHUNKS));
+        const chunks = Math.ceil(N / chunkRows);
+        const parts = run(new LayerNormParamGradProgram(chunks, D), [x2, dy2, stats], [
+          { type: "int32", data: [N] },
+          { type: "int32", data: [D] },
+          { type: "int32", data: [chunks] },
+          { type: "int32", data: [chunkRows] },
+        ]);
+        const total = (which: number) =>
+          run(new ChunkTotalProgram(D), [parts], [{ type: "int32", data: [which] }, {
+            type: "int32",
+            data: [chunks],
+          }]);
+        return [dx, total(0), total(1)];
+      },
+    };
+  });
+  return f(x, gamma, beta) as tf.Tensor;
+}
