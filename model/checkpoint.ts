@@ -278,9 +278,11 @@ export function disposeParams(params: Params): void {
  *
  * @example
  * ```ts
+ * import * as tf from "@tensorflow/tfjs";
  * import { reinitialise } from "./checkpoint.ts";
  * import { initParams } from "./encoder.ts";
  * import { namedConfig } from "./config.ts";
+ * await tf.setBackend("cpu");
  * const cfg = namedConfig("tiny", 100), heads = { mlm: false, numLabels: 3 };
  * const params = initParams(cfg, heads, 1);
  * reinitialise(params, cfg, heads, 2);

@@ -100,8 +100,10 @@ export function initValue(name: string, shape: number[], rand: () => number): Fl
  *
  * @example
  * ```ts
+ * import * as tf from "@tensorflow/tfjs";
  * import { initParams } from "./encoder.ts";
  * import { namedConfig } from "./config.ts";
+ * await tf.setBackend("cpu");
  * const params = initParams(namedConfig("tiny", 1000), { mlm: true, numLabels: 0 }, 42);
  * if (!params.has("lm_head.bias")) throw new Error("no MLM head");
  * ```
