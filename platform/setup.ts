@@ -3,10 +3,11 @@
  * apt-get run when we are root on Debian, what is missing:
  * - Mesa's Vulkan driver (lavapipe), because WebGPU through Vulkan compiles shaders about ten
  *   times faster than through GL on llvmpipe;
- * - with `--tests` (what `deno task test` passes): nginx, the real HTTP server the remote
- *   cache tests run, Chromium, in which the report test opens `report.html`, Slurm with munge,
- *   the one-node cluster the `main.ts slurm` tests start, and SentencePiece (`spm_train`,
- *   `spm_encode`), the reference the tokenizer parity test checks against.
+ * - with `--tests` (what `deno task test` passes): nginx and Apache httpd (`apache2`), the
+ *   real HTTP servers the remote cache tests run, Chromium, in which the report test opens
+ *   `report.html`, Slurm with munge, the one-node cluster the `main.ts slurm` tests start, and
+ *   SentencePiece (`spm_train`, `spm_encode`), the reference the tokenizer parity test checks
+ *   against.
  * The pipeline itself needs neither. A test whose tool could not be installed fails saying so.
  * @module
  */
@@ -40,6 +41,13 @@ if (import.meta.main) {
   if (Deno.args.includes("--tests")) {
     if (!exists("/usr/sbin/nginx")) {
       wants.push({ pkg: "nginx", why: "remote cache tests", without: "the remote cache tests will fail" });
+    }
+    if (!exists("/usr/sbin/apache2")) {
+      wants.push({
+        pkg: "apache2",
+        why: "remote cache tests",
+        without: "the Apache remote cache test will fail",
+      });
     }
     if (!exists("/usr/sbin/slurmctld") || !exists("/usr/sbin/slurmd") || !exists("/usr/bin/sbatch")) {
       wants.push({ pkg: "slurm-wlm", why: "Slurm tests", without: "the Slurm tests will be skipped" });
@@ -77,8 +85,8 @@ if (import.meta.main) {
         args,
         stdout: "null",
         stderr: "inherit",
-        // policy-rc.d is not ours to write: RUNLEVEL=1 keeps the nginx, munge and Slurm packages
-        // from starting system servers (the tests start their own).
+        // policy-rc.d is not ours to write: RUNLEVEL=1 keeps the nginx, apache2, munge and Slurm
+        // packages from starting system servers (the tests start their own).
         env: { DEBIAN_FRONTEND: "noninteractive", RUNLEVEL: "1" },
       })
         .outputSync().success;

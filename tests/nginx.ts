@@ -5,6 +5,8 @@
  *
  * Besides the plain cache at `url`, it serves the same files with injected faults:
  * `url/fail500` answers 500 to everything and `url/slow` sends bodies at a few bytes a second.
+ * The harnesses of other packaged servers (`apache.ts`, `slurm.ts`) use its helpers:
+ * {@link findBinary}, {@link freePort}, {@link spawnOnFreePort}.
  * @module
  */
 
@@ -25,8 +27,9 @@ export interface NginxOptions {
   token?: string;
 }
 
-function nginxBinary(): string | undefined {
-  for (const p of ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]) {
+/** The first of `paths` that is a file, if any: where a packaged server's binary lives. */
+export function findBinary(paths: string[]): string | undefined {
+  for (const p of paths) {
     try {
       if (Deno.statSync(p).isFile) return p;
     } catch {
@@ -36,7 +39,7 @@ function nginxBinary(): string | undefined {
   return undefined;
 }
 
-/** A TCP port that was free a moment ago (nginx binds it right after). */
+/** A TCP port that was free a moment ago (the server binds it right after). */
 export function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
@@ -93,26 +96,41 @@ http {
  * ```
  */
 export async function startNginx(opts: NginxOptions = {}): Promise<Nginx> {
-  const bin = nginxBinary();
+  const bin = findBinary(["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]);
   if (!bin) throw new Error("nginx is not installed (run `deno task setup --tests` as root)");
   const dir = Deno.makeTempDirSync({ prefix: "graddrop-nginx-" });
   Deno.mkdirSync(`${dir}/root`);
-  // Another process may take the port between freePort() and nginx's bind: try a few.
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = freePort();
+  const { url, stop } = await spawnOnFreePort("nginx", dir, `${dir}/error.log`, (port) => {
     Deno.writeTextFileSync(`${dir}/nginx.conf`, config(dir, port, opts));
-    const child = new Deno.Command(bin, {
+    return new Deno.Command(bin, {
       args: ["-p", `${dir}/`, "-c", `${dir}/nginx.conf`, "-e", `${dir}/error.log`],
       stdin: "null",
       stdout: "null",
       stderr: "null",
     }).spawn();
+  });
+  return { url, root: `${dir}/root`, accessLog: `${dir}/access.log`, stop };
+}
+
+/**
+ * Runs a server that `spawn(port)` starts (writing its config for that port first) until it
+ * answers on 127.0.0.1; another process may take the port between {@link freePort} and the
+ * server's bind, so a few ports are tried. `stop()` ends the server and removes `dir`. When none
+ * answers, `dir` is removed and the error names the server with its `errorLog`.
+ */
+export async function spawnOnFreePort(
+  name: string,
+  dir: string,
+  errorLog: string,
+  spawn: (port: number) => Deno.ChildProcess,
+): Promise<{ url: string; stop(): Promise<void> }> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = freePort();
+    const child = spawn(port);
     const url = `http://127.0.0.1:${port}`;
     if (await answers(url, child)) {
       return {
         url,
-        root: `${dir}/root`,
-        accessLog: `${dir}/access.log`,
         stop: async () => {
           child.kill("SIGTERM");
           await child.status;
@@ -127,12 +145,17 @@ export async function startNginx(opts: NginxOptions = {}): Promise<Nginx> {
     }
     await child.status;
   }
-  const log = Deno.readTextFileSync(`${dir}/error.log`);
+  let log = "";
+  try {
+    log = Deno.readTextFileSync(errorLog);
+  } catch {
+    // it stopped before writing its log
+  }
   Deno.removeSync(dir, { recursive: true });
-  throw new Error(`nginx did not start:\n${log}`);
+  throw new Error(`${name} did not start:\n${log}`);
 }
 
-/** Polls until nginx accepts connections (up to ~5 s), or it exits. */
+/** Polls until the server accepts connections (up to ~5 s), or it exits. */
 async function answers(url: string, child: Deno.ChildProcess): Promise<boolean> {
   let exited = false;
   child.status.then(() => exited = true);

@@ -1,14 +1,16 @@
 /**
  * The remote cache against servers other than nginx: a strict GET/HEAD/PUT server that
- * refuses uploads without Content-Length (written here, `put_server.ts`), and s3rver, an S3
- * emulator from npm this project did not write. Each, filled by one run, gives a run from an
- * empty store that recomputes nothing. A push that fails is counted and, with
- * `--remote-push=require`, fails the run.
+ * refuses uploads without Content-Length (written here, `put_server.ts`); Apache httpd's WebDAV,
+ * a server this project did not write, configured to refuse them as S3 does (`apache.ts`); and
+ * s3rver, an S3 emulator from npm. Each, filled by one run, gives a run from an empty store
+ * that recomputes nothing. A push that fails is counted and, with `--remote-push=require`,
+ * fails the run.
  */
 import assert from "node:assert/strict";
 import S3rver from "s3rver";
 import { cli, ROOT, statuses, tempDir } from "./helpers.ts";
 import { putServer } from "./put_server.ts";
+import { startApache } from "./apache.ts";
 import { RemoteCache } from "../pipeline/remote.ts";
 import { Store } from "../pipeline/store.ts";
 
@@ -80,6 +82,28 @@ Deno.test("remote servers: a strict PUT server (411 without Content-Length) give
     );
   } finally {
     await server.stop();
+  }
+});
+
+Deno.test("remote servers: Apache httpd mod_dav answering 411 to chunked bodies (as S3 does) gives a warm remote", async () => {
+  const apache = await startApache();
+  try {
+    // The server really needs Content-Length: a streamed (chunked) upload is refused.
+    const chunked = await fetch(`${apache.url}/cas/probe`, {
+      method: "PUT",
+      body: new Blob(["x".repeat(1000)]).stream(),
+    });
+    await chunked.body?.cancel();
+    assert.equal(chunked.status, 411);
+    await warmRemoteRecomputesNothing(apache.url);
+    const puts = Deno.readTextFileSync(apache.accessLog).split("\n").filter((l) => l.startsWith('"PUT '));
+    const uploads = puts.filter((l) => !l.includes("/cas/probe"));
+    // 3 records after their blobs, every one stored (201, or 204 over a blob another entry
+    // sent at the same moment) and every one sent with its length.
+    assert.equal(uploads.filter((l) => l.startsWith('"PUT /ac/')).length, 3, puts.join("\n"));
+    for (const line of uploads) assert.match(line, /^"PUT \/(ac|cas)\/\w+ HTTP\/1\.1" 20[14] \d+$/);
+  } finally {
+    await apache.stop();
   }
 });
 
