@@ -1,8 +1,9 @@
 /**
  * Pretraining corpora as stages write them: `paragraphs.jsonl` (one text per line with its
  * language, script and an alignment key shared by translations of the same text) and
- * `languages.json` (per-language metadata). `corpus/udhr` and `corpus/sib200` both write
- * this layout; UDHR records carry their article and paragraph as well.
+ * `languages.json` (per-language metadata). `corpus/udhr`, `corpus/sib200` and
+ * `corpus/english-text` write this layout; UDHR records carry their article and paragraph
+ * as well.
  * @module
  */
 

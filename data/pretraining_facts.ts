@@ -55,19 +55,18 @@ export async function pretrainingFacts(
     cont = contamination(index, testTexts);
     for (const [lang, meta] of Object.entries(corpus.languages)) if (meta.tier) tiers.set(lang, meta.tier);
     const { corpusHash } = await import("./pretraining_data.ts");
-    // An exported checkpoint keeps the stage's provenance under `stage`; a pretraining stage's
-    // own output has it beside the checkpoint directory.
-    const exported = checkpointDir
-      ? readJson<{ stage?: { corpus_sha256?: string } } | undefined>(
-        `${checkpointDir}/provenance.json`,
-        undefined,
-      )
-      : undefined;
-    const own = checkpointDir
-      ? readJson<{ corpus_sha256?: string } | undefined>(`${checkpointDir}/../provenance.json`, undefined)
-      : undefined;
-    const want = exported?.stage?.corpus_sha256 ?? own?.corpus_sha256;
-    if (want && want !== corpusHash(corpus)) {
+    // Every segment of a continued pretraining must have read the corpora given, or the
+    // contamination figures would not cover what the checkpoint saw.
+    const { checkpointProvenance, segmentsOf } = await import("../model/segments.ts");
+    const prov = checkpointDir ? checkpointProvenance(checkpointDir) : undefined;
+    const segHashes = new Set(segmentsOf(prov).map((s) => s.corpus_sha256));
+    const want = prov?.stage?.corpus_sha256 ?? prov?.corpus_sha256;
+    if (want) segHashes.add(want);
+    if (segHashes.size > 1) {
+      warnings.push(
+        `the checkpoint's pretraining segments read ${segHashes.size} different corpora (provenance.json): contamination figures describe only the corpora given`,
+      );
+    } else if (segHashes.size === 1 && !segHashes.has(corpusHash(corpus))) {
       warnings.push(
         "the corpora given are not the ones the checkpoint was pretrained on (corpus sha256 differs from its provenance.json): contamination figures describe the corpora given",
       );

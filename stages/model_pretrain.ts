@@ -1,10 +1,16 @@
 /**
  * `model/pretrain`: MLM + TLM pretraining of an XLM-R-shaped encoder on every corpus it
- * needs, data-parallel over `workers` threads, on packed sequences.
+ * needs, data-parallel over `workers` threads, on packed sequences. With a `model/pretrain`
+ * or `model/load` input it continues from that checkpoint (its weights, not its optimizer
+ * state: a new segment with its own warm-up and schedule) and records every earlier segment
+ * in its provenance.
  * @module
  */
 import { z } from "zod";
 import { inputOfType, inputsOfType, type StageType } from "../pipeline/stage.ts";
+import type { EncoderConfig } from "../model/config.ts";
+import { UserInputError } from "../pipeline/errors.ts";
+import { checkpointProvenance, type Segment, segmentsOf, withEarlierTokens } from "../model/segments.ts";
 
 const Shape = z.strictObject({
   hidden_size: z.number().int().min(8),
@@ -49,7 +55,7 @@ const schema = z.strictObject({
 export const stage: StageType<typeof schema> = {
   type: "model/pretrain",
   description:
-    "MLM + TLM pretraining of an XLM-R-architecture encoder (packed sequences, data-parallel workers)",
+    "MLM + TLM pretraining of an XLM-R-architecture encoder (packed sequences, data-parallel workers), from random weights or continuing a checkpoint",
   schema,
   async environment(params) {
     const { resolveBackend } = await import("../platform/adapter.ts");
@@ -63,8 +69,16 @@ export const stage: StageType<typeof schema> = {
     const { readCorpora } = await import("../data/corpus.ts");
     const { loadTokenizer } = await import("../data/encoding.ts");
     const p = ctx.params;
-    const tokDir = inputOfType(ctx, ["tokenizer/"]).dir;
+    const init = initCheckpoint(ctx);
+    const tokDir = inputsOfType(ctx, ["tokenizer/"]).length || !init
+      ? inputOfType(ctx, ["tokenizer/"]).dir
+      : init;
     const tok = await loadTokenizer(tokDir);
+    const cfg = typeof p.config === "string"
+      ? namedConfig(p.config, tok.vocabSize)
+      : { ...NAMED_CONFIGS.small, ...p.config, vocab_size: tok.vocabSize };
+    cfg.max_position_embeddings = Math.max(cfg.max_position_embeddings, p.max_length + 2);
+    const earlier = init ? await continuing(init, tokDir, cfg, p.max_length) : undefined;
     const corpus = await readCorpora(inputsOfType(ctx, ["corpus/"]).map((c) => c.dir));
     const data = pretrainingSequences(corpus, tok, {
       maxLength: p.max_length,
@@ -72,10 +86,6 @@ export const stage: StageType<typeof schema> = {
       tlmUdhrFraction: p.tlm_udhr_fraction,
       seed: p.seed,
     });
-    const cfg = typeof p.config === "string"
-      ? namedConfig(p.config, tok.vocabSize)
-      : { ...NAMED_CONFIGS.small, ...p.config, vocab_size: tok.vocabSize };
-    cfg.max_position_embeddings = Math.max(cfg.max_position_embeddings, p.max_length + 2);
     const nTokens = data.seqs.reduce((a, s) => a + s.length, 0);
     ctx.log(
       `${data.seqs.length} packed sequences (${data.tlmSequences} TLM), ${nTokens} tokens per epoch; ${data.pairs.length} translation pairs; vocab ${tok.vocabSize}; ${
@@ -112,7 +122,7 @@ export const stage: StageType<typeof schema> = {
         xlcoGroup: p.xlco_group,
         xlcoTemperature: p.xlco_temperature,
       },
-      { work: ctx.work, out: ctx.out },
+      { work: ctx.work, out: ctx.out, init },
       (row, tps) => {
         if (row.step % 10 === 0 || row.step === p.steps) {
           ctx.progress(
@@ -129,16 +139,33 @@ export const stage: StageType<typeof schema> = {
     await Deno.copyFile(`${tokDir}/tokenizer.json`, `${ctx.out}/checkpoint/tokenizer.json`);
     await Deno.writeTextFile(`${ctx.out}/curve.jsonl`, curve.map((r) => JSON.stringify(r)).join("\n") + "\n");
     const seen = tokensSeen(data.seqLangs, p.steps, p.batch_size, p.seed);
-    const byLang = Object.fromEntries(
-      data.languages.map((
-        l,
-        i,
-      ) => [l.lang, { ...l, tokens: seen.get(i) ?? 0, tokens_per_epoch: data.tokensPerEpoch[i] }]),
+    const byLang = withEarlierTokens(
+      Object.fromEntries(
+        data.languages.map((
+          l,
+          i,
+        ) => [l.lang, { ...l, tokens: seen.get(i) ?? 0, tokens_per_epoch: data.tokensPerEpoch[i] }]),
+      ),
+      earlier?.tokens,
     );
     await Deno.writeTextFile(`${ctx.out}/tokens_by_language.json`, JSON.stringify(byLang, null, 1));
+    const segment: Segment = {
+      params: p,
+      corpus_sha256: data.corpusHash,
+      init_sha256: earlier?.sha256 ?? null,
+    };
     await Deno.writeTextFile(
       `${ctx.out}/provenance.json`,
-      JSON.stringify({ backend, corpus_sha256: data.corpusHash, sequences: data.seqs.length }, null, 2),
+      JSON.stringify(
+        {
+          backend,
+          corpus_sha256: data.corpusHash,
+          sequences: data.seqs.length,
+          segments: [...earlier?.segments ?? [], segment],
+        },
+        null,
+        2,
+      ),
     );
     const first = curve[0]?.loss,
       last = curve.slice(-10).reduce((a, r) => a + r.loss, 0) / Math.min(10, curve.length);
@@ -150,3 +177,88 @@ export const stage: StageType<typeof schema> = {
     );
   },
 };
+
+/** The checkpoint directory of a `model/pretrain` or `model/load` input to continue from, if any. */
+function initCheckpoint(ctx: Parameters<typeof inputsOfType>[0]): string | undefined {
+  const models = inputsOfType(ctx, ["model/pretrain", "model/load"]);
+  if (models.length > 1) {
+    throw new UserInputError(
+      `model/pretrain continues from one checkpoint; needs gives ${models.length}: ${
+        models.map((m) => m.id).join(", ")
+      }`,
+    );
+  }
+  return models[0] ? `${models[0].dir}/checkpoint` : undefined;
+}
+
+const SHAPE = ["hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"] as const;
+
+/**
+ * Checks the checkpoint continued from has the shape, vocabulary and tokenizer this stage
+ * declares (a continuation that silently changed one would not be the same model), and
+ * gathers what the new segment's provenance carries forward. Runs before the corpora are
+ * tokenized, so a wrong checkpoint fails at once.
+ */
+async function continuing(dir: string, tokDir: string, cfg: EncoderConfig, maxLength: number) {
+  const { readConfig } = await import("../model/checkpoint.ts");
+  const { sha256File } = await import("../pipeline/hash.ts");
+  const have = await readConfig(dir);
+  const problems = SHAPE.filter((k) => have[k] !== cfg[k]).map((k) =>
+    `${k} is ${have[k]}, params give ${cfg[k]}`
+  );
+  if (have.vocab_size !== cfg.vocab_size) {
+    problems.push(`vocab_size is ${have.vocab_size}, the tokenizer has ${cfg.vocab_size}`);
+  }
+  if (maxLength + 2 > have.max_position_embeddings) {
+    problems.push(
+      `max_position_embeddings is ${have.max_position_embeddings}, max_length ${maxLength} needs ${
+        maxLength + 2
+      }`,
+    );
+  }
+  if (problems.length) {
+    throw new UserInputError(
+      `${dir}/config.json: continuing needs the shape in params.config; ${problems.join("; ")}`,
+    );
+  }
+  cfg.max_position_embeddings = have.max_position_embeddings;
+  const ownTokenizer = await Deno.stat(`${dir}/tokenizer.json`).then(() => true, () => false);
+  if (tokDir !== dir && ownTokenizer) {
+    const [a, b] = await Promise.all([
+      sha256File(`${dir}/tokenizer.json`),
+      sha256File(`${tokDir}/tokenizer.json`),
+    ]);
+    if (a !== b) {
+      throw new UserInputError(
+        `${dir}/tokenizer.json: not the tokenizer given as input (${tokDir}/tokenizer.json)`,
+      );
+    }
+  }
+  const segments = segmentsOf(checkpointProvenance(dir));
+  const tokens = await earlierTokens(dir);
+  if (segments.length > 0 && !tokens) {
+    throw new UserInputError(
+      `${dir}: its provenance records ${segments.length} pretraining segment(s) but not the tokens they saw (tokens_by_language.json); export it with --with tokens_by_language.json`,
+    );
+  }
+  return { sha256: await sha256File(`${dir}/model.safetensors`), segments, tokens };
+}
+
+/** The tokens per language a checkpoint's pretraining saw: an export carries them, a stage's output sits beside them. */
+async function earlierTokens(dir: string): Promise<Record<string, { tokens: number }> | undefined> {
+  for (const f of [`${dir}/tokens_by_language.json`, `${dir}/../tokens_by_language.json`]) {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(f);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) continue;
+      throw new UserInputError(`${f}: ${(e as Error).message}`);
+    }
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      throw new UserInputError(`${f}: not JSON (${(e as Error).message})`);
+    }
+  }
+  return undefined;
+}

@@ -173,6 +173,8 @@ export type ToWorker =
     opts: PretrainOptions;
     rank: number;
     resume?: string;
+    /** A checkpoint to start from instead of random weights (a continued segment). */
+    init?: string;
   }
   | { type: "grads"; step: number }
   | { type: "apply"; sum: Float32Array; lr: number }
@@ -246,7 +248,8 @@ async function readCurve(dir: string): Promise<{ step: number; curve: CurveRow[]
 }
 
 /**
- * Runs (or resumes) pretraining; the final weights go to `dirs.out/checkpoint` (HF layout).
+ * Runs (or resumes) pretraining, from random weights or from the checkpoint in `dirs.init`;
+ * the final weights go to `dirs.out/checkpoint` (HF layout).
  *
  * @example
  * ```ts ignore
@@ -259,7 +262,7 @@ export async function pretrain(
   pairs: { a: Int32Array; b: Int32Array }[],
   vocab: MlmVocab,
   o: PretrainOptions,
-  dirs: { work: string; out: string },
+  dirs: { work: string; out: string; init?: string },
   report: (row: CurveRow, tokensPerSecond: number) => void,
 ): Promise<{ curve: CurveRow[]; resumedFrom: number; backend: BackendInfo }> {
   const ck = resumeDir(dirs.work);
@@ -281,6 +284,7 @@ export async function pretrain(
         opts: o,
         rank,
         resume: resumed ? ck : undefined,
+        init: dirs.init,
       }, "ready")
     ));
     const start = resumed?.step ?? 0;

@@ -50,8 +50,9 @@ let st: State | undefined;
 async function init(m: Extract<ToWorker, { type: "init" }>): Promise<FromWorker> {
   const backend = await initBackend(m.opts.backend);
   const heads = { mlm: true, numLabels: 0 };
-  const params = m.resume
-    ? (await loadCheckpoint(m.resume, heads, m.opts.seed)).params
+  const from = m.resume ?? m.init;
+  const params = from
+    ? (await loadCheckpoint(from, heads, m.opts.seed)).params
     : initParams(m.cfg, heads, m.opts.seed);
   // RoBERTa's pretraining betas and epsilon.
   const opt = new AdamW(params, {
