@@ -74,19 +74,21 @@ function normalised(s: Segment | Record<string, unknown>): Segment {
 }
 
 /**
- * The provenance a checkpoint directory carries (an export's) or sits beside (a stage's), if any.
+ * A JSON file a checkpoint directory carries (an export's) or sits beside (a stage's output),
+ * if either exists; any other read error, or a file that is not JSON, stops with its path.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * const dir = Deno.makeTempDirSync();
- * assert.equal(checkpointProvenance(dir), undefined);
+ * Deno.mkdirSync(`${dir}/checkpoint`);
+ * assert.equal(jsonBeside(`${dir}/checkpoint`, "provenance.json"), undefined);
  * Deno.writeTextFileSync(`${dir}/provenance.json`, '{"key": "k"}');
- * assert.equal(checkpointProvenance(dir)?.key, "k");
+ * assert.deepEqual(jsonBeside(`${dir}/checkpoint`, "provenance.json"), { key: "k" });
  * ```
  */
-export function checkpointProvenance(checkpointDir: string): Provenance | undefined {
-  for (const f of [`${checkpointDir}/provenance.json`, `${checkpointDir}/../provenance.json`]) {
+export function jsonBeside<T>(checkpointDir: string, name: string): T | undefined {
+  for (const f of [`${checkpointDir}/${name}`, `${checkpointDir}/../${name}`]) {
     let text: string;
     try {
       text = Deno.readTextFileSync(f);
@@ -101,6 +103,22 @@ export function checkpointProvenance(checkpointDir: string): Provenance | undefi
     }
   }
   return undefined;
+}
+
+/**
+ * The provenance a checkpoint directory carries (an export's) or sits beside (a stage's), if any.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const dir = Deno.makeTempDirSync();
+ * assert.equal(checkpointProvenance(dir), undefined);
+ * Deno.writeTextFileSync(`${dir}/provenance.json`, '{"key": "k"}');
+ * assert.equal(checkpointProvenance(dir)?.key, "k");
+ * ```
+ */
+export function checkpointProvenance(checkpointDir: string): Provenance | undefined {
+  return jsonBeside<Provenance>(checkpointDir, "provenance.json");
 }
 
 /**

@@ -10,7 +10,13 @@ import { z } from "zod";
 import { inputOfType, inputsOfType, type StageType } from "../pipeline/stage.ts";
 import type { EncoderConfig } from "../model/config.ts";
 import { UserInputError } from "../pipeline/errors.ts";
-import { checkpointProvenance, type Segment, segmentsOf, withEarlierTokens } from "../model/segments.ts";
+import {
+  checkpointProvenance,
+  jsonBeside,
+  type Segment,
+  segmentsOf,
+  withEarlierTokens,
+} from "../model/segments.ts";
 
 const Shape = z.strictObject({
   hidden_size: z.number().int().min(8),
@@ -235,30 +241,12 @@ async function continuing(dir: string, tokDir: string, cfg: EncoderConfig, maxLe
     }
   }
   const segments = segmentsOf(checkpointProvenance(dir));
-  const tokens = await earlierTokens(dir);
+  // An export carries them; a stage's output sits beside them.
+  const tokens = jsonBeside<Record<string, { tokens: number }>>(dir, "tokens_by_language.json");
   if (segments.length > 0 && !tokens) {
     throw new UserInputError(
       `${dir}: its provenance records ${segments.length} pretraining segment(s) but not the tokens they saw (tokens_by_language.json); export it with --with tokens_by_language.json`,
     );
   }
   return { sha256: await sha256File(`${dir}/model.safetensors`), segments, tokens };
-}
-
-/** The tokens per language a checkpoint's pretraining saw: an export carries them, a stage's output sits beside them. */
-async function earlierTokens(dir: string): Promise<Record<string, { tokens: number }> | undefined> {
-  for (const f of [`${dir}/tokens_by_language.json`, `${dir}/../tokens_by_language.json`]) {
-    let text: string;
-    try {
-      text = await Deno.readTextFile(f);
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) continue;
-      throw new UserInputError(`${f}: ${(e as Error).message}`);
-    }
-    try {
-      return JSON.parse(text);
-    } catch (e) {
-      throw new UserInputError(`${f}: not JSON (${(e as Error).message})`);
-    }
-  }
-  return undefined;
 }
