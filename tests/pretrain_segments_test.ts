@@ -145,4 +145,7 @@ Deno.test("segments: models/sib24-mini-english is the shipped checkpoint plus on
     segs[1].corpus_sha256,
     "the second segment read the English text too",
   );
+  // Every file it ships matches the sha256 its provenance lists (what model/load checks).
+  const dir = new URL("../models/sib24-mini-english", import.meta.url).pathname;
+  assert.equal((await verifyProvenance(dir))?.instance, "continued_english");
 });
