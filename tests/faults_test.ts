@@ -11,7 +11,7 @@
  * the README (`GRADDROP_FAULTS=all`, `GRADDROP_FAULT_TABLE=README.md`).
  */
 import assert from "node:assert/strict";
-import { cli, type CliResult, ROOT, statuses, tempDir } from "./helpers.ts";
+import { cli, type CliResult, ROOT, statuses, tempDir, writeTestProject } from "./helpers.ts";
 import { putServer } from "./put_server.ts";
 import { truncatingServer } from "./truncating_server.ts";
 import { listTree, Store } from "../pipeline/store.ts";
@@ -21,7 +21,6 @@ import { readSafetensors } from "../model/safetensors.ts";
 import { loadTokenizer } from "../data/encoding.ts";
 
 const FULL = Deno.env.get("GRADDROP_FAULTS") === "all";
-const STAGE = `${ROOT}/tests/fixtures/test_stages.ts`;
 const IDS = ["a", "b[n=1]", "b[n=2]", "c"];
 
 // ---- the tally behind the README's table -------------------------------------------------
@@ -52,14 +51,7 @@ async function inject(fault: string, check: string, run: () => Promise<void>): P
 // ---- a small pipeline: a -> b[n=1], b[n=2] -> c ------------------------------------------
 
 function project(withA = ""): string {
-  const dir = tempDir();
-  Deno.writeTextFileSync(
-    `${dir}/pipelines.yaml`,
-    `stage_types:
-  test/write: ${STAGE}
-pipelines:
-  demo:
-    stages:
+  return writeTestProject(`
       a:
         uses: test/write
         with: {text: A${withA}}
@@ -72,9 +64,7 @@ pipelines:
         uses: test/write
         needs: [b]
         with: {text: C}
-`,
-  );
-  return `${dir}/pipelines.yaml`;
+`);
 }
 
 function run(config: string, home: string, env: Record<string, string> = {}, args: string[] = []) {

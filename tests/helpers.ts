@@ -55,3 +55,23 @@ export function statuses(r: CliResult): Record<string, string> {
 export function tempDir(): string {
   return Deno.makeTempDirSync({ prefix: "graddrop-test-" });
 }
+
+/**
+ * Writes a `pipelines.yaml` with one pipeline, `demo`, whose stages (YAML, indented six
+ * spaces) use the `test/write` fixture type; returns its path.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const file = writeTestProject("      a: {uses: test/write, with: {text: A}}\n");
+ * assert.match(Deno.readTextFileSync(file), /demo:\n    stages:\n      a:/);
+ * ```
+ */
+export function writeTestProject(stages: string): string {
+  const dir = tempDir();
+  Deno.writeTextFileSync(
+    `${dir}/pipelines.yaml`,
+    `stage_types:\n  test/write: ${ROOT}/tests/fixtures/test_stages.ts\npipelines:\n  demo:\n    stages:\n${stages}`,
+  );
+  return `${dir}/pipelines.yaml`;
+}

@@ -4,20 +4,11 @@
  * computes each instance exactly once.
  */
 import assert from "node:assert/strict";
-import { cli, ROOT, statuses, tempDir } from "./helpers.ts";
+import { cli, statuses, tempDir, writeTestProject } from "./helpers.ts";
 import { startNginx } from "./nginx.ts";
 
-const STAGE = `${ROOT}/tests/fixtures/test_stages.ts`;
-
 function project(counter: string): string {
-  const dir = tempDir();
-  Deno.writeTextFileSync(
-    `${dir}/pipelines.yaml`,
-    `stage_types:
-  test/write: ${STAGE}
-pipelines:
-  demo:
-    stages:
+  return writeTestProject(`
       a:
         uses: test/write
         with: {text: A, counter_dir: ${counter}}
@@ -30,9 +21,7 @@ pipelines:
         uses: test/write
         needs: [ft]
         with: {text: Z, counter_dir: ${counter}}
-`,
-  );
-  return `${dir}/pipelines.yaml`;
+`);
 }
 
 const runs = (counter: string) => [...Deno.readDirSync(counter)].map((e) => e.name.split(".")[0]).sort();

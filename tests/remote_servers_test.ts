@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import S3rver from "s3rver";
-import { cli, ROOT, statuses, tempDir } from "./helpers.ts";
+import { cli, ROOT, statuses, tempDir, writeTestProject } from "./helpers.ts";
 import { putServer } from "./put_server.ts";
 import { startApache } from "./apache.ts";
 import { RemoteCache } from "../pipeline/remote.ts";
@@ -17,19 +17,10 @@ import { Store } from "../pipeline/store.ts";
 const STAGE = `${ROOT}/tests/fixtures/test_stages.ts`;
 
 function project(counter: string): string {
-  const dir = tempDir();
-  Deno.writeTextFileSync(
-    `${dir}/pipelines.yaml`,
-    `stage_types:
-  test/write: ${STAGE}
-pipelines:
-  demo:
-    stages:
+  return writeTestProject(`
       a: {uses: test/write, with: {text: A, counter_dir: ${counter}, pad_bytes: 300000}}
       b: {uses: test/write, needs: [a], matrix: {n: [1, 2]}, with: {text: B, counter_dir: ${counter}}}
-`,
-  );
-  return `${dir}/pipelines.yaml`;
+`);
 }
 
 interface RemoteSummary {
