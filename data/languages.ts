@@ -67,3 +67,30 @@ export function sameLanguage(task: string, c: CorpusLanguageRef): boolean {
   const traditional = /hant/i.test(c.lang);
   return script === "Hant" ? traditional : !traditional;
 }
+
+/**
+ * The corpus languages that are one of the task languages `tasks` (by {@link sameLanguage}),
+ * and the task languages no corpus language matched.
+ *
+ * @example
+ * ```ts
+ * import { corpusLanguagesOf } from "./languages.ts";
+ * const corpus = {
+ *   eng: { iso6393: "eng", script: "Latin" },
+ *   deu_1996: { iso6393: "deu", script: "Latin" },
+ *   eng_Latn: { iso6393: "eng", script: "Latin" },
+ * };
+ * const { matched, unmatched } = corpusLanguagesOf(["eng_Latn", "yor_Latn"], corpus);
+ * if (matched.join() !== "eng,eng_Latn" || unmatched.join() !== "yor_Latn") throw new Error("wrong match");
+ * ```
+ */
+export function corpusLanguagesOf(
+  tasks: string[],
+  corpus: Record<string, { iso6393: string; script: string }>,
+): { matched: string[]; unmatched: string[] } {
+  const hit = new Set<string>();
+  const matched = Object.entries(corpus).filter(([lang, c]) =>
+    tasks.some((t) => sameLanguage(t, { lang, ...c }) && hit.add(t))
+  ).map(([lang]) => lang);
+  return { matched, unmatched: tasks.filter((t) => !hit.has(t)) };
+}
