@@ -10,7 +10,7 @@ import { languageFolders } from "../data/tsv.ts";
 import { groupOf } from "../data/article_groups.ts";
 import { sampleLanguages } from "../data/language_sample.ts";
 import { scriptOf } from "../data/scripts.ts";
-import { tempDir } from "./helpers.ts";
+import { cli, tempDir } from "./helpers.ts";
 
 Deno.test("UDHR: English has the preamble and 30 articles; scripts are detected", async () => {
   const eng = await readDeclaration("eng");
@@ -149,4 +149,26 @@ Deno.test("SIB-200: the vendored data reads with 7 labels in 24 languages, paral
     assert.equal(test.length, 204, l);
     assert.equal(test.map((r) => r.id).join(","), ids, `${l} test items are English's, in the same order`);
   }
+});
+
+Deno.test("tokenizer/train languages: trains on the named task languages only, and refuses one without text", async () => {
+  const dir = tempDir();
+  const yaml = (languages: string) =>
+    `pipelines:\n  t:\n    stages:\n      udhr:\n        uses: corpus/udhr\n        with: {languages: [eng, fra, rus]}\n` +
+    `      tok:\n        uses: tokenizer/train\n        needs: [udhr]\n        with: {vocab_size: 300, languages: ${languages}}\n`;
+  Deno.writeTextFileSync(`${dir}/pipelines.yaml`, yaml("[eng_Latn, fra_Latn]"));
+  const r = await cli(["run", "--config", `${dir}/pipelines.yaml`, "--json"], `${dir}/home`);
+  assert.equal(r.code, 0, r.stderr);
+  const key = r.json!.stages.find((s) => s.id === "tok")!.key;
+  const out = `${dir}/home/store/${key}/out`;
+  const kept: Record<string, { iso6393: string }> = JSON.parse(
+    Deno.readTextFileSync(`${out}/languages.json`),
+  );
+  assert.deepEqual([...new Set(Object.values(kept).map((l) => l.iso6393))].sort(), ["eng", "fra"]);
+  const tok = await loadTokenizer(out);
+  assert.ok(tokenStats(tok, ["Всеобщая декларация"]).unk_rate >= 0.5, "Russian was left out of the alphabet");
+  Deno.writeTextFileSync(`${dir}/pipelines.yaml`, yaml("[eng_Latn, yor_Latn]"));
+  const bad = await cli(["run", "--config", `${dir}/pipelines.yaml`], `${dir}/home`);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /languages: no corpus text in yor_Latn/);
 });
