@@ -14,6 +14,7 @@ import { maskSpec } from "../kernels/mask_spec.ts";
 import { ownedVariable } from "../model/encoder.ts";
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { useBackend } from "./gpu.ts";
+import { cpuAdapterMatMulEnabled, useCpuAdapterMatMul } from "../kernels/cpu_adapter_matmul.ts";
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   let m = 0;
@@ -224,4 +225,43 @@ Deno.test("attention softmax (webgpu): probabilities and gradient match the tfjs
   const gWant = tf.grad((s: tf.Tensor) => ops(s).mul(w).sum())(scores);
   const d = maxAbsDiff(await g.data(), await gWant.data());
   assert.ok(d < 1e-6, `gradient max |diff| ${d}`);
+});
+
+Deno.test("llvmpipe matmul (webgpu): every transpose, block size, batch broadcast and bias match tfjs's matmul", async () => {
+  await useBackend("webgpu");
+  const before = cpuAdapterMatMulEnabled();
+  const backend = tf.backend() as WebGPUBackend;
+  // [a shape, b shape, transposeA, transposeB, bias]: blocks 16x8, 8x8, 8x4 and 4x4, and a
+  // 7x5 call that goes to tfjs's own kernel.
+  const cases: [number[], number[], boolean, boolean, boolean][] = [
+    [[32, 12], [16, 12], false, true, true],
+    [[12, 32], [12, 16], true, false, false],
+    [[12, 24], [8, 12], true, true, true],
+    [[2, 3, 8, 20], [2, 3, 20, 4], false, false, false],
+    [[5, 12, 8], [8, 4], false, false, true],
+    [[1, 4, 8], [3, 8, 16], false, false, false],
+    [[7, 5], [5, 3], false, false, false],
+  ];
+  try {
+    for (const [sa, sb, ta, tb, withBias] of cases) {
+      const a = tf.randomNormal(sa, 0, 1, "float32", 1), b = tf.randomNormal(sb, 0, 1, "float32", 2);
+      const bias = tf.randomNormal([tb ? sb.at(-2)! : sb.at(-1)!], 0, 1, "float32", 3);
+      const f = () =>
+        withBias ? tf.fused.matMul({ a, b, transposeA: ta, transposeB: tb, bias }) : tf.matMul(a, b, ta, tb);
+      useCpuAdapterMatMul(false);
+      const want = f();
+      useCpuAdapterMatMul(true);
+      let got: tf.Tensor | undefined;
+      const timed = await backend.time(() => got = f());
+      const ran = (timed as unknown as { getExtraProfileInfo(): string }).getExtraProfileInfo();
+      const ours = sa[0] !== 7;
+      assert.equal(ran.includes("CpuAdapterMatMulProgram"), ours, `${JSON.stringify(sa)}: ${ran}`);
+      assert.deepEqual(got!.shape, want.shape);
+      const err = maxAbsDiff(await got!.data(), await want.data());
+      assert.ok(err < 1e-5, `${JSON.stringify([sa, sb, ta, tb])}: max |diff| ${err}`);
+      tf.dispose([a, b, bias, want, got!]);
+    }
+  } finally {
+    useCpuAdapterMatMul(before);
+  }
 });
