@@ -1,8 +1,8 @@
 /**
  * `deno task bench [--json] [--only SECTION,...]`: the figures issues ask for, measured in one
- * run so they compare as ratios. Sections: engine, tokenizer, pretrain, wasm_matmul, shader_cache,
- * graddrop_kernel, step, webgpu_census (`--adapter`: on the machine's adapter, not the recording device),
- * xlmr_base_step (only when named: minutes and ~9 GB on a CPU).
+ * run so they compare as ratios. Sections: engine, tokenizer, pretrain, wasm_matmul, webgpu_matmul,
+ * shader_cache, graddrop_kernel, step, webgpu_census (`--adapter`: on the machine's adapter, not
+ * the recording device), xlmr_base_step (only when named: minutes and ~9 GB on a CPU).
  * @module
  */
 import { parseArgs } from "node:util";
@@ -53,6 +53,9 @@ async function timeIt(fn: () => Promise<void>, reps: number): Promise<number> {
  * shaders on its own). On a shared machine wall time also counts the wait for a core.
  */
 async function timeWithCpu(fn: () => Promise<void>, reps: number): Promise<{ wall: number; cpu: number }> {
+  // Two warm-up calls: the second step still compiled pipelines and grew heaps, which made
+  // whichever method was timed first look slower.
+  await fn();
   await fn();
   const t0 = performance.now();
   const u0 = process.cpuUsage();
@@ -230,46 +233,77 @@ if (want("pretrain")) {
   results.pretrain = out;
 }
 
+// The products a training step is made of: batched attention and the transposed ones of every
+// gradient. Both matmul sections time the same cases, so the backends compare in one run.
+const MATMUL_CASES: [string, number[], number[], boolean, boolean][] = [
+  ["attention q k^T [64,128,32]x[64,32,128]", [64, 128, 32], [64, 128, 32], false, true],
+  ["attention p v [64,128,128]x[64,128,32]", [64, 128, 128], [64, 128, 32], false, false],
+  ["linear x W^T [2048,128]x[512,128]^T", [2048, 128], [512, 128], false, true],
+  ["weight grad dy^T x [2048,512]^T x [2048,128]", [2048, 512], [2048, 128], true, false],
+];
+
+/** GFLOP/s of every case in {@link MATMUL_CASES} on the current backend, as it is set up now. */
+async function matmulGflops(tensors: tf.Tensor[][]): Promise<number[]> {
+  const out = [];
+  for (const [i, [, a, b, ta, tb]] of MATMUL_CASES.entries()) {
+    const batch = a.length === 3 ? a[0] : 1;
+    const M = ta ? a.at(-1)! : a.at(-2)!, K = ta ? a.at(-2)! : a.at(-1)!, N = tb ? b.at(-2)! : b.at(-1)!;
+    const s = await timeIt(async () => {
+      const y = tf.matMul(tensors[i][0], tensors[i][1], ta, tb);
+      await y.data();
+      y.dispose();
+    }, 10);
+    out.push(2 * batch * M * K * N / 1e9 / s);
+  }
+  return out;
+}
+
+/** Times tfjs's own matmul, then `install`'s, on the current backend; one row per case. */
+async function compareMatmul(name: string, ours: string, key: string, install: () => Promise<void>) {
+  const tensors = MATMUL_CASES.map(([, a, b]) => [tf.randomNormal(a), tf.randomNormal(b)]);
+  const before = await matmulGflops(tensors);
+  await install();
+  const after = await matmulGflops(tensors);
+  tf.dispose(tensors.flat());
+  return MATMUL_CASES.map(([c], i) => {
+    say(
+      `${name}: ${c}: tfjs ${before[i].toFixed(1)} GFLOP/s, ${ours} ${after[i].toFixed(1)} GFLOP/s (${
+        (after[i] / before[i]).toFixed(1)
+      }x)`,
+    );
+    return {
+      case: c,
+      tfjs_gflops: before[i],
+      [key]: after[i],
+      speedup: after[i] / before[i],
+    };
+  });
+}
+
 if (want("wasm_matmul")) {
-  // tfjs-backend-wasm's own BatchMatMul against the SIMD kernel, on the products a training
-  // step is made of: batched attention and the transposed ones of every gradient.
   const wasm = await import("@tensorflow/tfjs-backend-wasm");
   const { installWasmMatmul } = await import("../kernels/wasm_matmul.ts");
   wasm.setWasmPaths(new URL("../node_modules/@tensorflow/tfjs-backend-wasm/dist/", import.meta.url).href);
   await tf.setBackend("wasm");
   await tf.ready();
-  const cases: [string, number[], number[], boolean, boolean][] = [
-    ["attention q k^T [64,128,32]x[64,32,128]", [64, 128, 32], [64, 128, 32], false, true],
-    ["attention p v [64,128,128]x[64,128,32]", [64, 128, 128], [64, 128, 32], false, false],
-    ["linear x W^T [2048,128]x[512,128]^T", [2048, 128], [512, 128], false, true],
-    ["weight grad dy^T x [2048,512]^T x [2048,128]", [2048, 512], [2048, 128], true, false],
-  ];
-  const flops = (a: number[], b: number[], ta: boolean, tb: boolean) => {
-    const batch = a.length === 3 ? a[0] : 1;
-    const M = ta ? a.at(-1)! : a.at(-2)!, K = ta ? a.at(-2)! : a.at(-1)!, N = tb ? b.at(-2)! : b.at(-1)!;
-    return 2 * batch * M * K * N;
-  };
-  const gflops = async (a: tf.Tensor, b: tf.Tensor, ta: boolean, tb: boolean) =>
-    flops(a.shape, b.shape, ta, tb) / 1e9 / await timeIt(async () => {
-      const y = tf.matMul(a, b, ta, tb);
-      await y.data();
-      y.dispose();
-    }, 10);
-  const before: number[] = [];
-  const tensors = cases.map(([, a, b]) => [tf.randomNormal(a), tf.randomNormal(b)]);
-  for (const [i, c] of cases.entries()) before.push(await gflops(tensors[i][0], tensors[i][1], c[3], c[4]));
-  await installWasmMatmul();
-  const rows = [];
-  for (const [i, c] of cases.entries()) {
-    const after = await gflops(tensors[i][0], tensors[i][1], c[3], c[4]);
-    rows.push({ case: c[0], tfjs_gflops: before[i], simd_gflops: after, speedup: after / before[i] });
-    say(
-      `wasm matmul: ${c[0]}: tfjs ${before[i].toFixed(1)} GFLOP/s, SIMD kernel ${after.toFixed(1)} GFLOP/s (${
-        (after / before[i]).toFixed(1)
-      }x)`,
-    );
-  }
-  results.wasm_matmul = rows;
+  results.wasm_matmul = await compareMatmul("wasm matmul", "SIMD kernel", "simd_gflops", installWasmMatmul);
+}
+
+if (want("webgpu_matmul")) {
+  // On this machine's adapter: tfjs-backend-webgpu's programs against the llvmpipe matmul,
+  // which training uses on a software adapter only.
+  prepareGpuEnv();
+  const info = await initBackend("webgpu");
+  const { useCpuAdapterMatMul } = await import("../kernels/cpu_adapter_matmul.ts");
+  useCpuAdapterMatMul(false);
+  const rows = await compareMatmul(
+    `webgpu matmul (${info.adapter})`,
+    "llvmpipe kernel",
+    "llvmpipe_gflops",
+    () => Promise.resolve(useCpuAdapterMatMul(true)),
+  );
+  useCpuAdapterMatMul(info.fallback === true);
+  results.webgpu_matmul = { adapter: info.adapter, software: info.fallback, cases: rows };
 }
 
 if (want("shader_cache")) {
@@ -354,13 +388,82 @@ if (want("graddrop_kernel")) {
   ops.dispose();
 }
 
+/** One fine-tuning step of the shipped model by `method` on batch `b`, and what to free after. */
+function stepRunner(method: Method, b: ReturnType<typeof syntheticBatch>) {
+  const cfg = MINI;
+  const L = cfg.num_hidden_layers;
+  const params = initParams(cfg, { mlm: false, numLabels: 6 }, 1);
+  const opt = new AdamW(params, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, fused: true });
+  const mcfg = {
+    method,
+    graddrop: resolveGradDrop(method, {}),
+    unfreeze_every: 1,
+    childtuning_pf: 0.3,
+    childtuning_pd: 0.3,
+    childtuning_mask_head: true,
+    lr_match_rate: 0.5,
+  };
+  // Gradual unfreezing measured half-way: the top half of the layers unfrozen.
+  const s0 = { step: Math.floor(L / 2), epoch: 0, totalSteps: 100, epochs: 1, stepsPerEpoch: 100, seed: 1 };
+  const updates = new Map<string, TensorUpdate>();
+  [...params.keys()].forEach((n, i) => {
+    const m = /layer\.(\d+)\./.exec(n);
+    const layer = m ? Number(m[1]) : n.startsWith("roberta.") ? -1 : L;
+    const fate = fateOf(mcfg, n, layer, L, params.get(n)!.shape, i, s0);
+    if (fate) updates.set(n, { mode: fate.mode, mask: fate.mask });
+  });
+  const drop = { rate: 0.1, seed: 1, counter: 0 };
+  return {
+    step: () =>
+      trainStep(
+        params,
+        () => crossEntropy(classifierLogits(params, encode(params, cfg, b, drop), drop), b.labels),
+        opt,
+        updates,
+        1e-4,
+        1,
+      ).then(() => {}),
+    dispose: () => {
+      opt.dispose();
+      tf.dispose([...params.values()]);
+    },
+  };
+}
+
+/**
+ * GPU time of one steady step by program class, from tfjs's timestamp queries (each program
+ * then runs in a pass of its own, so the step itself is slower while timed). Dispatches the
+ * project records outside tfjs's program path (fused AdamW, clipping sums) are not in it.
+ */
+async function gpuTimeByProgram(run: ReturnType<typeof stepRunner>) {
+  await run.step();
+  await run.step();
+  const backend = tf.backend() as WebGPUBackend;
+  let pending: Promise<void> | undefined;
+  const timed = await backend.time(() => {
+    pending = run.step();
+  });
+  await pending;
+  run.dispose();
+  const by: Record<string, { ms: number; dispatches: number }> = {};
+  for (
+    const part of (timed as unknown as { getExtraProfileInfo(): string }).getExtraProfileInfo().split(", ")
+  ) {
+    const cut = part.lastIndexOf(": ");
+    const e = by[part.slice(0, cut)] ??= { ms: 0, dispatches: 0 };
+    e.ms += Number(part.slice(cut + 2));
+    e.dispatches++;
+  }
+  return Object.fromEntries(Object.entries(by).sort((x, y) => y[1].ms - x[1].ms));
+}
+
 if (want("step")) {
   prepareGpuEnv();
+  const { useCpuAdapterMatMul } = await import("../kernels/cpu_adapter_matmul.ts");
   const out: Record<string, Record<string, number>> = {};
+  let profile: Record<string, { ms: number; dispatches: number }> = {};
   for (const backend of ["webgpu", "wasm"] as BackendChoice[]) {
-    await initBackend(backend);
-    const cfg = MINI;
-    const L = cfg.num_hidden_layers;
+    const info = await initBackend(backend);
     const b = syntheticBatch(16, 64);
     out[backend] = {};
     const methods: [string, Method][] = [["full", "full"], ["graddrop", "graddrop"], ["frozen", "frozen"], [
@@ -368,51 +471,33 @@ if (want("step")) {
       "gradual-unfreezing",
     ]];
     for (const [key, method] of methods) {
-      const params = initParams(cfg, { mlm: false, numLabels: 6 }, 1);
-      const opt = new AdamW(params, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, fused: true });
-      const mcfg = {
-        method,
-        graddrop: resolveGradDrop(method, {}),
-        unfreeze_every: 1,
-        childtuning_pf: 0.3,
-        childtuning_pd: 0.3,
-        childtuning_mask_head: true,
-        lr_match_rate: 0.5,
-      };
-      // Gradual unfreezing measured half-way: the top half of the layers unfrozen.
-      const s0 = {
-        step: Math.floor(L / 2),
-        epoch: 0,
-        totalSteps: 100,
-        epochs: 1,
-        stepsPerEpoch: 100,
-        seed: 1,
-      };
-      const updates = new Map<string, TensorUpdate>();
-      [...params.keys()].forEach((n, i) => {
-        const layer = /layer\.(\d+)\./.exec(n)
-          ? Number(/layer\.(\d+)\./.exec(n)![1])
-          : n.startsWith("roberta.")
-          ? -1
-          : L;
-        const fate = fateOf(mcfg, n, layer, L, params.get(n)!.shape, i, s0);
-        if (fate) updates.set(n, { mode: fate.mode, mask: fate.mask });
-      });
-      const drop = { rate: 0.1, seed: 1, counter: 0 };
-      const { wall: s, cpu } = await timeWithCpu(async () => {
-        await trainStep(
-          params,
-          () => crossEntropy(classifierLogits(params, encode(params, cfg, b, drop), drop), b.labels),
-          opt,
-          updates,
-          1e-4,
-          1,
-        );
-      }, 3);
+      const run = stepRunner(method, b);
+      const { wall: s, cpu } = await timeWithCpu(run.step, 4);
       out[backend][`${key}_ms`] = s * 1000;
       out[backend][`${key}_cpu_ms`] = cpu * 1000;
-      opt.dispose();
-      tf.dispose([...params.values()]);
+      run.dispose();
+    }
+    if (backend === "webgpu" && info.fallback) {
+      // The same `full` step with tfjs's own matmul programs, which the llvmpipe matmul replaces.
+      const run = stepRunner("full", b);
+      useCpuAdapterMatMul(false);
+      const { wall: s, cpu } = await timeWithCpu(run.step, 4);
+      useCpuAdapterMatMul(true);
+      out.webgpu.full_tfjs_matmul_ms = s * 1000;
+      out.webgpu.full_tfjs_matmul_cpu_ms = cpu * 1000;
+      run.dispose();
+      say(
+        `step on webgpu with tfjs's matmul instead of the llvmpipe kernel: full ${(s * 1000).toFixed(0)} ms`,
+      );
+    }
+    if (backend === "webgpu") {
+      profile = await gpuTimeByProgram(stepRunner("full", b));
+      say(
+        `step on webgpu, GPU time by program (timestamp queries, one full step): ${
+          Object.entries(profile).slice(0, 8).map(([n, p]) => `${n} ${p.ms.toFixed(0)} ms / ${p.dispatches}`)
+            .join(", ")
+        }`,
+      );
     }
     const o = out[backend];
     say(
@@ -423,7 +508,7 @@ if (want("step")) {
       } ms, gradual ${o.gradual_ms.toFixed(0)} ms; CPU time of full ${o.full_cpu_ms.toFixed(0)} ms`,
     );
   }
-  results.step = { ...out.webgpu, wasm: out.wasm };
+  results.step = { ...out.webgpu, wasm: out.wasm, webgpu_gpu_ms_by_program: profile };
 }
 
 if (want("webgpu_census")) {
