@@ -50,18 +50,26 @@ async function timeIt(fn: () => Promise<void>, reps: number): Promise<number> {
 
 /**
  * Seconds per call, of wall time and of this process's CPU time (all threads: lavapipe runs
- * shaders on its own). On a shared machine wall time also counts the wait for a core.
+ * shaders on its own): the medians over `reps` calls, so that one call slowed by another
+ * tenant of a shared machine does not move the figure. On a shared machine wall time also
+ * counts the wait for a core.
  */
 async function timeWithCpu(fn: () => Promise<void>, reps: number): Promise<{ wall: number; cpu: number }> {
   // Two warm-up calls: the second step still compiled pipelines and grew heaps, which made
   // whichever method was timed first look slower.
   await fn();
   await fn();
-  const t0 = performance.now();
-  const u0 = process.cpuUsage();
-  for (let i = 0; i < reps; i++) await fn();
-  const u = process.cpuUsage(u0);
-  return { wall: (performance.now() - t0) / reps / 1000, cpu: (u.user + u.system) / 1e6 / reps };
+  const walls: number[] = [], cpus: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    const u0 = process.cpuUsage();
+    await fn();
+    const u = process.cpuUsage(u0);
+    walls.push((performance.now() - t0) / 1000);
+    cpus.push((u.user + u.system) / 1e6);
+  }
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  return { wall: median(walls), cpu: median(cpus) };
 }
 
 async function cli(args: string[], env: Record<string, string>): Promise<number> {
@@ -472,7 +480,7 @@ if (want("step")) {
     ]];
     for (const [key, method] of methods) {
       const run = stepRunner(method, b);
-      const { wall: s, cpu } = await timeWithCpu(run.step, 4);
+      const { wall: s, cpu } = await timeWithCpu(run.step, 5);
       out[backend][`${key}_ms`] = s * 1000;
       out[backend][`${key}_cpu_ms`] = cpu * 1000;
       run.dispose();
@@ -481,7 +489,7 @@ if (want("step")) {
       // The same `full` step with tfjs's own matmul programs, which the llvmpipe matmul replaces.
       const run = stepRunner("full", b);
       useCpuAdapterMatMul(false);
-      const { wall: s, cpu } = await timeWithCpu(run.step, 4);
+      const { wall: s, cpu } = await timeWithCpu(run.step, 5);
       useCpuAdapterMatMul(true);
       out.webgpu.full_tfjs_matmul_ms = s * 1000;
       out.webgpu.full_tfjs_matmul_cpu_ms = cpu * 1000;

@@ -14,11 +14,16 @@ import { webgpu_util } from "@tensorflow/tfjs-backend-webgpu";
 
 const WG = 256;
 
+/** Threads per row on a software adapter: see {@link useSoftwareRowWorkgroups}. */
+const SOFTWARE_WG = 8;
+let software = false;
+
 /**
- * Threads per row for a row of `cols`: about four columns each, 32 to 256. llvmpipe runs a
- * workgroup's threads as coroutines and pays for every barrier per thread, so a 256-thread
- * workgroup on a 64- or 128-wide row was 2-4x slower there than tfjs's ops; a GPU keeps 256
- * on XLM-R's 768.
+ * Threads per row for a row of `cols`: about four columns each, 32 to 256, and 8 on a software
+ * adapter. llvmpipe runs a workgroup's threads as coroutines and pays for every barrier per
+ * thread, so a 256-thread workgroup on a 64- or 128-wide row was 2-4x slower there than tfjs's
+ * ops; at the shipped model's shapes 8 threads a row (one SIMD group) beat 4, 16 and 32 in
+ * `deno task bench --only step`. A GPU keeps 256 on XLM-R's 768.
  *
  * @example
  * ```ts
@@ -27,7 +32,24 @@ const WG = 256;
  * ```
  */
 export function rowWorkgroup(cols: number): number {
+  if (software) return SOFTWARE_WG;
   return Math.min(WG, Math.max(32, 2 ** Math.ceil(Math.log2(Math.ceil(cols / 4)))));
+}
+
+/**
+ * Sizes the row kernels (LayerNorm, attention softmax) for a software adapter (`on`) or a GPU.
+ *
+ * @example
+ * ```ts
+ * import { rowWorkgroup, useSoftwareRowWorkgroups } from "./layer_norm.ts";
+ * useSoftwareRowWorkgroups(true);
+ * const onLlvmpipe = rowWorkgroup(768);
+ * useSoftwareRowWorkgroups(false);
+ * if (onLlvmpipe !== 8 || rowWorkgroup(768) !== 256) throw new Error("row workgroups");
+ * ```
+ */
+export function useSoftwareRowWorkgroups(on: boolean): void {
+  software = on;
 }
 /** Chunks of rows for the `dgamma`/`dbeta` partial sums: at most this many, of at least as many rows. */
 const CHUNKS = 64;

@@ -6,6 +6,7 @@
  * @module
  */
 import { useCpuAdapterMatMul } from "../kernels/cpu_adapter_matmul.ts";
+import { useSoftwareRowWorkgroups } from "../kernels/layer_norm.ts";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-webgpu";
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
@@ -54,6 +55,7 @@ export async function initBackend(choice: BackendChoice): Promise<BackendInfo> {
     const b = tf.backend() as WebGPUBackend;
     guardDevice(b);
     useCpuAdapterMatMul(a.software);
+    useSoftwareRowWorkgroups(a.software);
     return {
       backend,
       reason,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { dropoutGpu, referenceDropout } from "../kernels/dropout.ts";
-import { layerNormGpu } from "../kernels/layer_norm.ts";
+import { layerNormGpu, useSoftwareRowWorkgroups } from "../kernels/layer_norm.ts";
 import { crossEntropy, gelu, layerNormOps } from "../model/encoder.ts";
 import { geluGpu } from "../kernels/gelu.ts";
 import { lookupRows } from "../kernels/embedding_grad.ts";
@@ -14,6 +14,7 @@ import { maskSpec } from "../kernels/mask_spec.ts";
 import { ownedVariable } from "../model/encoder.ts";
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { useBackend } from "./gpu.ts";
+import { probeAdapter } from "../platform/adapter.ts";
 import { cpuAdapterMatMulEnabled, useCpuAdapterMatMul } from "../kernels/cpu_adapter_matmul.ts";
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -41,8 +42,12 @@ Deno.test("dropout kernel (webgpu): forward and gradient are the TypeScript twin
 
 Deno.test("LayerNorm kernel (webgpu): output and gradients match the tfjs-ops twin", async () => {
   await useBackend("webgpu");
-  // 300 columns: more than one per thread; 130 rows: three chunks of the parameter gradients.
-  for (const shape of [[2, 65, 300], [3, 5, 32]]) {
+  // 300 columns: more than one per thread; 130 rows: three chunks of the parameter gradients;
+  // each with the workgroups of a GPU and of a software adapter.
+  for (
+    const [shape, software] of [[2, 65, 300], [3, 5, 32]].flatMap((s) => [[s, false], [s, true]] as const)
+  ) {
+    useSoftwareRowWorkgroups(software);
     const D = shape[2];
     const x = tf.randomNormal(shape, 0.3, 2, "float32", 2);
     const g = tf.randomNormal([D], 1, 0.2, "float32", 3);
@@ -61,9 +66,13 @@ Deno.test("LayerNorm kernel (webgpu): output and gradients match the tfjs-ops tw
       ].entries()
     ) {
       const d = maxAbsDiff(await got.data(), await want.data());
-      assert.ok(d < 2e-4, `${["y", "dx", "dgamma", "dbeta"][i]} at ${shape}: max |diff| ${d}`);
+      assert.ok(
+        d < 2e-4,
+        `${["y", "dx", "dgamma", "dbeta"][i]} at ${shape}, software ${software}: max |diff| ${d}`,
+      );
     }
   }
+  useSoftwareRowWorkgroups((await probeAdapter())?.software ?? false);
 });
 
 Deno.test("clip statistics kernel (webgpu): norm, scale and loss match the tfjs-ops twin", async () => {
@@ -219,12 +228,16 @@ Deno.test("attention softmax (webgpu): probabilities and gradient match the tfjs
   ]);
   const w = tf.randomNormal([B, H, 5, T], 0, 1, "float32", 14);
   const ops = (s: tf.Tensor) => tf.softmax(s.mul(0.125).add(mask), -1);
-  const got = attentionSoftmax(scores, 0.125, mask), want = ops(scores);
-  assert.ok(maxAbsDiff(await got.data(), await want.data()) < 1e-6);
-  const g = tf.grad((s: tf.Tensor) => attentionSoftmax(s as tf.Tensor4D, 0.125, mask).mul(w).sum())(scores);
-  const gWant = tf.grad((s: tf.Tensor) => ops(s).mul(w).sum())(scores);
-  const d = maxAbsDiff(await g.data(), await gWant.data());
-  assert.ok(d < 1e-6, `gradient max |diff| ${d}`);
+  for (const software of [false, true]) {
+    useSoftwareRowWorkgroups(software);
+    const got = attentionSoftmax(scores, 0.125, mask), want = ops(scores);
+    assert.ok(maxAbsDiff(await got.data(), await want.data()) < 1e-6, `software ${software}`);
+    const g = tf.grad((s: tf.Tensor) => attentionSoftmax(s as tf.Tensor4D, 0.125, mask).mul(w).sum())(scores);
+    const gWant = tf.grad((s: tf.Tensor) => ops(s).mul(w).sum())(scores);
+    const d = maxAbsDiff(await g.data(), await gWant.data());
+    assert.ok(d < 1e-6, `gradient max |diff| ${d}, software ${software}`);
+  }
+  useSoftwareRowWorkgroups((await probeAdapter())?.software ?? false);
 });
 
 Deno.test("llvmpipe matmul (webgpu): every transpose, block size, batch broadcast and bias match tfjs's matmul", async () => {
