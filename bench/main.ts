@@ -302,15 +302,15 @@ if (want("webgpu_matmul")) {
   // which training uses on a software adapter only.
   prepareGpuEnv();
   const info = await initBackend("webgpu");
-  const { useCpuAdapterMatMul } = await import("../kernels/cpu_adapter_matmul.ts");
-  useCpuAdapterMatMul(false);
+  const { useCpuAdapterKernels } = await import("../kernels/cpu_adapter.ts");
+  useCpuAdapterKernels(false);
   const rows = await compareMatmul(
     `webgpu matmul (${info.adapter})`,
     "llvmpipe kernel",
     "llvmpipe_gflops",
-    () => Promise.resolve(useCpuAdapterMatMul(true)),
+    () => Promise.resolve(useCpuAdapterKernels(true)),
   );
-  useCpuAdapterMatMul(info.fallback === true);
+  useCpuAdapterKernels(info.fallback === true);
   results.webgpu_matmul = { adapter: info.adapter, software: info.fallback, cases: rows };
 }
 
@@ -467,7 +467,7 @@ async function gpuTimeByProgram(run: ReturnType<typeof stepRunner>) {
 
 if (want("step")) {
   prepareGpuEnv();
-  const { useCpuAdapterMatMul } = await import("../kernels/cpu_adapter_matmul.ts");
+  const { useCpuAdapterKernels } = await import("../kernels/cpu_adapter.ts");
   const out: Record<string, Record<string, number>> = {};
   let profile: Record<string, { ms: number; dispatches: number }> = {};
   for (const backend of ["webgpu", "wasm"] as BackendChoice[]) {
@@ -486,16 +486,16 @@ if (want("step")) {
       run.dispose();
     }
     if (backend === "webgpu" && info.fallback) {
-      // The same `full` step with tfjs's own matmul programs, which the llvmpipe matmul replaces.
+      // The same `full` step with tfjs's own programs where the software-adapter kernels stand in.
       const run = stepRunner("full", b);
-      useCpuAdapterMatMul(false);
+      useCpuAdapterKernels(false);
       const { wall: s, cpu } = await timeWithCpu(run.step, 5);
-      useCpuAdapterMatMul(true);
-      out.webgpu.full_tfjs_matmul_ms = s * 1000;
-      out.webgpu.full_tfjs_matmul_cpu_ms = cpu * 1000;
+      useCpuAdapterKernels(true);
+      out.webgpu.full_tfjs_kernels_ms = s * 1000;
+      out.webgpu.full_tfjs_kernels_cpu_ms = cpu * 1000;
       run.dispose();
       say(
-        `step on webgpu with tfjs's matmul instead of the llvmpipe kernel: full ${(s * 1000).toFixed(0)} ms`,
+        `step on webgpu with tfjs's kernels instead of the software-adapter ones: full ${(s * 1000).toFixed(0)} ms`,
       );
     }
     if (backend === "webgpu") {

@@ -1,6 +1,6 @@
 /**
- * A matmul for software WebGPU adapters (Mesa's llvmpipe), registered in front of tfjs's
- * `BatchMatMul` and `_FusedMatMul` on the webgpu backend. tfjs's matmul programs are written
+ * A matmul for software WebGPU adapters (Mesa's llvmpipe), put in front of tfjs's
+ * `BatchMatMul` and `_FusedMatMul` by `cpu_adapter.ts`. tfjs's matmul programs are written
  * for GPUs: tiles in workgroup memory with a barrier per step of K, which llvmpipe runs as a
  * coroutine switch per thread, and 4x4 blocks loaded by scattered scalar reads. There they reach
  * 0.6-2.4 GFLOP/s at the shipped model's shapes. Here each invocation computes one block of the
@@ -14,6 +14,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { WebGPUBackend, WebGPUProgram } from "@tensorflow/tfjs-backend-webgpu";
 import { webgpu_util } from "@tensorflow/tfjs-backend-webgpu";
+import { reshapeInfo, type StandIn } from "./cpu_adapter.ts";
 
 /**
  * The WGSL that accumulates one R x 4C block over k..k+3: x_i is row m0+i of op(A) at
@@ -162,10 +163,7 @@ function takes({ inputs, attrs }: MatMulArgs): boolean {
 
 function run({ inputs, backend, attrs }: MatMulArgs): tf.TensorInfo {
   const { a, b, bias } = inputs;
-  const reshape = tf.getKernel("Reshape", "webgpu")!.kernelFunc;
-  const to3d = (x: tf.TensorInfo) =>
-    reshape({ inputs: { x }, backend, attrs: { shape: as3d(x) } }) as tf.TensorInfo;
-  const a3 = to3d(a), b3 = to3d(b);
+  const a3 = reshapeInfo(backend, a, as3d(a)), b3 = reshapeInfo(backend, b, as3d(b));
   const [ba, ra, ca] = a3.shape, [bb, rb, cb] = b3.shape;
   const m = attrs.transposeA ? ca : ra, n = attrs.transposeB ? rb : cb;
   const batchShape = (ba >= bb ? a : b).shape.slice(0, -2);
@@ -178,46 +176,14 @@ function run({ inputs, backend, attrs }: MatMulArgs): tf.TensorInfo {
     block,
   );
   const out3 = backend.runWebGPUProgram(program, bias ? [a3, b3, bias] : [a3, b3], "float32");
-  const out = reshape({
-    inputs: { x: out3 },
-    backend,
-    attrs: { shape: [...batchShape, m, n] },
-  }) as tf.TensorInfo;
+  const out = reshapeInfo(backend, out3, [...batchShape, m, n]);
   for (const t of [a3, b3, out3]) backend.disposeData(t.dataId);
   return out;
 }
 
-let enabled = false;
-let installed = false;
-
-/**
- * Puts the llvmpipe matmul in front of tfjs's `BatchMatMul` and `_FusedMatMul` on webgpu
- * (once), and turns it on or off: on for a software adapter, off for a hardware one.
- *
- * @example
- * ```ts ignore
- * useCpuAdapterMatMul(adapter.software);
- * ```
- */
-export function useCpuAdapterMatMul(on: boolean): void {
-  enabled = on;
-  if (installed) return;
-  installed = true;
-  for (const kernelName of ["BatchMatMul", "_FusedMatMul"]) {
-    const tfjs = tf.getKernel(kernelName, "webgpu");
-    if (!tfjs) throw new Error(`tfjs-backend-webgpu has no ${kernelName} kernel to stand in front of`);
-    tf.unregisterKernel(kernelName, "webgpu");
-    tf.registerKernel({
-      ...tfjs,
-      kernelFunc: (args) => {
-        const m = args as unknown as MatMulArgs;
-        return enabled && takes(m) ? run(m) : tfjs.kernelFunc(args);
-      },
-    });
-  }
-}
-
-/** Whether the llvmpipe matmul is on. */
-export function cpuAdapterMatMulEnabled(): boolean {
-  return enabled;
-}
+/** The llvmpipe matmul for tfjs's `BatchMatMul` and `_FusedMatMul`. */
+export const matMulStandIn: StandIn = {
+  kernels: ["BatchMatMul", "_FusedMatMul"],
+  takes: (args) => takes(args as unknown as MatMulArgs),
+  run: (args) => run(args as unknown as MatMulArgs),
+};

@@ -5,8 +5,7 @@
  * chose and why.
  * @module
  */
-import { useCpuAdapterMatMul } from "../kernels/cpu_adapter_matmul.ts";
-import { useSoftwareRowWorkgroups } from "../kernels/layer_norm.ts";
+import { useCpuAdapterKernels } from "../kernels/cpu_adapter.ts";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-webgpu";
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
@@ -54,8 +53,7 @@ export async function initBackend(choice: BackendChoice): Promise<BackendInfo> {
     await tf.ready();
     const b = tf.backend() as WebGPUBackend;
     guardDevice(b);
-    useCpuAdapterMatMul(a.software);
-    useSoftwareRowWorkgroups(a.software);
+    useCpuAdapterKernels(a.software);
     return {
       backend,
       reason,

@@ -15,7 +15,7 @@ import { ownedVariable } from "../model/encoder.ts";
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { useBackend } from "./gpu.ts";
 import { probeAdapter } from "../platform/adapter.ts";
-import { cpuAdapterMatMulEnabled, useCpuAdapterMatMul } from "../kernels/cpu_adapter_matmul.ts";
+import { cpuAdapterKernelsEnabled, useCpuAdapterKernels } from "../kernels/cpu_adapter.ts";
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   let m = 0;
@@ -242,7 +242,7 @@ Deno.test("attention softmax (webgpu): probabilities and gradient match the tfjs
 
 Deno.test("llvmpipe matmul (webgpu): every transpose, block size, batch broadcast and bias match tfjs's matmul", async () => {
   await useBackend("webgpu");
-  const before = cpuAdapterMatMulEnabled();
+  const before = cpuAdapterKernelsEnabled();
   const backend = tf.backend() as WebGPUBackend;
   // [a shape, b shape, transposeA, transposeB, bias]: blocks 16x8, 8x8, 8x4 and 4x4, and a
   // 7x5 call that goes to tfjs's own kernel.
@@ -261,9 +261,9 @@ Deno.test("llvmpipe matmul (webgpu): every transpose, block size, batch broadcas
       const bias = tf.randomNormal([tb ? sb.at(-2)! : sb.at(-1)!], 0, 1, "float32", 3);
       const f = () =>
         withBias ? tf.fused.matMul({ a, b, transposeA: ta, transposeB: tb, bias }) : tf.matMul(a, b, ta, tb);
-      useCpuAdapterMatMul(false);
+      useCpuAdapterKernels(false);
       const want = f();
-      useCpuAdapterMatMul(true);
+      useCpuAdapterKernels(true);
       let got: tf.Tensor | undefined;
       const timed = await backend.time(() => got = f());
       const ran = (timed as unknown as { getExtraProfileInfo(): string }).getExtraProfileInfo();
@@ -275,6 +275,41 @@ Deno.test("llvmpipe matmul (webgpu): every transpose, block size, batch broadcas
       tf.dispose([a, b, bias, want, got!]);
     }
   } finally {
-    useCpuAdapterMatMul(before);
+    useCpuAdapterKernels(before);
+  }
+});
+
+Deno.test("llvmpipe column sum and transpose (webgpu) match tfjs's and really run", async () => {
+  await useBackend("webgpu");
+  const before = cpuAdapterKernelsEnabled();
+  const backend = tf.backend() as WebGPUBackend;
+  const x = tf.randomNormal([3, 10, 8], 0, 1, "float32", 21);
+  // [op, the program expected to run, or null where tfjs's own takes the call]
+  const cases: [(t: tf.Tensor) => tf.Tensor, string | null][] = [
+    [(t) => t.sum([0, 1]), "ColumnSumProgram"],
+    [(t) => t.reshape([30, 8]).sum(0, true), "ColumnSumProgram"],
+    [(t) => t.sum(2), null],
+    [(t) => t.transpose([1, 0, 2]), "LastAxisTransposeProgram"],
+    [(t) => t.reshape([3, 5, 2, 8]).transpose([0, 2, 1, 3]), "LastAxisTransposeProgram"],
+    [(t) => t.transpose([0, 2, 1]), null],
+  ];
+  try {
+    for (const [i, [op, program]] of cases.entries()) {
+      useCpuAdapterKernels(false);
+      const want = op(x);
+      useCpuAdapterKernels(true);
+      let got: tf.Tensor | undefined;
+      const timed = await backend.time(() => got = op(x));
+      const ran = (timed as unknown as { getExtraProfileInfo(): string }).getExtraProfileInfo();
+      if (program) assert.ok(ran.includes(program), `case ${i}: ${ran}`);
+      else assert.doesNotMatch(ran, /ColumnSumProgram|LastAxisTransposeProgram/, `case ${i}`);
+      assert.deepEqual(got!.shape, want.shape);
+      const err = maxAbsDiff(await got!.data(), await want.data());
+      assert.ok(err < 1e-5, `case ${i}: max |diff| ${err}`);
+      tf.dispose([want, got!]);
+    }
+  } finally {
+    useCpuAdapterKernels(before);
+    x.dispose();
   }
 });

@@ -1,0 +1,79 @@
+/**
+ * Kernels for a software WebGPU adapter (Mesa's llvmpipe), which runs WGSL on the CPU: each
+ * stands in front of a tfjs-backend-webgpu kernel and takes the calls it was written for,
+ * passing every other call, and every call on a hardware adapter, to tfjs's own. The row
+ * kernels (LayerNorm, attention softmax) are sized for it too. `model/backend.ts` turns them
+ * on when the adapter is software.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
+import { matMulStandIn } from "./cpu_adapter_matmul.ts";
+import { columnSumStandIn, lastAxisTransposeStandIn } from "./cpu_adapter_layout.ts";
+import { useSoftwareRowWorkgroups } from "./layer_norm.ts";
+
+/** A project kernel for some of the calls to tfjs kernels `kernels`. */
+export interface StandIn {
+  kernels: string[];
+  takes(
+    args: tf.NamedAttrMap & { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs: tf.NamedAttrMap },
+  ): boolean;
+  run(
+    args: tf.NamedAttrMap & { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs: tf.NamedAttrMap },
+  ): tf.TensorInfo;
+}
+
+const STAND_INS = [matMulStandIn, columnSumStandIn, lastAxisTransposeStandIn];
+let enabled = false;
+let installed = false;
+
+/**
+ * Puts the stand-ins in front of tfjs's webgpu kernels (once) and turns them, and the row
+ * kernels' sizing, on (a software adapter) or off (a GPU).
+ *
+ * @example
+ * ```ts ignore
+ * useCpuAdapterKernels(adapter.software);
+ * ```
+ */
+export function useCpuAdapterKernels(on: boolean): void {
+  enabled = on;
+  useSoftwareRowWorkgroups(on);
+  if (installed) return;
+  installed = true;
+  for (const standIn of STAND_INS) {
+    for (const kernelName of standIn.kernels) {
+      const tfjs = tf.getKernel(kernelName, "webgpu");
+      if (!tfjs) throw new Error(`tfjs-backend-webgpu has no ${kernelName} kernel to stand in front of`);
+      tf.unregisterKernel(kernelName, "webgpu");
+      tf.registerKernel({
+        ...tfjs,
+        kernelFunc: (args) => {
+          const a = args as Parameters<StandIn["takes"]>[0];
+          return enabled && standIn.takes(a) ? standIn.run(a) : tfjs.kernelFunc(args);
+        },
+      });
+    }
+  }
+}
+
+/** Whether the software-adapter kernels are on. */
+export function cpuAdapterKernelsEnabled(): boolean {
+  return enabled;
+}
+
+/**
+ * `x` seen as `shape` (tfjs's own Reshape: no copy, one more reference to the same data).
+ *
+ * @example
+ * ```ts ignore
+ * const a3 = reshapeInfo(backend, a, [1, rows, cols]);
+ * ```
+ */
+export function reshapeInfo(backend: WebGPUBackend, x: tf.TensorInfo, shape: number[]): tf.TensorInfo {
+  return tf.getKernel("Reshape", "webgpu")!.kernelFunc({
+    inputs: { x },
+    backend,
+    attrs: { shape },
+  }) as tf.TensorInfo;
+}
