@@ -495,7 +495,9 @@ if (want("step")) {
       out.webgpu.full_tfjs_kernels_cpu_ms = cpu * 1000;
       run.dispose();
       say(
-        `step on webgpu with tfjs's kernels instead of the software-adapter ones: full ${(s * 1000).toFixed(0)} ms`,
+        `step on webgpu with tfjs's kernels instead of the software-adapter ones: full ${
+          (s * 1000).toFixed(0)
+        } ms`,
       );
     }
     if (backend === "webgpu") {
