@@ -480,7 +480,7 @@ if (want("step")) {
     ]];
     for (const [key, method] of methods) {
       const run = stepRunner(method, b);
-      const { wall: s, cpu } = await timeWithCpu(run.step, 5);
+      const { wall: s, cpu } = await timeWithCpu(run.step, 7);
       out[backend][`${key}_ms`] = s * 1000;
       out[backend][`${key}_cpu_ms`] = cpu * 1000;
       run.dispose();
@@ -489,7 +489,7 @@ if (want("step")) {
       // The same `full` step with tfjs's own programs where the software-adapter kernels stand in.
       const run = stepRunner("full", b);
       useCpuAdapterKernels(false);
-      const { wall: s, cpu } = await timeWithCpu(run.step, 5);
+      const { wall: s, cpu } = await timeWithCpu(run.step, 7);
       useCpuAdapterKernels(true);
       out.webgpu.full_tfjs_kernels_ms = s * 1000;
       out.webgpu.full_tfjs_kernels_cpu_ms = cpu * 1000;
