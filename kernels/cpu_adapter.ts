@@ -2,7 +2,7 @@
  * Kernels for a software WebGPU adapter (Mesa's llvmpipe), which runs WGSL on the CPU: each
  * stands in front of a tfjs-backend-webgpu kernel and takes the calls it was written for,
  * passing every other call, and every call on a hardware adapter, to tfjs's own. The row
- * kernels (LayerNorm, attention softmax) are sized for it too. `model/backend.ts` turns them
+ * kernels (LayerNorm, attention softmax) and tfjs's submit batch are sized for it too. `model/backend.ts` turns them
  * on when the adapter is software.
  * @module
  */
@@ -24,6 +24,13 @@ export interface StandIn {
 }
 
 const STAND_INS = [matMulStandIn, columnSumStandIn, lastAxisTransposeStandIn];
+/**
+ * Dispatches recorded before tfjs submits its command buffer: tfjs's 15 keeps a GPU fed early;
+ * on llvmpipe each submit costs a synchronisation, and 100 made the shipped model's step about
+ * 7% faster (medians of 9 steps, 15 and 100 alternated twice).
+ */
+const SOFTWARE_SUBMIT_BATCH = 100;
+const TFJS_SUBMIT_BATCH = 15;
 let enabled = false;
 let installed = false;
 
@@ -39,6 +46,7 @@ let installed = false;
 export function useCpuAdapterKernels(on: boolean): void {
   enabled = on;
   useSoftwareRowWorkgroups(on);
+  tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", on ? SOFTWARE_SUBMIT_BATCH : TFJS_SUBMIT_BATCH);
   if (installed) return;
   installed = true;
   for (const standIn of STAND_INS) {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { dropoutGpu, referenceDropout } from "../kernels/dropout.ts";
-import { layerNormGpu, useSoftwareRowWorkgroups } from "../kernels/layer_norm.ts";
+import { layerNormGpu, rowWorkgroup, useSoftwareRowWorkgroups } from "../kernels/layer_norm.ts";
 import { crossEntropy, gelu, layerNormOps } from "../model/encoder.ts";
 import { geluGpu } from "../kernels/gelu.ts";
 import { lookupRows } from "../kernels/embedding_grad.ts";
@@ -311,5 +311,18 @@ Deno.test("llvmpipe column sum and transpose (webgpu) match tfjs's and really ru
   } finally {
     useCpuAdapterKernels(before);
     x.dispose();
+  }
+});
+
+Deno.test("software-adapter switch: row workgroups and tfjs's submit batch follow it", async () => {
+  await useBackend("webgpu");
+  const before = cpuAdapterKernelsEnabled();
+  try {
+    useCpuAdapterKernels(true);
+    assert.deepEqual([rowWorkgroup(768), tf.env().get("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE")], [8, 100]);
+    useCpuAdapterKernels(false);
+    assert.deepEqual([rowWorkgroup(768), tf.env().get("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE")], [256, 15]);
+  } finally {
+    useCpuAdapterKernels(before);
   }
 });
