@@ -2,8 +2,8 @@
  * A matmul for software WebGPU adapters (Mesa's llvmpipe), put in front of tfjs's
  * `BatchMatMul` and `_FusedMatMul` by `cpu_adapter.ts`. tfjs's matmul programs are written
  * for GPUs: tiles in workgroup memory with a barrier per step of K, which llvmpipe runs as a
- * coroutine switch per thread, and 4x4 blocks loaded by scattered scalar reads. There they reach
- * 0.6-2.4 GFLOP/s at the shipped model's shapes. Here each invocation computes one block of the
+ * coroutine switch per thread. There they reach 1-4 GFLOP/s at the shipped model's shapes
+ * (`deno task bench --only webgpu_matmul`). Here each invocation computes one block of the
  * output (up to 16 x 8) from vec4 loads along the contiguous axis of each operand, with no
  * workgroup memory and no barrier. On a hardware adapter tfjs's own programs run, unchanged.
  *
@@ -63,9 +63,9 @@ function blockStep(transposeA: boolean, transposeB: boolean, rows: number, cols:
 
 /**
  * Output blocks (rows x 4*cols) from largest to smallest; a call takes the first that divides
- * its M and N. Measured on llvmpipe at the shipped model's shapes: 16 x 8 blocks reach 7-9
- * GFLOP/s, 4 x 4 blocks 3-4 (each value of a block stays in a register, and fewer loads serve
- * more multiply-adds).
+ * its M and N. Measured on llvmpipe, on a quiet machine, at the shipped model's linear shapes:
+ * 16 x 8 blocks reach 11-16 GFLOP/s and 4 x 4 blocks 7-8, with 8 x 8, 8 x 16, 32 x 4 and 32 x 8
+ * in between or no better (fewer loads serve more multiply-adds; larger blocks spill).
  */
 const BLOCKS: [number, number][] = [[16, 2], [8, 2], [8, 1], [4, 1]];
 
