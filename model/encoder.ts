@@ -289,12 +289,14 @@ function feedForward(x: tf.Tensor3D, p: Params, l: string, drop: DropoutCtx | nu
  * Encoder forward pass: returns hidden states `[B, T, D]`. Each block is post-LN, as in
  * RoBERTa: `x = LN(x + selfAttention(x))`, then `x = LN(x + feedForward(x))`. Throws a
  * {@link BindingLimitError} before computing when an activation would not fit the device.
+ * `onLayer` sees every layer's output as it is made: 0 the embeddings, then each block's.
  */
 export function encode(
   p: Params,
   cfg: EncoderConfig,
   batch: HostBatch,
   drop: DropoutCtx | null,
+  onLayer?: (layer: number, hidden: tf.Tensor3D) => void,
 ): tf.Tensor3D {
   checkActivations(cfg, batch.B, batch.T);
   const keyMask = tf.tensor(
@@ -302,6 +304,7 @@ export function encode(
     [batch.B, 1, 1, batch.T],
   );
   let x = embeddings(p, cfg, batch, drop);
+  onLayer?.(0, x);
   for (let i = 0; i < cfg.num_hidden_layers; i++) {
     const l = `roberta.encoder.layer.${i}`;
     x = layerNorm(
@@ -316,6 +319,7 @@ export function encode(
       `${l}.output.LayerNorm`,
       cfg.layer_norm_eps,
     ) as tf.Tensor3D;
+    onLayer?.(i + 1, x);
   }
   return x;
 }

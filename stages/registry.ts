@@ -26,6 +26,7 @@ export const builtinStageTypes: Record<string, string> = {
   "eval/retrieval": here("eval_retrieval.ts"),
   "eval/char-ngram": here("eval_char_ngram.ts"),
   "eval/bag-of-subwords": here("eval_bag_of_subwords.ts"),
+  "eval/layer-probe": here("eval_layer_probe.ts"),
   "analysis/compare": here("analysis_compare.ts"),
   "analysis/recipe": here("analysis_recipe.ts"),
 };

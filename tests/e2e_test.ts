@@ -44,6 +44,10 @@ Deno.test("end to end on the software adapter: every method through the stages, 
       bow:
         uses: eval/bag-of-subwords
         needs: [task]
+      probe:
+        uses: eval/layer-probe
+        needs: [pretrain, task]
+        with: {epochs: 2, backend: webgpu}
       analysis:
         uses: analysis/compare
         needs: [evaluate, bow, finetune, task]
@@ -52,6 +56,19 @@ Deno.test("end to end on the software adapter: every method through the stages, 
   const r = await cli(["run", "--config", file, "--json", "--jobs", "2"], home);
   assert.equal(r.code, 0, r.stderr.slice(-3000));
   assert.ok(Object.values(statuses(r)).every((s) => s === "ran"));
+  const probeKey = r.json!.stages.find((s) => s.id === "probe")!.key;
+  const probe = JSON.parse(Deno.readTextFileSync(`${home}/store/${probeKey}/out/metrics.json`));
+  assert.deepEqual(
+    probe.layers.map((l: { layer: number }) => l.layer),
+    [0, 1, 2],
+    "the tiny config's 2 layers and the embeddings",
+  );
+  // This task tests only its zero-shot languages: the probe scores source dev and has no test.
+  assert.deepEqual(probe.n, { train: 77, dev: 20, test: 0 });
+  for (const l of probe.layers) {
+    assert.ok(l.dev_accuracy >= 0 && l.dev_accuracy <= 1 && l.l2_dev_accuracy.length === 5);
+    assert.equal(l.test_accuracy, null);
+  }
   const metrics = JSON.parse(Deno.readTextFileSync(`${dir}/results/tiny/metrics.json`));
   const methods = new Set(metrics.rows.map((x: { method: string }) => x.method));
   for (const m of [...METHODS, "bag-of-subwords", "majority"]) assert.ok(methods.has(m), `metrics has ${m}`);

@@ -438,3 +438,16 @@ Deno.test("WebGPU: an embedding past the device's binding limit is split automat
   opt.dispose();
   tf.dispose([...params.values()]);
 });
+
+Deno.test("encode: onLayer sees the embeddings and every block's output, the last being encode's", async () => {
+  await useBackend("cpu");
+  const cfg = { ...namedConfig("tiny", 50), max_position_embeddings: 20 };
+  const params = initParams(cfg, { mlm: false, numLabels: 2 }, 3);
+  const batch = { ids: Int32Array.of(0, 7, 9, 2, 0, 11, 2, 1), B: 2, T: 4 };
+  const seen: [number, tf.Tensor3D][] = [];
+  const out = encode(params, cfg, batch, null, (layer, h) => seen.push([layer, tf.keep(h.clone())]));
+  assert.deepEqual(seen.map(([l]) => l), Array.from({ length: cfg.num_hidden_layers + 1 }, (_, i) => i));
+  assert.deepEqual(await seen.at(-1)![1].data(), await out.data());
+  assert.notDeepEqual(await seen[0][1].data(), await out.data());
+  tf.dispose([out, ...seen.map(([, h]) => h), ...params.values()]);
+});
