@@ -2,8 +2,8 @@
  * Kernels for a software WebGPU adapter (Mesa's llvmpipe), which runs WGSL on the CPU: each
  * stands in front of a tfjs-backend-webgpu kernel and takes the calls it was written for,
  * passing every other call, and every call on a hardware adapter, to tfjs's own. The row
- * kernels (LayerNorm, attention softmax) and tfjs's submit batch are sized for it too. `model/backend.ts` turns them
- * on when the adapter is software.
+ * kernels (LayerNorm, attention softmax) and tfjs's submit batch are sized for it too.
+ * `model/backend.ts` turns them on when the adapter is software.
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -12,15 +12,18 @@ import { matMulStandIn } from "./cpu_adapter_matmul.ts";
 import { columnSumStandIn, lastAxisTransposeStandIn } from "./cpu_adapter_layout.ts";
 import { useSoftwareRowWorkgroups } from "./layer_norm.ts";
 
+/** What tfjs passes a kernel function. */
+export interface KernelArgs {
+  inputs: tf.NamedTensorInfoMap;
+  backend: unknown;
+  attrs: tf.NamedAttrMap;
+}
+
 /** A project kernel for some of the calls to tfjs kernels `kernels`. */
 export interface StandIn {
   kernels: string[];
-  takes(
-    args: tf.NamedAttrMap & { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs: tf.NamedAttrMap },
-  ): boolean;
-  run(
-    args: tf.NamedAttrMap & { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs: tf.NamedAttrMap },
-  ): tf.TensorInfo;
+  takes(args: KernelArgs): boolean;
+  run(args: KernelArgs): tf.TensorInfo;
 }
 
 const STAND_INS = [matMulStandIn, columnSumStandIn, lastAxisTransposeStandIn];
@@ -57,7 +60,7 @@ export function useCpuAdapterKernels(on: boolean): void {
       tf.registerKernel({
         ...tfjs,
         kernelFunc: (args) => {
-          const a = args as Parameters<StandIn["takes"]>[0];
+          const a = args as unknown as KernelArgs;
           return enabled && standIn.takes(a) ? standIn.run(a) : tfjs.kernelFunc(args);
         },
       });

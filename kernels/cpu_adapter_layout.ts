@@ -10,7 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { WebGPUBackend, WebGPUProgram } from "@tensorflow/tfjs-backend-webgpu";
 import { webgpu_util } from "@tensorflow/tfjs-backend-webgpu";
-import { reshapeInfo, type StandIn } from "./cpu_adapter.ts";
+import { type KernelArgs as Args, reshapeInfo, type StandIn } from "./cpu_adapter.ts";
 
 /** Sums of the columns of `X` [rows, cols], four columns per thread. */
 class ColumnSumProgram implements WebGPUProgram {
@@ -76,8 +76,6 @@ fn main(index : i32) {
 }`;
   }
 }
-
-type Args = Parameters<StandIn["takes"]>[0];
 
 function sumTakes(args: Args): boolean {
   const x = args.inputs.x as tf.TensorInfo;
