@@ -12,7 +12,6 @@ import * as tf from "@tensorflow/tfjs";
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { prepareGpuEnv } from "../tests/gpu.ts";
 import { initBackend } from "../model/backend.ts";
-import type { BackendChoice } from "../platform/adapter.ts";
 import { namedConfig } from "../model/config.ts";
 import { classifierLogits, crossEntropy, encode, initParams, ownedVariable } from "../model/encoder.ts";
 import { AdamW, type TensorUpdate } from "../train/optimizer.ts";
@@ -48,6 +47,9 @@ async function timeIt(fn: () => Promise<void>, reps: number): Promise<number> {
   return (performance.now() - t0) / reps / 1000;
 }
 
+/** The middle value of `xs` (the upper one of an even count); sorts `xs`. */
+const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
 /**
  * Seconds per call, of wall time and of this process's CPU time (all threads: lavapipe runs
  * shaders on its own): the medians over `reps` calls, so that one call slowed by another
@@ -68,7 +70,6 @@ async function timeWithCpu(fn: () => Promise<void>, reps: number): Promise<{ wal
     walls.push((performance.now() - t0) / 1000);
     cpus.push((u.user + u.system) / 1e6);
   }
-  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   return { wall: median(walls), cpu: median(cpus) };
 }
 
@@ -495,7 +496,6 @@ async function alternateSteps(
       samples[be].cpu.push((u.user + u.system) / 1e6);
     }
   }
-  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   return {
     webgpu: { wall: median(samples.webgpu.wall), cpu: median(samples.webgpu.cpu) },
     wasm: { wall: median(samples.wasm.wall), cpu: median(samples.wasm.cpu) },
