@@ -149,3 +149,13 @@ Deno.test("segments: models/sib24-mini-english is the shipped checkpoint plus on
   const dir = new URL("../models/sib24-mini-english", import.meta.url).pathname;
   assert.equal((await verifyProvenance(dir))?.instance, "continued_english");
 });
+
+Deno.test("segments: models/sib24-vocab is one segment from scratch with the 24-language tokenizer the README names", async () => {
+  const dir = new URL("../models/sib24-vocab", import.meta.url).pathname;
+  const prov = JSON.parse(Deno.readTextFileSync(`${dir}/provenance.json`));
+  const segs = segmentsOf(prov);
+  assert.deepEqual(segs.map((s) => [s.params.steps, s.init_sha256]), [[3800, null]]);
+  const tok = prov.upstream.tokenizer.params;
+  assert.deepEqual([tok.vocab_size, tok.alpha, tok.languages.length], [8000, 1, 24]);
+  assert.equal((await verifyProvenance(dir))?.instance, "pretrain");
+});
