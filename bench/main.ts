@@ -50,6 +50,15 @@ async function timeIt(fn: () => Promise<void>, reps: number): Promise<number> {
 /** The middle value of `xs` (the upper one of an even count); sorts `xs`. */
 const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/** Wall and CPU seconds of one call of `fn`. */
+async function sampleOnce(fn: () => Promise<void>): Promise<{ wall: number; cpu: number }> {
+  const t0 = performance.now();
+  const u0 = process.cpuUsage();
+  await fn();
+  const u = process.cpuUsage(u0);
+  return { wall: (performance.now() - t0) / 1000, cpu: (u.user + u.system) / 1e6 };
+}
+
 /**
  * Seconds per call, of wall time and of this process's CPU time (all threads: lavapipe runs
  * shaders on its own): the medians over `reps` calls, so that one call slowed by another
@@ -63,12 +72,9 @@ async function timeWithCpu(fn: () => Promise<void>, reps: number): Promise<{ wal
   await fn();
   const walls: number[] = [], cpus: number[] = [];
   for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    const u0 = process.cpuUsage();
-    await fn();
-    const u = process.cpuUsage(u0);
-    walls.push((performance.now() - t0) / 1000);
-    cpus.push((u.user + u.system) / 1e6);
+    const { wall, cpu } = await sampleOnce(fn);
+    walls.push(wall);
+    cpus.push(cpu);
   }
   return { wall: median(walls), cpu: median(cpus) };
 }
@@ -488,12 +494,9 @@ async function alternateSteps(
   for (let i = 0; i < reps; i++) {
     for (const be of order) {
       await tf.setBackend(be);
-      const t0 = performance.now();
-      const u0 = process.cpuUsage();
-      await runs[be].step();
-      const u = process.cpuUsage(u0);
-      samples[be].wall.push((performance.now() - t0) / 1000);
-      samples[be].cpu.push((u.user + u.system) / 1e6);
+      const { wall, cpu } = await sampleOnce(runs[be].step);
+      samples[be].wall.push(wall);
+      samples[be].cpu.push(cpu);
     }
   }
   return {

@@ -98,6 +98,23 @@ export function buildShard(
   };
 }
 
+/**
+ * The rows of `s` whose language is one of `languages`, in shard order.
+ *
+ * @example
+ * ```ts
+ * import { rowsInLanguages, type Shard } from "./shards.ts";
+ * const s = { index: { n: 3, languages: ["eng_Latn", "fra_Latn"] }, langs: Uint16Array.of(1, 0, 1) } as Shard;
+ * if (rowsInLanguages(s, ["fra_Latn"]).join() !== "0,2") throw new Error("rowsInLanguages");
+ * ```
+ */
+export function rowsInLanguages(s: Shard, languages: readonly string[]): number[] {
+  const wanted = new Set(languages.map((l) => s.index.languages.indexOf(l)));
+  const rows: number[] = [];
+  for (let r = 0; r < s.index.n; r++) if (wanted.has(s.langs[r])) rows.push(r);
+  return rows;
+}
+
 /** A batch of rows cut to the longest row rounded up to a multiple of 8 (fewer shapes to compile). */
 export function batchRows(
   s: Shard,

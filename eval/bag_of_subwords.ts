@@ -8,12 +8,12 @@
  */
 import type { Shard } from "../data/shards.ts";
 import {
+  chooseL2OnDev,
   l2Normalise,
   predictSoftmax,
   type SoftmaxModel,
   type SoftmaxOptions,
   type SparseVector,
-  trainSoftmax,
 } from "./sparse_softmax.ts";
 
 /** Piece counts of one shard row, without the ids in `skip` (special tokens). */
@@ -77,18 +77,16 @@ export function fitBagOfSubwords(
   const X = trainCounts.map((c) => tfidf(c, idf));
   const y = train.rows.map((r) => train.shard.labels[r]);
   const devX = dev.rows.map((r) => tfidf(pieceCounts(dev.shard, r, skip), idf));
-  let best: { model: SoftmaxModel; l2: number; accuracy: number } | null = null;
-  const devAccuracy: { l2: number; accuracy: number }[] = [];
-  for (const l2 of [...grid].sort((a, b) => b - a)) {
-    const model = trainSoftmax(X, y, classes, dim, { ...o, l2 });
-    const pred = predictSoftmax(model, devX);
-    const accuracy = dev.rows.filter((r, k) => pred[k] === dev.shard.labels[r]).length /
-      Math.max(1, dev.rows.length);
-    devAccuracy.push({ l2, accuracy });
-    if (!best || accuracy > best.accuracy) best = { model, l2, accuracy };
-  }
-  if (!best) throw new Error("fitBagOfSubwords: empty L2 grid");
-  return { model: best.model, idf, skip, l2: best.l2, devAccuracy };
+  const devY = dev.rows.map((r) => dev.shard.labels[r]);
+  const best = chooseL2OnDev(
+    { X, labels: y },
+    { X: devX, labels: devY },
+    classes,
+    dim,
+    [...grid].sort((a, b) => b - a),
+    o,
+  );
+  return { model: best.model, idf, skip, l2: best.l2, devAccuracy: best.tried };
 }
 
 /** Predicted class of each of a shard's rows. */

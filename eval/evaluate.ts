@@ -5,7 +5,7 @@
  * without a test split are scored on dev.
  * @module
  */
-import { readShard, type Shard } from "../data/shards.ts";
+import { readShard, rowsInLanguages, type Shard } from "../data/shards.ts";
 import { readTask, type TaskInfo } from "../data/task.ts";
 import type { ProviderChoice } from "../platform/adapter.ts";
 import { infer, type Session, session } from "./classify.ts";
@@ -80,9 +80,7 @@ export async function evaluateTask(
     const onTest = info.examples.test > 0;
     if (!onTest && info.examples.dev === 0) continue;
     const s = onTest ? test : shards.dev;
-    const li = s.index.languages.indexOf(lang);
-    const idx: number[] = [];
-    for (let r = 0; r < s.index.n; r++) if (s.langs[r] === li) idx.push(r);
+    const idx = rowsInLanguages(s, [lang]);
     const row: EvalRow = {
       language: lang,
       split: task.train_languages.includes(lang) ? "source" : "test",

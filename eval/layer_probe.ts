@@ -5,7 +5,8 @@
  * a measure of a checkpoint that needs no fine-tune.
  * @module
  */
-import { predictSoftmax, type SparseVector, trainSoftmax } from "./sparse_softmax.ts";
+import { chooseL2OnDev, predictSoftmax, type SparseVector } from "./sparse_softmax.ts";
+import { scores } from "./stats.ts";
 
 /** One layer's sentence vectors for the train, dev and test rows, and their labels. */
 export interface ProbeData {
@@ -47,9 +48,6 @@ export function standardise(fit: Float32Array[], ...sets: Float32Array[][]): Spa
   );
 }
 
-const accuracy = (pred: Int32Array, labels: Int32Array) =>
-  pred.filter((p, i) => p === labels[i]).length / labels.length;
-
 /**
  * Fits one layer's probe for each L2 in `grid`, keeps the best on dev (the first in `grid`
  * order among ties), and scores it on test.
@@ -72,19 +70,18 @@ export function fitProbe(
   o: { epochs: number; lr: number; seed: number },
 ): ProbeResult {
   const [train, dev, test] = standardise(d.train, d.train, d.dev, d.test);
-  const dim = d.train[0].length;
-  let best: { l2: number; model: ReturnType<typeof trainSoftmax>; acc: number } | undefined;
-  const tried = [];
-  for (const l2 of grid) {
-    const model = trainSoftmax(train, d.labels.train, classes, dim, { ...o, l2 });
-    const acc = accuracy(predictSoftmax(model, dev), d.labels.dev);
-    tried.push({ l2, accuracy: acc });
-    if (!best || acc > best.acc) best = { l2, model, acc };
-  }
+  const best = chooseL2OnDev(
+    { X: train, labels: d.labels.train },
+    { X: dev, labels: d.labels.dev },
+    classes,
+    d.train[0].length,
+    grid,
+    o,
+  );
   return {
-    l2: best!.l2,
-    dev_accuracy: best!.acc,
-    test_accuracy: test.length ? accuracy(predictSoftmax(best!.model, test), d.labels.test) : null,
-    l2_dev_accuracy: tried,
+    l2: best.l2,
+    dev_accuracy: best.accuracy,
+    test_accuracy: test.length ? scores(d.labels.test, predictSoftmax(best.model, test)).accuracy : null,
+    l2_dev_accuracy: best.tried,
   };
 }

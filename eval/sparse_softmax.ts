@@ -5,6 +5,7 @@
  * @module
  */
 import { mulberry32, shuffled } from "../kernels/random.ts";
+import { scores } from "./stats.ts";
 
 /** A sparse vector: feature indices and their values. */
 export interface SparseVector {
@@ -106,4 +107,48 @@ export function predictSoftmax(m: SoftmaxModel, X: SparseVector[]): Int32Array {
     }
     return best;
   });
+}
+
+/** A model fitted once per L2 value of a grid, the one with the best dev accuracy kept. */
+export interface DevChoice {
+  model: SoftmaxModel;
+  l2: number;
+  /** Its dev accuracy. */
+  accuracy: number;
+  /** Dev accuracy of every value tried, in grid order. */
+  tried: { l2: number; accuracy: number }[];
+}
+
+/**
+ * Trains on `train` once per L2 value in `grid`, in grid order, and keeps the model with the
+ * best accuracy on `dev` (the first in grid order among ties: order the grid to say which way
+ * ties go).
+ *
+ * @example
+ * ```ts
+ * import { chooseL2OnDev } from "./sparse_softmax.ts";
+ * const x = (i: number) => ({ index: Int32Array.of(i), value: Float64Array.of(1) });
+ * const data = { X: [x(0), x(1)], labels: [0, 1] };
+ * const c = chooseL2OnDev(data, data, 2, 2, [1, 0], { epochs: 50, lr: 0.1, seed: 1 });
+ * if (c.accuracy !== 1 || c.tried.length !== 2) throw new Error("chooseL2OnDev");
+ * ```
+ */
+export function chooseL2OnDev(
+  train: { X: SparseVector[]; labels: ArrayLike<number> },
+  dev: { X: SparseVector[]; labels: ArrayLike<number> },
+  classes: number,
+  dim: number,
+  grid: number[],
+  o: Omit<SoftmaxOptions, "l2">,
+): DevChoice {
+  let best: DevChoice | undefined;
+  const tried: { l2: number; accuracy: number }[] = [];
+  for (const l2 of grid) {
+    const model = trainSoftmax(train.X, train.labels, classes, dim, { ...o, l2 });
+    const { accuracy } = scores(dev.labels, predictSoftmax(model, dev.X));
+    tried.push({ l2, accuracy });
+    if (!best || accuracy > best.accuracy) best = { model, l2, accuracy, tried };
+  }
+  if (!best) throw new Error("chooseL2OnDev: empty L2 grid");
+  return best;
 }

@@ -54,7 +54,7 @@ class LastAxisTransposeProgram implements WebGPUProgram {
   constructor(shape: number[], readonly perm: number[]) {
     this.outputShape = perm.map((p) => shape[p]);
     this.shaderKey = `graddropLastAxisTranspose_${perm.join("")}`;
-    const vec4s = this.outputShape.reduce((a, d) => a * d, 1) / 4;
+    const vec4s = tf.util.sizeFromShape(this.outputShape) / 4;
     this.dispatch = webgpu_util.computeDispatch({ x: [0] }, [vec4s], this.workgroupSize);
   }
 
@@ -89,7 +89,7 @@ function sumRun(args: Args): tf.TensorInfo {
   const backend = args.backend as WebGPUBackend;
   const x = args.inputs.x as tf.TensorInfo;
   const cols = x.shape[x.shape.length - 1];
-  const x2 = reshapeInfo(backend, x, [x.shape.slice(0, -1).reduce((a, d) => a * d, 1), cols]);
+  const x2 = reshapeInfo(backend, x, [tf.util.sizeFromShape(x.shape.slice(0, -1)), cols]);
   const sums = backend.runWebGPUProgram(new ColumnSumProgram(cols), [x2], "float32");
   backend.disposeData(x2.dataId);
   if (!args.attrs.keepDims) return sums;

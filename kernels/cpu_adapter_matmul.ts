@@ -16,6 +16,9 @@ import type { WebGPUBackend, WebGPUProgram } from "@tensorflow/tfjs-backend-webg
 import { webgpu_util } from "@tensorflow/tfjs-backend-webgpu";
 import { reshapeInfo, type StandIn } from "./cpu_adapter.ts";
 
+/** 0 .. n-1, for unrolling WGSL. */
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
 /**
  * The WGSL that accumulates one R x 4C block over k..k+3: x_i is row m0+i of op(A) at
  * k..k+3; with B transposed y_j is column n0+j of op(B) at k..k+3, else b<t>_<c> is row k+t
@@ -23,7 +26,6 @@ import { reshapeInfo, type StandIn } from "./cpu_adapter.ts";
  */
 function blockStep(transposeA: boolean, transposeB: boolean, rows: number, cols: number): string {
   const lines: string[] = [];
-  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
   if (transposeA) {
     for (const t of range(4)) {
       for (const q of range(rows / 4)) {
@@ -98,7 +100,6 @@ class CpuAdapterMatMulProgram implements WebGPUProgram {
 
   getUserCode(): string {
     const [rows, cols] = this.block;
-    const range = (n: number) => Array.from({ length: n }, (_, i) => i);
     const accs = range(rows).flatMap((i) => range(cols).map((c) => `acc${i}_${c}`));
     // The operands' shapes come as tfjs's uniforms: aShape/bShape [batch, rows, cols].
     const kOf = this.transposeA ? "uniforms.aShape.y" : "uniforms.aShape.z";
@@ -143,7 +144,7 @@ interface MatMulArgs {
 /** [batch, rows, cols] of an operand: its batch dimensions as one. */
 function as3d(t: tf.TensorInfo): [number, number, number] {
   const s = t.shape;
-  return [s.slice(0, -2).reduce((p, d) => p * d, 1), s[s.length - 2], s[s.length - 1]];
+  return [tf.util.sizeFromShape(s.slice(0, -2)), s[s.length - 2], s[s.length - 1]];
 }
 
 /** Whether the program takes this call: multiples of 4, float32, plain batches, a bias at most. */

@@ -73,7 +73,7 @@ export const stage: StageType<typeof schema> = {
     );
     const { markdown } = await import("../eval/report.ts");
     const { html } = await import("../eval/report_html.ts");
-    const { readShard } = await import("../data/shards.ts");
+    const { readShard, rowsInLanguages } = await import("../data/shards.ts");
     const taskDir = inputOfType(ctx, ["data/"]).dir;
     const raw = JSON.parse(await Deno.readTextFile(`${taskDir}/task.json`));
     const task = parseWith(reportTaskSchema, raw, `${taskDir}/task.json`);
@@ -107,11 +107,10 @@ export const stage: StageType<typeof schema> = {
     const gold = [];
     for (const split of ["dev", "test"] as const) {
       const s = await readShard(taskDir, split);
-      for (const [li, language] of s.index.languages.entries()) {
+      for (const language of s.index.languages) {
         // Each language is scored on its test split when it has one, else on dev (as eval/classify does).
         if ((raw.languages[language].examples.test > 0 ? "test" : "dev") !== split) continue;
-        const labels: number[] = [];
-        for (let r = 0; r < s.index.n; r++) if (s.langs[r] === li) labels.push(s.labels[r]);
+        const labels = rowsInLanguages(s, [language]).map((r) => s.labels[r]);
         gold.push({
           language,
           split: task.train_languages.includes(language) ? "source" as const : "test" as const,

@@ -22,7 +22,7 @@ export const stage: StageType<typeof schema> = {
   schema,
   async run(ctx) {
     const { readTask } = await import("../data/task.ts");
-    const { readShard } = await import("../data/shards.ts");
+    const { readShard, rowsInLanguages } = await import("../data/shards.ts");
     const { fitBagOfSubwords, predictBagOfSubwords } = await import("../eval/bag_of_subwords.ts");
     const { scores } = await import("../eval/stats.ts");
     const p = ctx.params;
@@ -38,13 +38,9 @@ export const stage: StageType<typeof schema> = {
     skip.add(train.index.pad_id);
     let dim = 0;
     for (const s of [train, dev, test]) for (const id of s.ids) dim = Math.max(dim, id + 1);
-    const rowsOf = (s: typeof train, langs: string[]) => {
-      const li = new Set(langs.map((l) => s.index.languages.indexOf(l)));
-      return Array.from({ length: s.index.n }, (_, r) => r).filter((r) => li.has(s.langs[r]));
-    };
     const fit = fitBagOfSubwords(
-      { shard: train, rows: rowsOf(train, task.train_languages) },
-      { shard: dev, rows: rowsOf(dev, task.train_languages) },
+      { shard: train, rows: rowsInLanguages(train, task.train_languages) },
+      { shard: dev, rows: rowsInLanguages(dev, task.train_languages) },
       task.labels.length,
       dim,
       skip,
@@ -60,7 +56,7 @@ export const stage: StageType<typeof schema> = {
     for (const [lang, info] of Object.entries(task.languages)) {
       const onTest = info.examples.test > 0;
       const s = onTest ? test : dev;
-      const idx = rowsOf(s, [lang]);
+      const idx = rowsInLanguages(s, [lang]);
       if (idx.length === 0) continue;
       const pred = predictBagOfSubwords(fit, s, idx);
       rows.push({

@@ -30,7 +30,7 @@ export const stage: StageType<typeof schema> = {
   async run(ctx) {
     const tf = await import("@tensorflow/tfjs");
     const { readTask } = await import("../data/task.ts");
-    const { readShard, batchRows } = await import("../data/shards.ts");
+    const { readShard, batchRows, rowsInLanguages } = await import("../data/shards.ts");
     const { initBackend } = await import("../model/backend.ts");
     const { loadCheckpoint } = await import("../model/checkpoint.ts");
     const { encode, meanPool } = await import("../model/encoder.ts");
@@ -46,8 +46,7 @@ export const stage: StageType<typeof schema> = {
     );
     const split = async (name: string) => {
       const s = await readShard(taskDir, name);
-      const langs = new Set(task.train_languages.map((l) => s.index.languages.indexOf(l)));
-      const rows = Array.from({ length: s.index.n }, (_, r) => r).filter((r) => langs.has(s.langs[r]));
+      const rows = rowsInLanguages(s, task.train_languages);
       const layers: Float32Array[][] = Array.from({ length: cfg.num_hidden_layers + 1 }, () => []);
       for (let i = 0; i < rows.length; i += p.batch_size) {
         const b = batchRows(s, rows.slice(i, i + p.batch_size));
