@@ -473,6 +473,37 @@ async function gpuTimeByProgram(run: ReturnType<typeof stepRunner>) {
 }
 
 /**
+ * Milliseconds of a steady WebGPU step (median of 5) and of those spent inside
+ * `GPUQueue.submit`. On lavapipe the queue runs a command buffer before `submit` returns, so
+ * the rest is the JavaScript that records the step, which cannot overlap the shaders there.
+ */
+async function submitShare(run: ReturnType<typeof stepRunner>): Promise<{ wall: number; submit: number }> {
+  await run.step();
+  const queue = (tf.backend() as WebGPUBackend).device.queue;
+  let inSubmit = 0;
+  const submit = queue.submit.bind(queue);
+  queue.submit = (buffers: GPUCommandBuffer[]) => {
+    const t = performance.now();
+    submit(buffers);
+    inSubmit += performance.now() - t;
+  };
+  const samples: { wall: number; submit: number }[] = [];
+  try {
+    for (let i = 0; i < 5; i++) {
+      inSubmit = 0;
+      const t = performance.now();
+      await run.step();
+      samples.push({ wall: performance.now() - t, submit: inSubmit });
+    }
+  } finally {
+    delete (queue as Partial<GPUQueue>).submit;
+  }
+  run.dispose();
+  samples.sort((a, b) => a.wall - b.wall);
+  return samples[2];
+}
+
+/**
  * Median wall and CPU seconds of a step on each backend, the backends' steps alternating one by
  * one (after two warm-up steps each), so that a shared machine's slow spells fall on both sides
  * of a ratio alike.
@@ -545,6 +576,13 @@ if (want("step")) {
       } ms`,
     );
   }
+  const share = await submitShare(stepRunner("full", b));
+  out.webgpu.full_submit_ms = share.submit;
+  say(
+    `step on webgpu, one full step: ${share.wall.toFixed(0)} ms, of which ${
+      share.submit.toFixed(0)
+    } ms inside GPUQueue.submit (${(100 * share.submit / share.wall).toFixed(0)}%)`,
+  );
   const profile = await gpuTimeByProgram(stepRunner("full", b));
   say(
     `step on webgpu, GPU time by program (timestamp queries, one full step): ${

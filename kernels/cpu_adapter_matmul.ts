@@ -4,7 +4,7 @@
  * for GPUs: tiles in workgroup memory with a barrier per step of K, which llvmpipe runs as a
  * coroutine switch per thread. There they reach 1-4 GFLOP/s at the shipped model's shapes
  * (`deno task bench --only webgpu_matmul`). Here each invocation computes one block of the
- * output (up to 16 x 8) from vec4 loads along the contiguous axis of each operand, with no
+ * output (up to 32 x 16) from vec4 loads along the contiguous axis of each operand, with no
  * workgroup memory and no barrier. On a hardware adapter tfjs's own programs run, unchanged.
  *
  * It takes shapes whose M, N and K are multiples of 4 (float32, no activation but a bias);
@@ -65,11 +65,14 @@ function blockStep(transposeA: boolean, transposeB: boolean, rows: number, cols:
 
 /**
  * Output blocks (rows x 4*cols) from largest to smallest; a call takes the first that divides
- * its M and N. Measured on llvmpipe, on a quiet machine, at the shipped model's linear shapes:
- * 16 x 8 blocks reach 11-16 GFLOP/s and 4 x 4 blocks 7-8, with 8 x 8, 8 x 16, 32 x 4 and 32 x 8
- * in between or no better (fewer loads serve more multiply-adds; larger blocks spill).
+ * its M and N. Mesa's llvmpipe loads a storage buffer inside a loop lane by lane and component
+ * by component, so what counts is multiply-adds per loaded float: 32 x 16 blocks (8 a float)
+ * beat 16 x 8 (5.3) by about 10% on the linear layer and 15% on the weight gradient
+ * (`deno task bench --only webgpu_matmul`, alternated twice: 7.9-8.0 and 9.0-9.3 against
+ * 6.7-7.6 and 8.1-8.2 GFLOP/s), though their 128 vec4 accumulators spill; 64 x 8 and 16 x 16
+ * were no better. Earlier, on a quiet machine, 16 x 8 reached 11-16 GFLOP/s and 4 x 4 7-8.
  */
-const BLOCKS: [number, number][] = [[16, 2], [8, 2], [8, 1], [4, 1]];
+const BLOCKS: [number, number][] = [[32, 4], [16, 2], [8, 2], [8, 1], [4, 1]];
 
 /** `op(A) op(B) (+ bias)` on rank-3 operands, one `rows x 4*cols` output block per invocation. */
 class CpuAdapterMatMulProgram implements WebGPUProgram {

@@ -69,45 +69,64 @@ fn rowSum(v : f32, tid : i32) -> f32 {
   return total;
 }`;
 
-/** Base of a one-workgroup-per-row program over `[rows, cols]`. */
+/**
+ * Base of a one-workgroup-per-row program over `[rows, cols]`. Where `cols` is a multiple of 4
+ * the row tensors are read and written as vec4 (`V`; `Stats` stays scalar): a quarter of the
+ * loads, which llvmpipe makes lane by lane.
+ */
 abstract class RowProgram implements WebGPUProgram {
   outputShape: number[];
+  /** Ends in the component count: tfjs keys its pipeline cache by shapes and names, not components. */
   abstract shaderKey: string;
   abstract variableNames: string[];
   dispatchLayout: { x: number[] };
   dispatch: [number, number, number];
   workgroupSize: [number, number, number];
   uniforms = "cols : i32, eps : f32,";
+  readonly components: number;
+  /** tfjs assigns it, so a field; the `[rows, 2]` statistics are scalar. */
+  outputComponent: number;
 
   constructor(outputShape: number[], rows: number, cols: number) {
     this.outputShape = outputShape;
     this.dispatchLayout = webgpu_util.flatDispatchLayout(outputShape);
     this.dispatch = [rows, 1, 1];
     this.workgroupSize = [rowWorkgroup(cols), 1, 1];
+    this.components = cols % 4 === 0 ? 4 : 1;
+    this.outputComponent = outputShape[outputShape.length - 1] === 2 ? 1 : this.components;
   }
   abstract getUserCode(): string;
 
-  /** The shader's workgroup size as the WGSL constant `WG`, then `body`. */
+  get variableComponents(): number[] {
+    return this.variableNames.map((n) => (n === "Stats" ? 1 : this.components));
+  }
+
+  /** The shader's constants (`WG`, `C`), `V` sums (`hsum`), then `body`; `V` is the row type. */
   protected code(body: string): string {
-    return `const WG = ${this.workgroupSize[0]};\n${body}`;
+    const v = this.components === 4 ? "vec4<f32>" : "f32";
+    const sum = this.components === 4 ? "v.x + v.y + v.z + v.w" : "v";
+    return `const WG = ${this.workgroupSize[0]};
+const C = ${this.components};
+fn hsum(v : ${v}) -> f32 { return ${sum}; }
+${body}`;
   }
 }
 
-/** The mean and 1/sqrt(var + eps) of a row, from X. */
+/** The mean and 1/sqrt(var + eps) of a row starting at `base` (in `V`s), from X. */
 const STATS_WGSL = /* wgsl */ `
 fn stats(base : i32, tid : i32) -> vec2<f32> {
   let D = uniforms.cols;
   var s = 0.0;
-  for (var c = tid; c < D; c += WG) { s += X[base + c]; }
+  for (var c = tid; c < D / C; c += WG) { s += hsum(X[base + c]); }
   let mean = rowSum(s, tid) / f32(D);
   var q = 0.0;
-  for (var c = tid; c < D; c += WG) { let z = X[base + c] - mean; q += z * z; }
+  for (var c = tid; c < D / C; c += WG) { let z = X[base + c] - mean; q += hsum(z * z); }
   return vec2<f32>(mean, inverseSqrt(rowSum(q, tid) / f32(D) + uniforms.eps));
 }`;
 
 /** `y = (x - mean) * rstd * gamma + beta`. */
 class LayerNormProgram extends RowProgram {
-  shaderKey = "graddropLayerNorm";
+  shaderKey = `graddropLayerNorm${this.components}`;
   variableNames = ["X", "Gamma", "Beta"];
   getUserCode(): string {
     return this.code(`
@@ -115,9 +134,9 @@ ${ROW_SUM_WGSL}
 ${STATS_WGSL}
 fn main(index : i32) {
   let tid = i32(localId.x);
-  let base = (index / WG) * uniforms.cols;
+  let base = (index / WG) * (uniforms.cols / C);
   let st = stats(base, tid);
-  for (var c = tid; c < uniforms.cols; c += WG) {
+  for (var c = tid; c < uniforms.cols / C; c += WG) {
     setOutputAtIndex(base + c, (X[base + c] - st.x) * st.y * Gamma[c] + Beta[c]);
   }
 }`);
@@ -126,7 +145,7 @@ fn main(index : i32) {
 
 /** Per row: `[mean, rstd]`, written by thread 0 of the row's workgroup. */
 class RowStatsProgram extends RowProgram {
-  shaderKey = "graddropLayerNormStats";
+  shaderKey = `graddropLayerNormStats${this.components}`;
   variableNames = ["X"];
   getUserCode(): string {
     return this.code(`
@@ -135,7 +154,7 @@ ${STATS_WGSL}
 fn main(index : i32) {
   let tid = i32(localId.x);
   let row = index / WG;
-  let st = stats(row * uniforms.cols, tid);
+  let st = stats(row * (uniforms.cols / C), tid);
   if (tid == 0) {
     setOutputAtIndex(row * 2, st.x);
     setOutputAtIndex(row * 2 + 1, st.y);
@@ -146,7 +165,7 @@ fn main(index : i32) {
 
 /** `dx = rstd * (g - mean(g) - xhat * mean(g * xhat))` with `g = dy * gamma`. */
 class LayerNormInputGradProgram extends RowProgram {
-  shaderKey = "graddropLayerNormDx";
+  shaderKey = `graddropLayerNormDx${this.components}`;
   variableNames = ["X", "Dy", "Gamma", "Stats"];
   getUserCode(): string {
     return this.code(`
@@ -155,19 +174,19 @@ fn main(index : i32) {
   let tid = i32(localId.x);
   let row = index / WG;
   let D = uniforms.cols;
-  let base = row * D;
+  let base = row * (D / C);
   let mean = Stats[row * 2];
   let rstd = Stats[row * 2 + 1];
   var sg = 0.0;
   var sgx = 0.0;
-  for (var c = tid; c < D; c += WG) {
+  for (var c = tid; c < D / C; c += WG) {
     let g = Dy[base + c] * Gamma[c];
-    sg += g;
-    sgx += g * (X[base + c] - mean) * rstd;
+    sg += hsum(g);
+    sgx += hsum(g * (X[base + c] - mean) * rstd);
   }
   let mg = rowSum(sg, tid) / f32(D);
   let mgx = rowSum(sgx, tid) / f32(D);
-  for (var c = tid; c < D; c += WG) {
+  for (var c = tid; c < D / C; c += WG) {
     let xhat = (X[base + c] - mean) * rstd;
     setOutputAtIndex(base + c, rstd * (Dy[base + c] * Gamma[c] - mg - xhat * mgx));
   }

@@ -16,6 +16,8 @@ import { layerNormGpu } from "../kernels/layer_norm.ts";
 import { geluGpu } from "../kernels/gelu.ts";
 import { lookupRows } from "../kernels/embedding_grad.ts";
 import { attentionSoftmax } from "../kernels/attention_softmax.ts";
+import { fusedAttention, fusedAttentionFits, type ProbsDropout } from "../kernels/fused_attention.ts";
+import { cpuAdapterKernelsEnabled } from "../kernels/cpu_adapter.ts";
 import { crossEntropyWithGrad, tanhWithGrad } from "../kernels/head_grads.ts";
 
 // Before any tensor exists: PROD silences tfjs's "running TensorFlow.js in Node.js" banner
@@ -174,10 +176,16 @@ export interface DropoutCtx {
  * seeded dropout, whose masks the pinned results were computed with.
  */
 function dropout(x: tf.Tensor, d: DropoutCtx | null): tf.Tensor {
-  if (!d || d.rate <= 0) return x;
-  const seed = seeds.dropoutSite(d.seed, d.counter++);
-  if (tf.getBackend() === "webgpu") return dropoutGpu(x, d.rate, seed);
-  return tf.dropout(x, d.rate, undefined, seed);
+  const site = nextSite(d);
+  if (!site) return x;
+  if (tf.getBackend() === "webgpu") return dropoutGpu(x, site.rate, site.seed);
+  return tf.dropout(x, site.rate, undefined, site.seed);
+}
+
+/** The next dropout site of a forward pass (every site, applied or fused, takes one), or null. */
+function nextSite(d: DropoutCtx | null): ProbsDropout | null {
+  if (!d || d.rate <= 0) return null;
+  return { rate: d.rate, seed: seeds.dropoutSite(d.seed, d.counter++) };
 }
 
 function linear(x: tf.Tensor, p: Params, name: string): tf.Tensor {
@@ -250,7 +258,9 @@ function embeddings(p: Params, cfg: EncoderConfig, batch: HostBatch, drop: Dropo
 
 /**
  * Multi-head self-attention of block `l` with its output projection (post-LN residual is the
- * caller's): `softmax(QK^T / sqrt(dh) + mask) V`. `keyMask` is -1e9 on padded keys.
+ * caller's): `softmax(QK^T / sqrt(dh) + mask) V`. `keyMask` is -1e9 on padded keys. On a
+ * software adapter, with a head size that is a multiple of 4, the attention itself is
+ * {@link fusedAttention}; elsewhere tfjs ops.
  */
 function selfAttention(
   x: tf.Tensor3D,
@@ -260,21 +270,38 @@ function selfAttention(
   keyMask: tf.Tensor,
   drop: DropoutCtx | null,
 ): tf.Tensor3D {
-  const [B, T, D] = x.shape;
-  const H = cfg.num_attention_heads, dh = D / H;
+  const H = cfg.num_attention_heads;
+  const q = linear(x, p, `${l}.attention.self.query`) as tf.Tensor3D;
+  const k = linear(x, p, `${l}.attention.self.key`) as tf.Tensor3D;
+  const v = linear(x, p, `${l}.attention.self.value`) as tf.Tensor3D;
+  const fused = tf.getBackend() === "webgpu" && cpuAdapterKernelsEnabled() &&
+    fusedAttentionFits(x.shape[2], H);
+  const ctx = fused
+    ? fusedAttention(q, k, v, H, keyMask, nextSite(drop))
+    : attentionOps(q, k, v, H, keyMask, drop);
+  return dropout(linear(ctx, p, `${l}.attention.output.dense`), drop) as tf.Tensor3D;
+}
+
+/** The attention context `[B, T, D]` from tfjs ops: the twin of {@link fusedAttention}. */
+function attentionOps(
+  q: tf.Tensor3D,
+  k: tf.Tensor3D,
+  v: tf.Tensor3D,
+  H: number,
+  keyMask: tf.Tensor,
+  drop: DropoutCtx | null,
+): tf.Tensor3D {
+  const [B, T, D] = q.shape;
+  const dh = D / H;
   const heads = (t: tf.Tensor) => t.reshape([B, T, H, dh]).transpose([0, 2, 1, 3]);
-  const q = heads(linear(x, p, `${l}.attention.self.query`));
-  const k = heads(linear(x, p, `${l}.attention.self.key`));
-  const v = heads(linear(x, p, `${l}.attention.self.value`));
-  const raw = tf.matMul(q, k, false, true) as tf.Tensor4D;
+  const raw = tf.matMul(heads(q), heads(k), false, true) as tf.Tensor4D;
   const probs = dropout(
     tf.getBackend() === "webgpu"
       ? attentionSoftmax(raw, 1 / Math.sqrt(dh), keyMask)
       : tf.softmax(raw.mul(1 / Math.sqrt(dh)).add(keyMask), -1),
     drop,
   );
-  const ctx = tf.matMul(probs, v).transpose([0, 2, 1, 3]).reshape([B, T, D]);
-  return dropout(linear(ctx, p, `${l}.attention.output.dense`), drop) as tf.Tensor3D;
+  return tf.matMul(probs, heads(v)).transpose([0, 2, 1, 3]).reshape([B, T, D]) as tf.Tensor3D;
 }
 
 /** The feed-forward of block `l`: dense -> GELU -> dense, with dropout. */

@@ -2,10 +2,12 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { dropoutGpu, referenceDropout } from "../kernels/dropout.ts";
 import { layerNormGpu, rowWorkgroup, useSoftwareRowWorkgroups } from "../kernels/layer_norm.ts";
-import { crossEntropy, gelu, layerNormOps } from "../model/encoder.ts";
+import { classifierLogits, crossEntropy, encode, gelu, initParams, layerNormOps } from "../model/encoder.ts";
+import { namedConfig } from "../model/config.ts";
 import { geluGpu } from "../kernels/gelu.ts";
 import { lookupRows } from "../kernels/embedding_grad.ts";
 import { attentionSoftmax } from "../kernels/attention_softmax.ts";
+import { fusedAttention } from "../kernels/fused_attention.ts";
 import { crossEntropyWithGrad, tanhWithGrad } from "../kernels/head_grads.ts";
 import { clipStatsGpu } from "../kernels/global_norm.ts";
 import { clipScale } from "../train/optimizer.ts";
@@ -25,27 +27,33 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 
 Deno.test("dropout kernel (webgpu): forward and gradient are the TypeScript twin's mask, bit for bit", async () => {
   await useBackend("webgpu");
-  const x = tf.randomNormal([3, 50, 70], 0, 1, "float32", 1);
   const seed = 424242;
-  const [y, dx] = tf.tidy(() => {
-    const y = dropoutGpu(x, 0.1, seed);
-    const dx = tf.grad((t: tf.Tensor) => dropoutGpu(t, 0.1, seed).mul(tf.onesLike(t).mul(2)).sum())(x);
-    return [y, dx];
-  });
-  const xs = (await x.data()) as Float32Array;
-  assert.deepEqual(await y.data(), referenceDropout(xs, 0.1, seed));
-  assert.deepEqual(await dx.data(), referenceDropout(new Float32Array(xs.length).fill(2), 0.1, seed));
+  // 10,500 elements run four a thread; 105 one a thread.
+  for (const shape of [[3, 50, 70], [3, 5, 7]]) {
+    const x = tf.randomNormal(shape, 0, 1, "float32", 1);
+    const [y, dx] = tf.tidy(() => {
+      const y = dropoutGpu(x, 0.1, seed);
+      const dx = tf.grad((t: tf.Tensor) => dropoutGpu(t, 0.1, seed).mul(tf.onesLike(t).mul(2)).sum())(x);
+      return [y, dx];
+    });
+    const xs = (await x.data()) as Float32Array;
+    assert.deepEqual(await y.data(), referenceDropout(xs, 0.1, seed));
+    assert.deepEqual(await dx.data(), referenceDropout(new Float32Array(xs.length).fill(2), 0.1, seed));
+    tf.dispose([x, y, dx]);
+  }
   const kept = referenceDropout(new Float32Array(100_000).fill(1), 0.1, seed).filter((v) => v !== 0).length;
   assert.ok(Math.abs(kept / 100_000 - 0.9) < 0.005, `keep rate ${kept / 100_000}`);
-  tf.dispose([x, y, dx]);
 });
 
 Deno.test("LayerNorm kernel (webgpu): output and gradients match the tfjs-ops twin", async () => {
   await useBackend("webgpu");
   // 300 columns: more than one per thread; 130 rows: three chunks of the parameter gradients;
+  // 30 columns: one float a load instead of a vec4;
   // each with the workgroups of a GPU and of a software adapter.
   for (
-    const [shape, software] of [[2, 65, 300], [3, 5, 32]].flatMap((s) => [[s, false], [s, true]] as const)
+    const [shape, software] of [[2, 65, 300], [3, 5, 32], [2, 7, 30]].flatMap((s) =>
+      [[s, false], [s, true]] as const
+    )
   ) {
     useSoftwareRowWorkgroups(software);
     const D = shape[2];
@@ -107,13 +115,17 @@ Deno.test("GELU kernel and the head's gradients (webgpu) match their tfjs-ops tw
   };
   // The twin composed of tfjs ops, run on WebGPU through tf.grad with the ops spelled out.
   const geluOps = (t: tf.Tensor) => t.mul(0.5).mul(tf.erf(t.mul(Math.SQRT1_2)).add(1));
-  await check("gelu", geluGpu(x), geluOps(x), 1e-5);
-  await check(
-    "gelu'",
-    tf.grad((t: tf.Tensor) => geluGpu(t).mul(w).sum())(x),
-    tf.grad((t: tf.Tensor) => geluOps(t).mul(w).sum())(x),
-    1e-4,
-  );
+  // 9,240 elements run four a thread; 105 one a thread.
+  for (const t of [x, x.slice([0, 0, 0], [1, 3, 35])]) {
+    const wt = w.slice([0, 0, 0], t.shape);
+    await check(`gelu ${t.size}`, geluGpu(t), geluOps(t), 1e-5);
+    await check(
+      `gelu' ${t.size}`,
+      tf.grad((u: tf.Tensor) => geluGpu(u).mul(wt).sum())(t),
+      tf.grad((u: tf.Tensor) => geluOps(u).mul(wt).sum())(t),
+      1e-4,
+    );
+  }
   await check("gelu (encoder)", gelu(x), geluOps(x), 1e-5);
   await check(
     "tanh'",
@@ -240,13 +252,91 @@ Deno.test("attention softmax (webgpu): probabilities and gradient match the tfjs
   useSoftwareRowWorkgroups((await probeAdapter())?.software ?? false);
 });
 
+Deno.test("fused attention (webgpu): context and q, k, v gradients match the tfjs-ops twin, dropout mask included", async () => {
+  await useBackend("webgpu");
+  // 37 tokens: rows that do not fill a workgroup; the last 9 keys of sequence 1 are padding.
+  const [B, T, H, dh] = [2, 37, 3, 8], D = H * dh;
+  const [q, k, v] = [1, 2, 3].map((s) => tf.randomNormal([B, T, D], 0, 1, "float32", s) as tf.Tensor3D);
+  const mask = tf.tensor(Float32Array.from({ length: B * T }, (_, i) => (i >= 2 * T - 9 ? -1e9 : 0)), [
+    B,
+    1,
+    1,
+    T,
+  ]);
+  const w = tf.randomNormal([B, T, D], 0, 1, "float32", 4);
+  const heads = (t: tf.Tensor) => t.reshape([B, T, H, dh]).transpose([0, 2, 1, 3]);
+  for (const drop of [null, { rate: 0.25, seed: 99 }]) {
+    const ops = (qt: tf.Tensor, kt: tf.Tensor, vt: tf.Tensor) => {
+      const probs = tf.softmax(
+        tf.matMul(heads(qt), heads(kt), false, true).mul(1 / Math.sqrt(dh)).add(mask),
+        -1,
+      );
+      const kept = drop ? dropoutGpu(probs, drop.rate, drop.seed) : probs;
+      return tf.matMul(kept, heads(vt)).transpose([0, 2, 1, 3]).reshape([B, T, D]);
+    };
+    const fused = (qt: tf.Tensor, kt: tf.Tensor, vt: tf.Tensor) =>
+      fusedAttention(qt as tf.Tensor3D, kt as tf.Tensor3D, vt as tf.Tensor3D, H, mask, drop);
+    const got = fused(q, k, v), want = ops(q, k, v);
+    const err = maxAbsDiff(await got.data(), await want.data());
+    assert.ok(err < 1e-5, `dropout ${!!drop}: context max |diff| ${err}`);
+    const grads = (f: typeof ops) => tf.grads((a, b, c) => f(a, b, c).mul(w).sum())([q, k, v]);
+    const [gGot, gWant] = [grads(fused), grads(ops)];
+    for (const [i, name] of ["q", "k", "v"].entries()) {
+      const d = maxAbsDiff(await gGot[i].data(), await gWant[i].data());
+      assert.ok(d < 1e-5, `dropout ${!!drop}: d${name} max |diff| ${d}`);
+    }
+    tf.dispose([got, want, ...gGot, ...gWant]);
+  }
+  tf.dispose([q, k, v, mask, w]);
+});
+
+Deno.test("encoder on webgpu: the software-adapter path (fused attention) gives tfjs ops' loss and gradients, dropout on", async () => {
+  await useBackend("webgpu");
+  const before = cpuAdapterKernelsEnabled();
+  const cfg = namedConfig("tiny", 40);
+  const params = initParams(cfg, { mlm: false, numLabels: 3 }, 5);
+  const [B, T] = [4, 12];
+  const ids = Int32Array.from(
+    { length: B * T },
+    (_, i) => (i % T === 0 ? 0 : i >= 3 * T + 8 ? cfg.pad_token_id : 4 + (i * 7) % 30),
+  );
+  const labels = Int32Array.from({ length: B }, (_, i) => i % 3);
+  const lossAndGrads = (software: boolean) => {
+    useCpuAdapterKernels(software);
+    const drop = { rate: 0.1, seed: 17, counter: 0 };
+    return tf.variableGrads(() =>
+      crossEntropy(classifierLogits(params, encode(params, cfg, { ids, B, T }, drop), drop), labels)
+    );
+  };
+  try {
+    const ops = lossAndGrads(false);
+    let fused: ReturnType<typeof lossAndGrads> | undefined;
+    const timed = await (tf.backend() as WebGPUBackend).time(() => fused = lossAndGrads(true));
+    const ran = (timed as unknown as { getExtraProfileInfo(): string }).getExtraProfileInfo();
+    assert.match(ran, /FusedAttentionProgram/);
+    assert.doesNotMatch(ran, /AttentionSoftmaxProgram/);
+    if (!fused) throw new Error("no fused run");
+    assert.ok(Math.abs((await fused.value.data())[0] - (await ops.value.data())[0]) < 1e-5);
+    for (const [name, g] of Object.entries(ops.grads)) {
+      const d = maxAbsDiff(await fused.grads[name].data(), await g.data());
+      assert.ok(d < 1e-4, `${name}: max |diff| ${d}`);
+    }
+    tf.dispose([ops.value, fused.value, ...Object.values(ops.grads), ...Object.values(fused.grads)]);
+  } finally {
+    useCpuAdapterKernels(before);
+    tf.dispose([...params.values()]);
+  }
+});
+
 Deno.test("llvmpipe matmul (webgpu): every transpose, block size, batch broadcast and bias match tfjs's matmul", async () => {
   await useBackend("webgpu");
   const before = cpuAdapterKernelsEnabled();
   const backend = tf.backend() as WebGPUBackend;
-  // [a shape, b shape, transposeA, transposeB, bias]: blocks 16x8, 8x8, 8x4 and 4x4, and a
-  // 7x5 call that goes to tfjs's own kernel.
+  // [a shape, b shape, transposeA, transposeB, bias]: blocks 32x16, 16x8, 8x8, 8x4 and 4x4, and
+  // a 7x5 call that goes to tfjs's own kernel.
   const cases: [number[], number[], boolean, boolean, boolean][] = [
+    [[64, 12], [32, 12], false, true, true],
+    [[12, 64], [12, 32], true, false, false],
     [[32, 12], [16, 12], false, true, true],
     [[12, 32], [12, 16], true, false, false],
     [[12, 24], [8, 12], true, true, true],
