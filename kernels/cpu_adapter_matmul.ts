@@ -65,8 +65,8 @@ function blockStep(transposeA: boolean, transposeB: boolean, rows: number, cols:
 
 /**
  * Output blocks (rows x 4*cols) from largest to smallest; a call takes the first that divides
- * its M and N. Mesa's llvmpipe loads a storage buffer inside a loop lane by lane and component
- * by component, so what counts is multiply-adds per loaded float: 32 x 16 blocks (8 a float)
+ * its M and N. Mesa's llvmpipe loads a storage buffer lane by lane and component
+ * by component, so what counts is multiply-adds per loaded float: 32 x 16 blocks (about 11 a float)
  * beat 16 x 8 (5.3) by about 10% on the linear layer and 15% on the weight gradient
  * (`deno task bench --only webgpu_matmul`, alternated twice: 7.9-8.0 and 9.0-9.3 against
  * 6.7-7.6 and 8.1-8.2 GFLOP/s), though their 128 vec4 accumulators spill; 64 x 8 and 16 x 16

@@ -52,7 +52,7 @@ const INPUTS: Record<Kernel, string[]> = {
 
 /**
  * Rows a thread computes. Each row (or column) the loop reads is then used by that many rows
- * in registers. Mesa's llvmpipe (22.3) loads a storage buffer inside a loop lane by lane and
+ * in registers. Mesa's llvmpipe loads a storage buffer lane by lane and
  * component by component, and that load, not the arithmetic, was the cost: one row a thread
  * made these kernels about 5x slower than the tfjs-ops attention they replace; 8 rows beat 2,
  * 4 and 16. Rows are read as vec4 (about 1.7x faster again) and the code is unrolled over rows
@@ -158,6 +158,19 @@ class Rows {
 function body(kernel: Kernel, dh: number, drop: boolean): string {
   const w = new Rows(ROWS[kernel], dh);
   const kw = w.keyWords(drop), qw = w.queryWord(drop);
+  /** The query-row kernels' loop over keys: key `k`'s rows `kk`, `vv` and mask `mk`, then `perRow(j)`. */
+  const overKeys = (perRow: (j: number) => string) =>
+    `${w.declareAcc()}
+  ${kw.declare}
+  for (var k = 0; k < T; k++) {
+    let ka = at(b, k, h);
+    ${w.loopRow("K", "kk", "ka")}
+    ${w.loopRow("V", "vv", "ka")}
+    let mk = Mask[b * T + k];
+    ${kw.load}
+    ${w.per(perRow)}
+  }
+  ${w.store()}`;
   const score = (own: string, j: number, other: string, mask: string) =>
     `${w.dot(own, j, other)} * uniforms.scale + ${mask}`;
   switch (kernel) {
@@ -186,44 +199,24 @@ function body(kernel: Kernel, dh: number, drop: boolean): string {
       return `
   ${w.own([["Q", "q"]])}
   ${w.per((j) => `let l${j} = Lse[g${j}];`)}
-  ${w.declareAcc()}
-  ${kw.declare}
-  for (var k = 0; k < T; k++) {
-    let ka = at(b, k, h);
-    ${w.loopRow("K", "kk", "ka")}
-    ${w.loopRow("V", "vv", "ka")}
-    let mk = Mask[b * T + k];
-    ${kw.load}
-    ${
-        w.per((j) =>
+  ${
+        overKeys((j) =>
           `let p${j} = exp(${score("q", j, "kk", "mk")} - l${j}) * ${kw.keep(j)};
     ${w.accumulate(j, `p${j}`, "vv")}`
         )
-      }
-  }
-  ${w.store()}`;
+      }`;
     case "dq":
       return `
   ${w.own([["Q", "q"], ["Dout", "o"]])}
   ${w.per((j) => `let l${j} = Lse[g${j}]; let d${j} = Delta[g${j}];`)}
-  ${w.declareAcc()}
-  ${kw.declare}
-  for (var k = 0; k < T; k++) {
-    let ka = at(b, k, h);
-    ${w.loopRow("K", "kk", "ka")}
-    ${w.loopRow("V", "vv", "ka")}
-    let mk = Mask[b * T + k];
-    ${kw.load}
-    ${
-        w.per((j) =>
+  ${
+        overKeys((j) =>
           `let ds${j} = exp(${score("q", j, "kk", "mk")} - l${j}) * (${w.dot("o", j, "vv")} * ${
             kw.keep(j)
           } - d${j}) * uniforms.scale;
     ${w.accumulate(j, `ds${j}`, "kk")}`
         )
-      }
-  }
-  ${w.store()}`;
+      }`;
     case "dk":
     case "dv":
       return `
