@@ -7,24 +7,10 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { matMulStandIn } from "./cpu_adapter_matmul.ts";
 import { columnSumStandIn, lastAxisTransposeStandIn } from "./cpu_adapter_layout.ts";
 import { useSoftwareRowWorkgroups } from "./layer_norm.ts";
-
-/** What tfjs passes a kernel function. */
-export interface KernelArgs {
-  inputs: tf.NamedTensorInfoMap;
-  backend: unknown;
-  attrs: tf.NamedAttrMap;
-}
-
-/** A project kernel for some of the calls to tfjs kernels `kernels`. */
-export interface StandIn {
-  kernels: string[];
-  takes(args: KernelArgs): boolean;
-  run(args: KernelArgs): tf.TensorInfo;
-}
+import type { KernelArgs } from "./stand_in.ts";
 
 const STAND_INS = [matMulStandIn, columnSumStandIn, lastAxisTransposeStandIn];
 /**
@@ -71,20 +57,4 @@ export function useCpuAdapterKernels(on: boolean): void {
 /** Whether the software-adapter kernels are on. */
 export function cpuAdapterKernelsEnabled(): boolean {
   return enabled;
-}
-
-/**
- * `x` seen as `shape` (tfjs's own Reshape: no copy, one more reference to the same data).
- *
- * @example
- * ```ts ignore
- * const a3 = reshapeInfo(backend, a, [1, rows, cols]);
- * ```
- */
-export function reshapeInfo(backend: WebGPUBackend, x: tf.TensorInfo, shape: number[]): tf.TensorInfo {
-  return tf.getKernel("Reshape", "webgpu")!.kernelFunc({
-    inputs: { x },
-    backend,
-    attrs: { shape },
-  }) as tf.TensorInfo;
 }

@@ -10,7 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { WebGPUBackend, WebGPUProgram } from "@tensorflow/tfjs-backend-webgpu";
 import { webgpu_util } from "@tensorflow/tfjs-backend-webgpu";
-import { type KernelArgs as Args, reshapeInfo, type StandIn } from "./cpu_adapter.ts";
+import { type KernelArgs as Args, reshapeInfo, type StandIn } from "./stand_in.ts";
 
 /** Sums of the columns of `X` [rows, cols], four columns per thread. */
 class ColumnSumProgram implements WebGPUProgram {

@@ -14,7 +14,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { WebGPUBackend, WebGPUProgram } from "@tensorflow/tfjs-backend-webgpu";
 import { webgpu_util } from "@tensorflow/tfjs-backend-webgpu";
-import { reshapeInfo, type StandIn } from "./cpu_adapter.ts";
+import { reshapeInfo, type StandIn } from "./stand_in.ts";
 
 /** 0 .. n-1, for unrolling WGSL. */
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
