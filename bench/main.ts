@@ -497,8 +497,8 @@ async function submitShare(run: ReturnType<typeof stepRunner>): Promise<{ wall: 
     }
   } finally {
     delete (queue as Partial<GPUQueue>).submit;
+    run.dispose();
   }
-  run.dispose();
   samples.sort((a, b) => a.wall - b.wall);
   return samples[2];
 }

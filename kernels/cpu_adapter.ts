@@ -2,7 +2,8 @@
  * Kernels for a software WebGPU adapter (Mesa's llvmpipe), which runs WGSL on the CPU: each
  * stands in front of a tfjs-backend-webgpu kernel and takes the calls it was written for,
  * passing every other call, and every call on a hardware adapter, to tfjs's own. The row
- * kernels (LayerNorm, attention softmax) and tfjs's submit batch are sized for it too.
+ * kernels (LayerNorm, attention softmax) and tfjs's submit batch are sized for it too, and
+ * `model/encoder.ts` runs attention as `fused_attention.ts` while the switch is on.
  * `model/backend.ts` turns them on when the adapter is software.
  * @module
  */

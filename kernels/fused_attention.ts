@@ -10,7 +10,7 @@
  *
  * From tfjs ops the same attention is 8 dispatches forward and about 10 backward per layer,
  * four of them head transposes and four batched matmuls with K = dh or T, which llvmpipe runs
- * at 3-4 GFLOP/s; here it is 7. Each thread computes a block of rows and loops over the other
+ * at 3-4 GFLOP/s; here it is 7 dispatches. Each thread computes a block of rows and loops over the other
  * side, with no workgroup memory and no barrier. At the shipped model's shapes (B16 x T64, 4
  * heads of 32) one layer's forward and backward took about 35 ms of wall time on lavapipe
  * against about 55 for the tfjs ops. The twin is the tfjs-ops attention in `model/encoder.ts`.
@@ -60,6 +60,12 @@ const INPUTS: Record<Kernel, string[]> = {
  * a loop in memory.
  */
 const ROWS: Record<Kernel, number> = { lse: 8, out: 8, delta: 1, dq: 8, dk: 8, dv: 8 };
+
+/** The kernels that apply the probabilities' dropout. */
+const USE_BITS = new Set<Kernel>(["out", "dq", "dk", "dv"]);
+
+// The key-side kernels read one dropout word for all of a thread's key rows.
+if (32 % ROWS.dk || 32 % ROWS.dv) throw new Error("rows a thread must divide the 32 keys of a dropout word");
 
 /** The `[B, T, H * dh]` tensors, read and written as vec4. */
 const VEC4 = new Set(["Q", "K", "V", "O", "Dout"]);
@@ -117,29 +123,29 @@ class Rows {
   }
 
   /**
-   * Loop-over-keys kernels: each row's word of the dropout bits, loaded every 16 keys, and the
+   * Loop-over-keys kernels: each row's word of the dropout bits, loaded every 32 keys, and the
    * factor `keep(j)` of key `k`; 1 without dropout.
    */
   keyWords(drop: boolean): { declare: string; load: string; keep: (j: number) => string } {
     if (!drop) return { declare: "", load: "", keep: () => "1.0" };
     return {
       declare: this.per((j) => `var word${j} = 0u;`),
-      load: `if ((k & 15) == 0) { ${
-        this.per((j) => `word${j} = u32(Bits[g${j} * uniforms.W + (k >> 4)]);`)
+      load: `if ((k & 31) == 0) { ${
+        this.per((j) => `word${j} = bitcast<u32>(Bits[g${j} * uniforms.W + (k >> 5)]);`)
       } }`,
-      keep: (j) => `f32((word${j} >> u32(k & 15)) & 1u) * uniforms.dscale`,
+      keep: (j) => `f32((word${j} >> u32(k & 31)) & 1u) * uniforms.dscale`,
     };
   }
 
   /**
    * Loop-over-queries kernels: query `q`'s word of the dropout bits holding this thread's key
-   * columns (rows a thread divides 16, so its columns share one word), and the factor `keep(j)`.
+   * columns (rows a thread divides 32, so its columns share one word), and the factor `keep(j)`.
    */
   queryWord(drop: boolean): { load: string; keep: (j: number) => string } {
     if (!drop) return { load: "", keep: () => "1.0" };
     return {
-      load: "let word = u32(Bits[(row0 + q) * uniforms.W + (first >> 4)]);",
-      keep: (j) => `f32((word >> u32(r${j} & 15)) & 1u) * uniforms.dscale`,
+      load: "let word = bitcast<u32>(Bits[(row0 + q) * uniforms.W + (first >> 5)]);",
+      keep: (j) => `f32((word >> u32(r${j} & 31)) & 1u) * uniforms.dscale`,
     };
   }
 
@@ -153,7 +159,7 @@ class Rows {
  * The body of `main` once the thread's first row `first` is known, of head `h` of sequence `b`,
  * `row0` the index of the head's row 0 in `[B, H, T]`; `at(b, t, h)` is where the head's slice
  * of token `t` starts in `[B, T, H * dh]`. With dropout, `Bits` holds the kept bits of the
- * `[B, H, T, T]` probabilities, 16 keys a word ({@link DropoutBitsProgram}).
+ * `[B, H, T, T]` probabilities, 32 keys a word ({@link DropoutBitsProgram}).
  */
 function body(kernel: Kernel, dh: number, drop: boolean): string {
   const w = new Rows(ROWS[kernel], dh);
@@ -229,13 +235,13 @@ function body(kernel: Kernel, dh: number, drop: boolean): string {
     ${w.loopRow("Dout", "oo", "qa")}
     let lq = Lse[row0 + q];
     ${qw.load}
-    ${kernel === "dk" ? "let dq = Delta[row0 + q];" : ""}
+    ${kernel === "dk" ? "let dlt = Delta[row0 + q];" : ""}
     ${
         w.per((j) =>
           kernel === "dk"
             ? `let ds${j} = exp(${score("k", j, "qq", `mk${j}`)} - lq) * (${w.dot("v", j, "oo")} * ${
               qw.keep(j)
-            } - dq) * uniforms.scale;
+            } - dlt) * uniforms.scale;
     ${w.accumulate(j, `ds${j}`, "qq")}`
             : `let p${j} = exp(${score("k", j, "qq", `mk${j}`)} - lq) * ${qw.keep(j)};
     ${w.accumulate(j, `p${j}`, "oo")}`
@@ -246,7 +252,7 @@ function body(kernel: Kernel, dh: number, drop: boolean): string {
   }
 }
 
-/** One of the six kernels: a workgroup per (block of `WG` rows, head of a sequence), a thread a row. */
+/** One of the six kernels: a thread per `ROWS[kernel]` rows, a workgroup per `WG` threads of one head of one sequence. */
 class FusedAttentionProgram implements WebGPUProgram {
   outputShape: number[];
   shaderKey: string;
@@ -261,7 +267,7 @@ class FusedAttentionProgram implements WebGPUProgram {
   constructor(readonly kernel: Kernel, readonly s: Shape) {
     const perRow = kernel === "lse" || kernel === "delta";
     this.outputShape = perRow ? [s.B, s.H, s.T] : [s.B, s.T, s.H * s.dh];
-    const bits = s.drop && (kernel === "out" || kernel.startsWith("d")) && kernel !== "delta";
+    const bits = s.drop !== null && USE_BITS.has(kernel);
     this.variableNames = bits ? [...INPUTS[kernel], "Bits"] : INPUTS[kernel];
     this.variableComponents = this.variableNames.map((n) => (VEC4.has(n) ? 4 : 1));
     this.outputComponent = perRow ? 1 : 4;
@@ -289,10 +295,9 @@ fn main(index : i32) {
 }
 
 /**
- * The kept bits of dropout on the `[B, H, T, T]` probabilities, 16 keys to a word (`[B * H * T,
- * ceil(T / 16)]`, int32; 16 because tfjs writes an int32 output through an f32, exact to
- * 2^24): each element's draw is `dropoutGpu`'s, made once here instead of once in each of the
- * four kernels that need it.
+ * The kept bits of dropout on the `[B, H, T, T]` probabilities, 32 keys to a word (`[B * H * T,
+ * ceil(T / 32)]`, int32): each element's draw is `dropoutGpu`'s, made once here instead of
+ * once in each of the four kernels that need it.
  */
 class DropoutBitsProgram implements WebGPUProgram {
   outputShape: number[];
@@ -317,20 +322,20 @@ ${KEEP_WGSL}
 fn main(index : i32) {
   if (index >= uniforms.size) { return; }
   let row = index / uniforms.W;
-  let col0 = (index % uniforms.W) * 16;
+  let col0 = (index % uniforms.W) * 32;
   var word = 0u;
-  for (var i = 0; i < 16; i++) {
+  for (var i = 0; i < 32; i++) {
     let col = col0 + i;
     if (col < uniforms.T && kept(uniforms.key, u32(row * uniforms.T + col), uniforms.threshold)) {
       word = word | (1u << u32(i));
     }
   }
-  setOutputAtIndex(index, f32(word));
+  setOutputAtIndexI32(index, bitcast<i32>(word));
 }`;
   }
 }
 
-const words = (T: number) => Math.ceil(T / 16);
+const words = (T: number) => Math.ceil(T / 32);
 
 function run(kernel: Kernel, s: Shape, inputs: tf.Tensor[], bits: tf.Tensor | null): tf.Tensor {
   const backend = tf.backend() as WebGPUBackend;

@@ -84,7 +84,7 @@ abstract class RowProgram implements WebGPUProgram {
   workgroupSize: [number, number, number];
   uniforms = "cols : i32, eps : f32,";
   readonly components: number;
-  /** tfjs assigns it, so a field; the `[rows, 2]` statistics are scalar. */
+  /** A field, not a getter: tfjs assigns it. */
   outputComponent: number;
 
   constructor(outputShape: number[], rows: number, cols: number) {
@@ -93,7 +93,7 @@ abstract class RowProgram implements WebGPUProgram {
     this.dispatch = [rows, 1, 1];
     this.workgroupSize = [rowWorkgroup(cols), 1, 1];
     this.components = cols % 4 === 0 ? 4 : 1;
-    this.outputComponent = outputShape[outputShape.length - 1] === 2 ? 1 : this.components;
+    this.outputComponent = this.components;
   }
   abstract getUserCode(): string;
 
@@ -147,6 +147,7 @@ fn main(index : i32) {
 class RowStatsProgram extends RowProgram {
   shaderKey = `graddropLayerNormStats${this.components}`;
   variableNames = ["X"];
+  override outputComponent = 1;
   getUserCode(): string {
     return this.code(`
 ${ROW_SUM_WGSL}

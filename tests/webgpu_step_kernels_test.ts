@@ -254,40 +254,53 @@ Deno.test("attention softmax (webgpu): probabilities and gradient match the tfjs
 
 Deno.test("fused attention (webgpu): context and q, k, v gradients match the tfjs-ops twin, dropout mask included", async () => {
   await useBackend("webgpu");
-  // 37 tokens: rows that do not fill a workgroup; the last 9 keys of sequence 1 are padding.
-  const [B, T, H, dh] = [2, 37, 3, 8], D = H * dh;
-  const [q, k, v] = [1, 2, 3].map((s) => tf.randomNormal([B, T, D], 0, 1, "float32", s) as tf.Tensor3D);
-  const mask = tf.tensor(Float32Array.from({ length: B * T }, (_, i) => (i >= 2 * T - 9 ? -1e9 : 0)), [
-    B,
-    1,
-    1,
-    T,
-  ]);
-  const w = tf.randomNormal([B, T, D], 0, 1, "float32", 4);
-  const heads = (t: tf.Tensor) => t.reshape([B, T, H, dh]).transpose([0, 2, 1, 3]);
-  for (const drop of [null, { rate: 0.25, seed: 99 }]) {
-    const ops = (qt: tf.Tensor, kt: tf.Tensor, vt: tf.Tensor) => {
-      const probs = tf.softmax(
-        tf.matMul(heads(qt), heads(kt), false, true).mul(1 / Math.sqrt(dh)).add(mask),
-        -1,
-      );
-      const kept = drop ? dropoutGpu(probs, drop.rate, drop.seed) : probs;
-      return tf.matMul(kept, heads(vt)).transpose([0, 2, 1, 3]).reshape([B, T, D]);
-    };
-    const fused = (qt: tf.Tensor, kt: tf.Tensor, vt: tf.Tensor) =>
-      fusedAttention(qt as tf.Tensor3D, kt as tf.Tensor3D, vt as tf.Tensor3D, H, mask, drop);
-    const got = fused(q, k, v), want = ops(q, k, v);
-    const err = maxAbsDiff(await got.data(), await want.data());
-    assert.ok(err < 1e-5, `dropout ${!!drop}: context max |diff| ${err}`);
-    const grads = (f: typeof ops) => tf.grads((a, b, c) => f(a, b, c).mul(w).sum())([q, k, v]);
-    const [gGot, gWant] = [grads(fused), grads(ops)];
-    for (const [i, name] of ["q", "k", "v"].entries()) {
-      const d = maxAbsDiff(await gGot[i].data(), await gWant[i].data());
-      assert.ok(d < 1e-5, `dropout ${!!drop}: d${name} max |diff| ${d}`);
+  // 37 tokens: rows that do not fill a thread's 8 or a workgroup's 64, and 9 padded keys at the
+  // end of sequence 1; 100 tokens: a second workgroup of rows and four dropout words a row.
+  for (const [B, T, H, dh] of [[2, 37, 3, 8], [1, 100, 2, 4]]) {
+    const D = H * dh;
+    const [q, k, v] = [1, 2, 3].map((s) => tf.randomNormal([B, T, D], 0, 1, "float32", s) as tf.Tensor3D);
+    const mask = tf.tensor(
+      Float32Array.from({ length: B * T }, (_, i) => (i >= B * T - 9 ? -1e9 : 0)),
+      [B, 1, 1, T],
+    );
+    const w = tf.randomNormal([B, T, D], 0, 1, "float32", 4);
+    const heads = (t: tf.Tensor) => t.reshape([B, T, H, dh]).transpose([0, 2, 1, 3]);
+    for (const drop of [null, { rate: 0.25, seed: 99 }]) {
+      const ops = (qt: tf.Tensor, kt: tf.Tensor, vt: tf.Tensor) => {
+        const probs = tf.softmax(
+          tf.matMul(heads(qt), heads(kt), false, true).mul(1 / Math.sqrt(dh)).add(mask),
+          -1,
+        );
+        const kept = drop ? dropoutGpu(probs, drop.rate, drop.seed) : probs;
+        return tf.matMul(kept, heads(vt)).transpose([0, 2, 1, 3]).reshape([B, T, D]);
+      };
+      const fused = (qt: tf.Tensor, kt: tf.Tensor, vt: tf.Tensor) =>
+        fusedAttention(qt as tf.Tensor3D, kt as tf.Tensor3D, vt as tf.Tensor3D, H, mask, drop);
+      const got = fused(q, k, v), want = ops(q, k, v);
+      const err = maxAbsDiff(await got.data(), await want.data());
+      assert.ok(err < 1e-5, `T ${T}, dropout ${!!drop}: context max |diff| ${err}`);
+      const grads = (f: typeof ops) => tf.grads((a, b, c) => f(a, b, c).mul(w).sum())([q, k, v]);
+      const [gGot, gWant] = [grads(fused), grads(ops)];
+      for (const [i, name] of ["q", "k", "v"].entries()) {
+        const d = maxAbsDiff(await gGot[i].data(), await gWant[i].data());
+        assert.ok(d < 1e-5, `T ${T}, dropout ${!!drop}: d${name} max |diff| ${d}`);
+      }
+      tf.dispose([got, want, ...gGot, ...gWant]);
     }
-    tf.dispose([got, want, ...gGot, ...gWant]);
+    tf.dispose([q, k, v, mask, w]);
   }
-  tf.dispose([q, k, v, mask, w]);
+  assert.throws(
+    () =>
+      fusedAttention(
+        tf.zeros([1, 2, 6]),
+        tf.zeros([1, 2, 6]),
+        tf.zeros([1, 2, 6]),
+        2,
+        tf.zeros([1, 1, 1, 2]),
+        null,
+      ),
+    /head size 3/,
+  );
 });
 
 Deno.test("encoder on webgpu: the software-adapter path (fused attention) gives tfjs ops' loss and gradients, dropout on", async () => {
