@@ -21,6 +21,7 @@ import type { WebGPUBackend, WebGPUProgram } from "@tensorflow/tfjs-backend-webg
 import { webgpu_util } from "@tensorflow/tfjs-backend-webgpu";
 import { type DropoutSite, dropoutSite } from "./dropout.ts";
 import { KEEP_WGSL, PCG_WGSL } from "./rng.ts";
+import { uniformData, type UniformField, wgslFields } from "./uniforms.ts";
 
 /**
  * Threads a workgroup: one SIMD group of llvmpipe's 256-bit vectors. A workgroup's threads
@@ -252,6 +253,23 @@ function body(kernel: Kernel, dh: number, drop: boolean): string {
   }
 }
 
+const words = (T: number) => Math.ceil(T / 32);
+
+const ATTENTION_UNIFORMS: UniformField<Shape>[] = [
+  { name: "T", type: "i32", value: (s) => s.T },
+  { name: "H", type: "i32", value: (s) => s.H },
+  { name: "W", type: "i32", value: (s) => words(s.T) },
+  { name: "scale", type: "f32", value: (s) => s.scale },
+  { name: "dscale", type: "f32", value: (s) => s.drop?.scale ?? 1 },
+];
+
+const BITS_UNIFORMS: UniformField<{ s: Shape; site: DropoutSite }>[] = [
+  { name: "T", type: "i32", value: ({ s }) => s.T },
+  { name: "W", type: "i32", value: ({ s }) => words(s.T) },
+  { name: "key", type: "u32", value: ({ site }) => site.key },
+  { name: "threshold", type: "u32", value: ({ site }) => site.threshold },
+];
+
 /** One of the six kernels: a thread per `ROWS[kernel]` rows, a workgroup per `WG` threads of one head of one sequence. */
 class FusedAttentionProgram implements WebGPUProgram {
   outputShape: number[];
@@ -262,7 +280,7 @@ class FusedAttentionProgram implements WebGPUProgram {
   dispatchLayout: { x: number[] };
   dispatch: [number, number, number];
   workgroupSize: [number, number, number] = [WG, 1, 1];
-  uniforms = "T : i32, H : i32, W : i32, scale : f32, dscale : f32,";
+  uniforms = wgslFields(ATTENTION_UNIFORMS);
 
   constructor(readonly kernel: Kernel, readonly s: Shape) {
     const perRow = kernel === "lse" || kernel === "delta";
@@ -306,7 +324,7 @@ class DropoutBitsProgram implements WebGPUProgram {
   dispatchLayout: { x: number[] };
   dispatch: [number, number, number];
   workgroupSize: [number, number, number] = [64, 1, 1];
-  uniforms = "T : i32, W : i32, key : u32, threshold : u32,";
+  uniforms = wgslFields(BITS_UNIFORMS);
   size = true;
 
   constructor(rows: number, words: number) {
@@ -335,32 +353,19 @@ fn main(index : i32) {
   }
 }
 
-const words = (T: number) => Math.ceil(T / 32);
-
 function run(kernel: Kernel, s: Shape, inputs: tf.Tensor[], bits: tf.Tensor | null): tf.Tensor {
   const backend = tf.backend() as WebGPUBackend;
   const program = new FusedAttentionProgram(kernel, s);
-  const uniforms = [
-    { type: "int32", data: [s.T] },
-    { type: "int32", data: [s.H] },
-    { type: "int32", data: [words(s.T)] },
-    { type: "float32", data: [s.scale] },
-    { type: "float32", data: [s.drop?.scale ?? 1] },
-  ];
   const all = program.variableNames.includes("Bits") ? [...inputs, bits!] : inputs;
-  return tf.engine().makeTensorFromTensorInfo(backend.runWebGPUProgram(program, all, "float32", uniforms));
+  const info = backend.runWebGPUProgram(program, all, "float32", uniformData(ATTENTION_UNIFORMS, s));
+  return tf.engine().makeTensorFromTensorInfo(info);
 }
 
 function dropoutBits(s: Shape, site: DropoutSite): tf.Tensor {
   const backend = tf.backend() as WebGPUBackend;
-  const uniforms = [
-    { type: "int32", data: [s.T] },
-    { type: "int32", data: [words(s.T)] },
-    { type: "uint32", data: [site.key >>> 0] },
-    { type: "uint32", data: [site.threshold >>> 0] },
-  ];
   const program = new DropoutBitsProgram(s.B * s.H * s.T, words(s.T));
-  return tf.engine().makeTensorFromTensorInfo(backend.runWebGPUProgram(program, [], "int32", uniforms));
+  const info = backend.runWebGPUProgram(program, [], "int32", uniformData(BITS_UNIFORMS, { s, site }));
+  return tf.engine().makeTensorFromTensorInfo(info);
 }
 
 /** Dropout on the attention probabilities: drop probability and the site seed of `dropoutGpu`. */

@@ -8,7 +8,7 @@
 /** One uniform field of a kernel whose parameters are `P`. */
 export interface UniformField<P> {
   name: string;
-  type: "u32" | "f32";
+  type: "u32" | "i32" | "f32";
   value: (p: P) => number;
 }
 
@@ -26,13 +26,15 @@ export function wgslFields<P>(fields: UniformField<P>[]): string {
   return fields.map((f) => `${f.name} : ${f.type},`).join(" ");
 }
 
+const TFJS_TYPE = { u32: "uint32", i32: "int32", f32: "float32" } as const;
+
 /** The values in tfjs-backend-webgpu's uniform format, in declaration order. */
 export function uniformData<P>(
   fields: UniformField<P>[],
   p: P,
-): { type: "uint32" | "float32"; data: number[] }[] {
+): { type: "uint32" | "int32" | "float32"; data: number[] }[] {
   return fields.map((f) => ({
-    type: f.type === "u32" ? "uint32" as const : "float32" as const,
+    type: TFJS_TYPE[f.type],
     data: [f.type === "u32" ? f.value(p) >>> 0 : f.value(p)],
   }));
 }
