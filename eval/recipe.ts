@@ -108,3 +108,54 @@ export function chooseRecipe(
   }
   return { grid, methods };
 }
+
+/**
+ * `recipe.md`: per method the chosen point and the best one (with the binomial standard error
+ * of the best, whatever the rule: under `best` the tolerance is 0, not the error), then every
+ * point the method ran, best first, with its dev accuracy per seed.
+ *
+ * @example
+ * ```ts
+ * import { chooseRecipe, recipeMarkdown } from "./recipe.ts";
+ * const rule = { rule: "best" as const, devItems: 99, cost: "epochs" };
+ * const r = chooseRecipe([{ method: "full", seed: 1, point: { lr: 0.001 }, dev: 0.4 }], rule);
+ * if (!recipeMarkdown(r, { rule, languages: ["eng_Latn"] }).includes("40.0 ± 4.9")) throw new Error("no SE");
+ * ```
+ */
+export function recipeMarkdown(recipe: Recipe, o: { rule: RecipeRule; languages: string[] }): string {
+  const pct = (x: number) => (100 * x).toFixed(1);
+  const fmt = (p: Record<string, unknown>) => Object.entries(p).map(([k, v]) => `${k}=${v}`).join(", ");
+  const { rule, devItems, cost } = o.rule;
+  const lines = [
+    "# Recipe chosen on source-language dev accuracy",
+    "",
+    `Grid: ${Object.entries(recipe.grid).map(([k, v]) => `${k} ∈ {${v.join(", ")}}`).join("; ")}. ` +
+    `Scored on ${devItems} dev items of ${o.languages.join(", ")}, at the end of training. ` +
+    (rule === "one-se"
+      ? `Rule: the point with the smallest ${cost} within one binomial standard error of the best.`
+      : "Rule: the best point."),
+    "",
+    "| method | chosen | its dev accuracy (%) | best point | best dev accuracy (%) ± one SE |",
+    "| --- | --- | --- | --- | --- |",
+    ...Object.entries(recipe.methods).map(([m, r]) => {
+      const se = Math.sqrt(r.best_dev * (1 - r.best_dev) / Math.max(1, devItems));
+      return `| ${m} | ${fmt(r.chosen)} | ${pct(r.dev_mean)} | ${fmt(r.points[0].point)} | ${
+        pct(r.best_dev)
+      } ± ${pct(se)} |`;
+    }),
+  ];
+  for (const [m, r] of Object.entries(recipe.methods)) {
+    lines.push(
+      "",
+      `## ${m}: every point, best first`,
+      "",
+      "| point | dev accuracy (%), mean | by seed |",
+      "| --- | --- | --- |",
+    );
+    for (const p of r.points) {
+      const bySeed = Object.entries(p.dev_by_seed).map(([s, d]) => `${s}: ${pct(d)}`).join(", ");
+      lines.push(`| ${fmt(p.point)} | ${pct(p.dev_mean)} | ${bySeed} |`);
+    }
+  }
+  return lines.join("\n") + "\n";
+}

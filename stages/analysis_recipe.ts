@@ -22,7 +22,7 @@ export const stage: StageType<typeof schema> = {
   schema,
   publish: ["recipe.json", "recipe.md"],
   async run(ctx) {
-    const { chooseRecipe } = await import("../eval/recipe.ts");
+    const { chooseRecipe, recipeMarkdown } = await import("../eval/recipe.ts");
     const { readTask } = await import("../data/task.ts");
     const taskDir = inputOfType(ctx, ["data/"]).dir;
     const task = await readTask(taskDir);
@@ -43,7 +43,8 @@ export const stage: StageType<typeof schema> = {
       });
     }
     if (runs.length === 0) throw new Error("analysis/recipe: no train/finetune inputs");
-    const recipe = chooseRecipe(runs, { rule: ctx.params.rule, devItems, cost: ctx.params.cost });
+    const rule = { rule: ctx.params.rule, devItems, cost: ctx.params.cost };
+    const recipe = chooseRecipe(runs, rule);
     await Deno.writeTextFile(
       `${ctx.out}/recipe.json`,
       JSON.stringify(
@@ -58,29 +59,12 @@ export const stage: StageType<typeof schema> = {
         1,
       ),
     );
-    const pct = (x: number) => (100 * x).toFixed(1);
-    const lines = [
-      "# Recipe chosen on source-language dev accuracy",
-      "",
-      `Grid: ${Object.entries(recipe.grid).map(([k, v]) => `${k} ∈ {${v.join(", ")}}`).join("; ")}. ` +
-      `Scored on ${devItems} dev items of ${task.train_languages.join(", ")}, at the end of training. ` +
-      (ctx.params.rule === "one-se"
-        ? `Rule: the point with the smallest ${ctx.params.cost} within one binomial standard error of the best.`
-        : "Rule: the best point."),
-      "",
-      "| method | chosen | its dev accuracy (%) | best point | best dev accuracy (%) ± one SE |",
-      "| --- | --- | --- | --- | --- |",
-      ...Object.entries(recipe.methods).map(([m, r]) => {
-        const fmt = (p: Record<string, unknown>) => Object.entries(p).map(([k, v]) => `${k}=${v}`).join(", ");
-        return `| ${m} | ${fmt(r.chosen)} | ${pct(r.dev_mean)} | ${fmt(r.points[0].point)} | ${
-          pct(r.best_dev)
-        } ± ${pct(r.tolerance)} |`;
-      }),
-      "",
-    ];
-    await Deno.writeTextFile(`${ctx.out}/recipe.md`, lines.join("\n"));
+    await Deno.writeTextFile(
+      `${ctx.out}/recipe.md`,
+      recipeMarkdown(recipe, { rule, languages: task.train_languages }),
+    );
     for (const [m, r] of Object.entries(recipe.methods)) {
-      ctx.log(`${m}: ${JSON.stringify(r.chosen)} dev ${pct(r.dev_mean)}%`);
+      ctx.log(`${m}: ${JSON.stringify(r.chosen)} dev ${(100 * r.dev_mean).toFixed(1)}%`);
     }
   },
 };

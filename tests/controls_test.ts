@@ -6,7 +6,7 @@ import { reinitialise } from "../model/checkpoint.ts";
 import { exportClassifier } from "../eval/onnx_export.ts";
 import { buildShard } from "../data/shards.ts";
 import { fitBagOfSubwords, predictBagOfSubwords } from "../eval/bag_of_subwords.ts";
-import { chooseRecipe } from "../eval/recipe.ts";
+import { chooseRecipe, recipeMarkdown } from "../eval/recipe.ts";
 import { useBackend } from "./gpu.ts";
 
 Deno.test("mean-pooling head: onnxruntime-web logits match tfjs within 1e-4, and differ from the <s> head", async () => {
@@ -116,4 +116,23 @@ Deno.test("recipe: the one-standard-error rule takes the cheapest point within o
     "with a large dev set only the best is within one SE",
   );
   assert.deepEqual(chooseRecipe(runs).methods.full.chosen, { epochs: 8, lr: 0.001 });
+});
+
+Deno.test("recipe.md: one SE shown under either rule, and every point listed best first with its seeds", () => {
+  const runs = [
+    { method: "full", seed: 1, point: { epochs: 4, lr: 0.001 }, dev: 0.40 },
+    { method: "full", seed: 2, point: { epochs: 4, lr: 0.001 }, dev: 0.38 },
+    { method: "full", seed: 1, point: { epochs: 10, lr: 0.002 }, dev: 0.44 },
+  ];
+  for (const name of ["best", "one-se"] as const) {
+    const rule = { rule: name, devItems: 99, cost: "epochs" };
+    const md = recipeMarkdown(chooseRecipe(runs, rule), { rule, languages: ["eng_Latn"] });
+    // sqrt(0.44 x 0.56 / 99) = 4.99 points, not the tolerance `best` uses (0).
+    assert.match(md, /\| 44\.0 ± 5\.0 \|/, name);
+    const rows = md.split("\n").filter((l) => l.startsWith("| epochs="));
+    assert.deepEqual(rows, [
+      "| epochs=10, lr=0.002 | 44.0 | 1: 44.0 |",
+      "| epochs=4, lr=0.001 | 39.0 | 1: 40.0, 2: 38.0 |",
+    ]);
+  }
 });
