@@ -50,6 +50,9 @@ export interface Recipe {
 
 const key = (point: Record<string, unknown>) => JSON.stringify(Object.entries(point).sort());
 
+/** The binomial standard error of an accuracy `p` over `n` items. */
+const binomialSE = (p: number, n: number) => Math.sqrt(p * (1 - p) / Math.max(1, n));
+
 /**
  * Picks each method's grid point by mean dev accuracy over seeds: the best, or with `one-se`
  * the cheapest (smallest value of the `cost` axis) within one standard error of the best, and
@@ -98,7 +101,7 @@ export function chooseRecipe(
       return { ...s, dev_mean: devs.reduce((a, b) => a + b, 0) / devs.length };
     }).sort((a, b) => b.dev_mean - a.dev_mean || earlier(a, b));
     const best = points[0].dev_mean;
-    const tolerance = rule.rule === "one-se" ? Math.sqrt(best * (1 - best) / Math.max(1, rule.devItems)) : 0;
+    const tolerance = rule.rule === "one-se" ? binomialSE(best, rule.devItems) : 0;
     const cost = (p: PointScore) => Number(p.point[rule.cost] ?? 0);
     // `points` is sorted best first, so the first of the cheapest candidates is the best of them.
     const within = points.filter((p) => p.dev_mean >= best - tolerance - 1e-12);
@@ -138,10 +141,10 @@ export function recipeMarkdown(recipe: Recipe, o: { rule: RecipeRule; languages:
     "| method | chosen | its dev accuracy (%) | best point | best dev accuracy (%) ± one SE |",
     "| --- | --- | --- | --- | --- |",
     ...Object.entries(recipe.methods).map(([m, r]) => {
-      const se = Math.sqrt(r.best_dev * (1 - r.best_dev) / Math.max(1, devItems));
+      const se = pct(binomialSE(r.best_dev, devItems));
       return `| ${m} | ${fmt(r.chosen)} | ${pct(r.dev_mean)} | ${fmt(r.points[0].point)} | ${
         pct(r.best_dev)
-      } ± ${pct(se)} |`;
+      } ± ${se} |`;
     }),
   ];
   for (const [m, r] of Object.entries(recipe.methods)) {
