@@ -295,9 +295,18 @@ async function runInstance(
     work: store.work(key),
   };
   Deno.writeTextFileSync(`${tmp}/spec.json`, JSON.stringify(spec, null, 2));
-  const eta = opts.log.eta(plan.pipeline, inst.stage, inst.type);
-  opts.progress(`[${inst.id}] running${eta ? ` (ETA ~${fmtSeconds(eta)} from an earlier run)` : ""}`);
+  const last = opts.log.eta(plan.pipeline, inst.stage, inst.type);
+  const eta = last?.seconds;
+  const lastNote = !last
+    ? ""
+    : last.sameStage
+    ? ` (ETA ~${fmtSeconds(last.seconds)} from an earlier run)`
+    : ` (a ${inst.type} stage took ${fmtSeconds(last.seconds)} last time)`;
+  opts.progress(`[${inst.id}] running${lastNote}`);
   let lastShown = 0;
+  // The pace is measured from the first progress report, so set-up and a resumed run's
+  // earlier steps do not skew it.
+  let first: { at: number; fraction: number } | undefined;
   try {
     await opts.runner.run({
       id: inst.id,
@@ -310,17 +319,21 @@ async function runInstance(
       stallSeconds: Math.max(120, 3 * (eta ?? 0)),
       onProgress: (fraction, note) => {
         const now = performance.now();
+        first ??= { at: now, fraction };
         if (now - lastShown > 2000 || fraction >= 1) {
           lastShown = now;
-          opts.progress(`[${inst.id}] ${(fraction * 100).toFixed(0)}% ${note}`);
+          const left = timeLeft(first.fraction, fraction, (now - first.at) / 1000);
+          opts.progress(
+            `[${inst.id}] ${(fraction * 100).toFixed(0)}% ${note}${
+              left === undefined ? "" : `, ~${fmtSeconds(left)} left`
+            }`,
+          );
         }
       },
       onLine: (line) => opts.progress(`[${inst.id}] ${line}`),
       onStall: (s) =>
         opts.progress(
-          `[${inst.id}] stalled? no progress for ${s} s${
-            eta ? ` (it took ${fmtSeconds(eta)} last time)` : ""
-          }`,
+          `[${inst.id}] stalled? no progress for ${s} s${lastNote}`,
         ),
     });
   } catch (e) {
@@ -446,15 +459,37 @@ function existsDir(path: string): boolean {
 }
 
 /**
- * `12.3s` or `4m05s`.
+ * `12.3s`, `4m05s` or `7h02m`.
  *
  * @example
  * ```ts
  * import { fmtSeconds } from "./execute.ts";
  * if (fmtSeconds(245) !== "4m05s") throw new Error(fmtSeconds(245));
+ * if (fmtSeconds(25_320) !== "7h02m") throw new Error(fmtSeconds(25_320));
  * ```
  */
 export function fmtSeconds(s: number): string {
   if (s < 60) return `${s.toFixed(1)}s`;
-  return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, "0")}s`;
+  const whole = Math.round(s);
+  if (whole < 3600) return `${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, "0")}s`;
+  const m = Math.round(s / 60);
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
+}
+
+/**
+ * Seconds a stage has left at the pace it has kept since its first progress report (at
+ * `fromFraction`, `elapsed` seconds ago), or undefined before that pace means anything
+ * (under 30 s, or no progress yet) and once it is done.
+ *
+ * @example
+ * ```ts
+ * import { timeLeft } from "./execute.ts";
+ * // Resumed at 5%, now at 10% after 10 minutes: 90% to go at 5% per 10 minutes.
+ * if (timeLeft(0.05, 0.1, 600) !== 10_800) throw new Error("pace");
+ * if (timeLeft(0.05, 0.05, 600) !== undefined) throw new Error("no progress yet");
+ * ```
+ */
+export function timeLeft(fromFraction: number, fraction: number, elapsed: number): number | undefined {
+  if (elapsed < 30 || fraction >= 1 || fraction <= fromFraction) return undefined;
+  return Math.round(elapsed * (1 - fraction) / (fraction - fromFraction));
 }

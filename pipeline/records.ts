@@ -57,10 +57,15 @@ export class BuildLog {
     return out;
   }
 
-  /** Seconds the stage (by `<pipeline>/<stage>`, else by type) took last time. */
-  eta(pipeline: string, stage: string, type: string): number | undefined {
+  /**
+   * Seconds the stage took last time (`sameStage`), else the last stage of its type took
+   * (another pipeline's, with other parameters: a rough guide only).
+   */
+  eta(pipeline: string, stage: string, type: string): { seconds: number; sameStage: boolean } | undefined {
     const t = readJson<Record<string, number>>(`${this.home}/timings.json`, {});
-    return t[`${pipeline}/${stage}`] ?? t[type];
+    const own = t[`${pipeline}/${stage}`];
+    if (own !== undefined) return { seconds: own, sameStage: true };
+    return t[type] === undefined ? undefined : { seconds: t[type], sameStage: false };
   }
 
   /** Remembers how long a stage took. */

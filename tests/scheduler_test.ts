@@ -143,3 +143,22 @@ Deno.test("scheduler: an interrupted run stops, keeps nothing partial and record
   assert.deepEqual([...Deno.readDirSync(`${store.home}/tmp`)], [], "no temp dirs");
   assert.deepEqual(new BuildLog(store.home).history(), [], "no run recorded");
 });
+
+Deno.test("scheduler: a time from another pipeline's stage of the same type is named as such, not as this stage's ETA", async () => {
+  const { plan, store } = await setup(`pipelines:
+  demo:
+    stages:
+      a:
+        uses: test/write
+`);
+  const lines: string[] = [];
+  const opts = { ...options(store, new FakeRunner(), 1), progress: (l: string) => lines.push(l) };
+  opts.log.saveTiming("other", "x", "test/write", 125);
+  await execute(plan, plan.instances, store, opts);
+  assert.ok(lines.includes("[a] running (a test/write stage took 2m05s last time)"), lines.join("\n"));
+  await execute(plan, plan.instances, store, { ...opts, force: new Set(["a"]) });
+  assert.ok(
+    lines.some((l) => /^\[a\] running \(ETA ~\d+\.\ds from an earlier run\)$/.test(l)),
+    lines.join("\n"),
+  );
+});
