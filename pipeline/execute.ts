@@ -301,7 +301,7 @@ async function runInstance(
     ? ""
     : last.sameStage
     ? ` (ETA ~${fmtSeconds(last.seconds)} from an earlier run)`
-    : ` (a ${inst.type} stage took ${fmtSeconds(last.seconds)} last time)`;
+    : ` (the last ${inst.type} stage took ${fmtSeconds(last.seconds)})`;
   opts.progress(`[${inst.id}] running${lastNote}`);
   let lastShown = 0;
   // The pace is measured from the first progress report, so set-up and a resumed run's

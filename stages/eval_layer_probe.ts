@@ -3,6 +3,8 @@
  * embeddings), on the task's source language: logistic regression on mean-pooled hidden
  * states, L2 chosen on source dev, scored on source test. What a checkpoint's layers hold
  * of the task before any fine-tuning, to compare checkpoints without fine-tuning's noise.
+ * `init: random` probes the checkpoint's shape with every tensor redrawn (random-init's draw
+ * for `seed`): the control that says how much of a probe's accuracy pretraining put there.
  * @module
  */
 import { z } from "zod";
@@ -16,6 +18,7 @@ const schema = z.strictObject({
   seed: z.number().int().default(1),
   batch_size: z.number().int().min(1).default(32),
   backend: z.enum(["auto", "webgpu", "wasm", "cpu"]).default("auto"),
+  init: z.enum(["checkpoint", "random"]).default("checkpoint"),
 });
 
 /** Writes `metrics.json`: per layer the L2 chosen, source dev and test accuracy. */
@@ -32,18 +35,21 @@ export const stage: StageType<typeof schema> = {
     const { readTask } = await import("../data/task.ts");
     const { readShard, batchRows, rowsInLanguages } = await import("../data/shards.ts");
     const { initBackend } = await import("../model/backend.ts");
-    const { loadCheckpoint } = await import("../model/checkpoint.ts");
+    const { loadCheckpoint, reinitialise } = await import("../model/checkpoint.ts");
+    const { seeds } = await import("../kernels/random.ts");
     const { encode, meanPool } = await import("../model/encoder.ts");
     const { fitProbe } = await import("../eval/layer_probe.ts");
     const p = ctx.params;
     const backend = await initBackend(p.backend);
     const taskDir = inputOfType(ctx, ["data/"]).dir;
     const task = await readTask(taskDir);
+    const heads = { mlm: false, numLabels: task.labels.length };
     const { cfg, params } = await loadCheckpoint(
       `${inputOfType(ctx, ["model/"]).dir}/checkpoint`,
-      { mlm: false, numLabels: task.labels.length },
+      heads,
       p.seed,
     );
+    if (p.init === "random") reinitialise(params, cfg, heads, seeds.randomInit(p.seed));
     const split = async (name: string) => {
       const s = await readShard(taskDir, name);
       const rows = rowsInLanguages(s, task.train_languages);
@@ -106,6 +112,7 @@ export const stage: StageType<typeof schema> = {
       JSON.stringify(
         {
           method: "layer-probe",
+          init: p.init,
           languages: task.train_languages,
           backend: backend.backend,
           n: { train: train.labels.length, dev: dev.labels.length, test: test.labels.length },

@@ -48,6 +48,10 @@ Deno.test("end to end on the software adapter: every method through the stages, 
         uses: eval/layer-probe
         needs: [pretrain, task]
         with: {epochs: 2, backend: webgpu}
+      probe_random:
+        uses: eval/layer-probe
+        needs: [pretrain, task]
+        with: {epochs: 2, backend: webgpu, init: random}
       analysis:
         uses: analysis/compare
         needs: [evaluate, bow, finetune, task]
@@ -69,6 +73,11 @@ Deno.test("end to end on the software adapter: every method through the stages, 
     assert.ok(l.dev_accuracy >= 0 && l.dev_accuracy <= 1 && l.l2_dev_accuracy.length === 5);
     assert.equal(l.test_accuracy, null);
   }
+  // Same seed, same data, same fit: only the redrawn weights can make the control differ.
+  const randomKey = r.json!.stages.find((s) => s.id === "probe_random")!.key;
+  const random = JSON.parse(Deno.readTextFileSync(`${home}/store/${randomKey}/out/metrics.json`));
+  assert.deepEqual([probe.init, random.init], ["checkpoint", "random"]);
+  assert.notDeepEqual(random.layers, probe.layers, "the control probes other weights");
   const metrics = JSON.parse(Deno.readTextFileSync(`${dir}/results/tiny/metrics.json`));
   const methods = new Set(metrics.rows.map((x: { method: string }) => x.method));
   for (const m of [...METHODS, "bag-of-subwords", "majority"]) assert.ok(methods.has(m), `metrics has ${m}`);

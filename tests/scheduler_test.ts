@@ -155,7 +155,7 @@ Deno.test("scheduler: a time from another pipeline's stage of the same type is n
   const opts = { ...options(store, new FakeRunner(), 1), progress: (l: string) => lines.push(l) };
   opts.log.saveTiming("other", "x", "test/write", 125);
   await execute(plan, plan.instances, store, opts);
-  assert.ok(lines.includes("[a] running (a test/write stage took 2m05s last time)"), lines.join("\n"));
+  assert.ok(lines.includes("[a] running (the last test/write stage took 2m05s)"), lines.join("\n"));
   await execute(plan, plan.instances, store, { ...opts, force: new Set(["a"]) });
   assert.ok(
     lines.some((l) => /^\[a\] running \(ETA ~\d+\.\ds from an earlier run\)$/.test(l)),
