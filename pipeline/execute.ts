@@ -296,7 +296,6 @@ async function runInstance(
   };
   Deno.writeTextFileSync(`${tmp}/spec.json`, JSON.stringify(spec, null, 2));
   const last = opts.log.eta(plan.pipeline, inst.stage, inst.type);
-  const eta = last?.seconds;
   const lastNote = !last
     ? ""
     : last.sameStage
@@ -316,7 +315,7 @@ async function runInstance(
       signal: opts.signal,
       debug: opts.debug,
       timeoutSeconds: inst.timeout ?? opts.defaultTimeout,
-      stallSeconds: Math.max(120, 3 * (eta ?? 0)),
+      stallSeconds: Math.max(120, 3 * (last?.seconds ?? 0)),
       onProgress: (fraction, note) => {
         const now = performance.now();
         first ??= { at: now, fraction };
