@@ -101,6 +101,15 @@ export const recipeSchema = z.strictObject({
   grid: z.record(z.string(), z.array(z.unknown())),
   /** Per method, the values chosen. */
   chosen: z.record(z.string(), z.record(z.string(), z.unknown())),
+  /** Settings chosen afterwards by other pipelines, on top of the grid's choice, in order. */
+  then: z.array(z.strictObject({
+    pipeline: z.string().min(1),
+    split: z.string().min(1),
+    grid: z.record(z.string(), z.array(z.unknown())),
+    chosen: z.record(z.string(), z.unknown()),
+    /** Which methods were scored, and which take the choice. */
+    applies: z.string().min(1),
+  })).optional(),
 });
 
 /** A validated recipe. */

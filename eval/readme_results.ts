@@ -7,7 +7,16 @@
 import { parseArgs } from "node:util";
 import { ConfigError, usageErrorsAsExit2 } from "../pipeline/errors.ts";
 import type { Analysis } from "./compare.ts";
-import { answer, cell, ci, fmtP, methodsLegend, methodsTable, signed } from "./report_text.ts";
+import {
+  answer,
+  cell,
+  ci,
+  fmtP,
+  laterRecipeSentences,
+  methodsLegend,
+  methodsTable,
+  signed,
+} from "./report_text.ts";
 
 /** Usage line of the command; the snapshot's path is relative to the README. */
 export const README_RESULTS_USAGE =
@@ -87,7 +96,7 @@ export function resultsSection(a: Analysis, snapshot: string): string {
           Object.entries(a.recipe.chosen).map(([m, vs]) =>
             `${cell(m)} ${Object.entries(vs).map(([k, v]) => `${cell(k)} ${cell(String(v))}`).join(", ")}`
           ).join("; ")
-        }.`,
+        }.${laterRecipeSentences(a.recipe).map((s) => ` ${s}`).join("")}`,
         "",
       ]
       : []),

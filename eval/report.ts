@@ -14,6 +14,7 @@ import {
   ci,
   fmtP,
   inFamily,
+  laterRecipeSentences,
   methodsLegend,
   methodsTable,
   metricLabel,
@@ -105,6 +106,7 @@ function recipe(a: Analysis): string[] {
     `Chosen by the \`${cell(r.pipeline)}\` pipeline on ${
       cell(r.split)
     } alone (never on test), from the grid ${grid.join(" × ")}. Chosen per method: ${chosen.join("; ")}.`,
+    ...laterRecipeSentences(r).map((s) => ["", s]).flat(),
     "",
   ];
 }

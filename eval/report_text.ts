@@ -5,6 +5,7 @@
  * @module
  */
 import type { Analysis, MethodSummary } from "./compare.ts";
+import type { Recipe } from "./contracts.ts";
 import type { Family, Metric, PairComparison } from "./pairs.ts";
 
 /**
@@ -18,6 +19,28 @@ import type { Family, Metric, PairComparison } from "./pairs.ts";
  */
 export function cell(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/\|/g, "\\|");
+}
+
+/**
+ * The sentences on settings chosen after a recipe's grid (its `then`), one per later pipeline.
+ *
+ * @example
+ * ```ts
+ * import { laterRecipeSentences } from "./report_text.ts";
+ * const [s] = laterRecipeSentences({
+ *   pipeline: "recipe", split: "dev", grid: {}, chosen: {},
+ *   then: [{ pipeline: "lp", split: "dev", grid: { steps: [0, 30] }, chosen: { steps: 30 }, applies: "full" }],
+ * });
+ * if (s !== "Then the `lp` pipeline, on dev, from steps ∈ {0, 30}: steps 30 (full).") throw new Error(s);
+ * ```
+ */
+export function laterRecipeSentences(r: Recipe): string[] {
+  const show = (v: unknown) => cell(typeof v === "string" ? v : JSON.stringify(v));
+  return (r.then ?? []).map((t) =>
+    `Then the \`${cell(t.pipeline)}\` pipeline, on ${cell(t.split)}, from ${
+      Object.entries(t.grid).map(([k, vs]) => `${cell(k)} ∈ {${vs.map(show).join(", ")}}`).join(" × ")
+    }: ${Object.entries(t.chosen).map(([k, v]) => `${cell(k)} ${show(v)}`).join(", ")} (${cell(t.applies)}).`
+  );
 }
 
 /**

@@ -27,6 +27,17 @@ const schema = z.strictObject({
   select: z.enum(["last", "best-dev"]).default("last"),
   /** What the new classification head reads: `<s>` (RoBERTa's head) or the mean over tokens. */
   pooling: z.enum(["cls", "mean"]).default("cls"),
+  /**
+   * Keep only the checkpoint's bottom k encoder layers (0: the classifier reads the embeddings);
+   * the layers above are dropped before fine-tuning. Unset: all of them.
+   */
+  keep_layers: z.number().int().min(0).optional(),
+  /**
+   * LP-FT: full-batch AdamW steps fitting the new head on the frozen encoder's pooled vectors
+   * before fine-tuning (train/head_fit.ts); 0 fine-tunes from the freshly drawn head.
+   */
+  head_fit_steps: z.number().int().min(0).default(0),
+  head_fit_lr: z.number().positive().default(0.01),
   log_kept_every: z.number().int().min(0).default(5),
   bucket_by_length: z.boolean().default(true),
   backend: z.enum(["auto", "webgpu", "wasm", "cpu"]).default("auto"),
@@ -46,6 +57,11 @@ const schema = z.strictObject({
     ctx.addIssue({ code: "custom", path: ["graddrop"], message });
   }
 });
+
+function tooManyLayers(keep: number | undefined, depth: number, checkpoint: string): string | undefined {
+  if (keep === undefined || keep <= depth) return undefined;
+  return `keep_layers is ${keep}, but ${checkpoint} has ${depth} layers`;
+}
 
 /** Labels of the task types whose label sets are fixed (the classifier's size in the memory plan). */
 const TASK_LABELS: Record<string, number> = { "data/sib200": 7, "data/xnli": 3, "data/pawsx": 2 };
@@ -75,6 +91,9 @@ export const stage: StageType<typeof schema> = {
     } catch {
       return { summary: `memory: ${model.params.path}/config.json not readable yet`, facts: {} };
     }
+    const tooDeep = tooManyLayers(params.keep_layers, cfg.num_hidden_layers, model.params.path);
+    if (tooDeep) return { summary: tooDeep, facts: {}, refuse: tooDeep };
+    cfg = { ...cfg, num_hidden_layers: params.keep_layers ?? cfg.num_hidden_layers };
     const backend = await resolveBackend(params.backend);
     let binding: number | null = null;
     if (backend === "webgpu") {
@@ -99,7 +118,7 @@ export const stage: StageType<typeof schema> = {
   async run(ctx) {
     const { readTask } = await import("../data/task.ts");
     const { initBackend } = await import("../model/backend.ts");
-    const { loadCheckpoint, saveCheckpoint } = await import("../model/checkpoint.ts");
+    const { loadCheckpoint, readConfig, saveCheckpoint } = await import("../model/checkpoint.ts");
     const { readShard } = await import("../data/shards.ts");
     const { finetune } = await import("../train/finetune.ts");
     const { resolveGradDrop, startsFromScratch } = await import("../train/methods.ts");
@@ -115,12 +134,19 @@ export const stage: StageType<typeof schema> = {
         `the task has no training rows (train languages: ${task.train_languages.join(", ")})`,
       );
     }
+    const depth = (await readConfig(modelDir)).num_hidden_layers;
+    const tooDeep = tooManyLayers(p.keep_layers, depth, modelDir);
+    if (tooDeep) {
+      const { UserInputError } = await import("../pipeline/errors.ts");
+      throw new UserInputError(tooDeep);
+    }
     const { cfg, params, report } = await loadCheckpoint(
       modelDir,
       { mlm: false, numLabels: task.labels.length },
       p.seed,
-      { classifier_pooling: p.pooling },
+      { classifier_pooling: p.pooling, num_hidden_layers: p.keep_layers ?? depth },
     );
+    if (cfg.num_hidden_layers < depth) ctx.log(`kept the bottom ${cfg.num_hidden_layers} of ${depth} layers`);
     if (report.replaced.length) {
       ctx.log(
         `the checkpoint's classifier is for another label count; replaced: ${report.replaced.join(", ")}`,
@@ -130,6 +156,28 @@ export const stage: StageType<typeof schema> = {
       const { reinitialise } = await import("../model/checkpoint.ts");
       const { seeds } = await import("../kernels/random.ts");
       reinitialise(params, cfg, { mlm: false, numLabels: task.labels.length }, seeds.randomInit(p.seed));
+    }
+    let headFit;
+    if (p.head_fit_steps > 0) {
+      const { fitHead } = await import("../train/head_fit.ts");
+      const { accuracy } = await import("../train/finetune.ts");
+      const losses = await fitHead(params, cfg, train, {
+        steps: p.head_fit_steps,
+        lr: p.head_fit_lr,
+        weightDecay: p.weight_decay,
+        clipNorm: p.clip_norm,
+        fused: p.fused,
+      });
+      headFit = {
+        loss_first: losses[0],
+        loss_last: losses[losses.length - 1],
+        dev_accuracy: await accuracy(params, cfg, dev),
+      };
+      ctx.log(
+        `head fitted on the frozen encoder: loss ${headFit.loss_first.toFixed(3)} -> ${
+          headFit.loss_last.toFixed(3)
+        }, dev ${headFit.dev_accuracy.toFixed(3)}`,
+      );
     }
     const graddrop = resolveGradDrop(p.method, p.graddrop);
     ctx.log(`${p.method} on ${backend.backend}: ${train.index.n} train / ${dev.index.n} dev examples`);
@@ -197,6 +245,7 @@ export const stage: StageType<typeof schema> = {
             accuracy: r.dev_accuracy,
           })),
           selected_epoch: selected,
+          head_fit: headFit,
           graddrop: p.method.startsWith("graddrop") ? graddrop : undefined,
         },
         null,

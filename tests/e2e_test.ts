@@ -34,6 +34,16 @@ Deno.test("end to end on the software adapter: every method through the stages, 
         needs: [pretrain, task]
         matrix: {method: [${METHODS.join(", ")}], seed: [1]}
         with: {epochs: 2, batch_size: 32, unfreeze_every: 2, log_kept_every: 1, backend: webgpu}
+      shallow:
+        uses: train/finetune
+        needs: [pretrain, task]
+        with: {keep_layers: 1, head_fit_steps: 5, epochs: 1, batch_size: 32, backend: webgpu}
+      shallow_export:
+        uses: model/export-onnx
+        needs: [shallow]
+      shallow_evaluate:
+        uses: eval/classify
+        needs: [shallow_export, task]
       export:
         uses: model/export-onnx
         foreach: finetune
@@ -78,6 +88,21 @@ Deno.test("end to end on the software adapter: every method through the stages, 
   const random = JSON.parse(Deno.readTextFileSync(`${home}/store/${randomKey}/out/metrics.json`));
   assert.deepEqual([probe.init, random.init], ["checkpoint", "random"]);
   assert.notDeepEqual(random.layers, probe.layers, "the control probes other weights");
+  // keep_layers: 1 fine-tunes, exports and evaluates a 1-layer encoder; layer 1 is gone.
+  const shallowKey = r.json!.stages.find((s) => s.id === "shallow")!.key;
+  const shallow = `${home}/store/${shallowKey}/out/checkpoint`;
+  assert.equal(JSON.parse(Deno.readTextFileSync(`${shallow}/config.json`)).num_hidden_layers, 1);
+  const { checkpointTensors } = await import("../model/checkpoint.ts");
+  const names = [...(await checkpointTensors(shallow)).byName.keys()];
+  assert.ok(names.some((n) => n.includes("encoder.layer.0.")) && !names.some((n) => n.includes("layer.1.")));
+  assert.match(r.stderr, /\[shallow\] kept the bottom 1 of 2 layers/);
+  // LP-FT: the head was fitted on the frozen encoder before fine-tuning, and its loss fell.
+  const fit = JSON.parse(Deno.readTextFileSync(`${home}/store/${shallowKey}/out/dev_metrics.json`)).head_fit;
+  assert.ok(fit.loss_last < fit.loss_first, JSON.stringify(fit));
+  const shallowEval = r.json!.stages.find((s) => s.id === "shallow_evaluate")!.key;
+  assert.ok(
+    JSON.parse(Deno.readTextFileSync(`${home}/store/${shallowEval}/out/metrics.json`)).rows.length > 0,
+  );
   const metrics = JSON.parse(Deno.readTextFileSync(`${dir}/results/tiny/metrics.json`));
   const methods = new Set(metrics.rows.map((x: { method: string }) => x.method));
   for (const m of [...METHODS, "bag-of-subwords", "majority"]) assert.ok(methods.has(m), `metrics has ${m}`);

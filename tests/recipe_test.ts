@@ -54,3 +54,26 @@ Deno.test("README's recipe table states the dev accuracies recipes/sib200.json h
     assert.ok(row.includes(`${(100 * r.dev_mean).toFixed(1)}%`), `${method}: ${row}`);
   }
 });
+
+Deno.test("LP-FT's head fit is what recipes/sib200_lpft.json chose on dev, for every method alike", async () => {
+  const lpft = JSON.parse(await Deno.readTextFile(`${ROOT}/recipes/sib200_lpft.json`));
+  assert.equal(lpft.split, "source-language dev");
+  const { head_fit_steps: steps, lr } = lpft.methods.full.chosen;
+  const recipe = JSON.parse(await Deno.readTextFile(`${ROOT}/recipes/sib200.json`));
+  assert.equal(lr, recipe.methods.full.chosen.lr, "chosen at full's own learning rate");
+  const cfg = await loadConfig(`${ROOT}/pipelines.yaml`);
+  for (const pipeline of ["sib200", "sib200-full"]) {
+    const plan = await makePlan(cfg, pipeline, builtinStageTypes);
+    for (const ft of plan.instances.filter((i) => i.type === "train/finetune")) {
+      assert.equal(ft.params.head_fit_steps, steps, ft.id);
+    }
+  }
+  const plan = await makePlan(cfg, "sib200", builtinStageTypes);
+  const stated = plan.instances.find((i) => i.type === "analysis/compare")!.params.recipe as {
+    then: { pipeline: string; grid: Record<string, unknown[]>; chosen: Record<string, unknown> }[];
+  };
+  assert.deepEqual(stated.then[0].chosen, lpft.methods.full.chosen);
+  for (const [k, vs] of Object.entries(lpft.grid as Record<string, unknown[]>)) {
+    assert.deepEqual([...stated.then[0].grid[k]].sort(), [...vs].sort(), k);
+  }
+});

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { trainBpe } from "../data/bpe_trainer.ts";
-import { cli, tempDir } from "./helpers.ts";
+import { cli, ROOT, tempDir } from "./helpers.ts";
 
 function tokenizerDir(dir: string, drop?: string): string {
   const json = trainBpe(new Map([["eng", ["the cat sat on the mat", "a dog ran in the park"]]]), {
@@ -148,6 +148,39 @@ Deno.test("user errors: a checkpoint without config.json, with bad JSON, or trun
       `model\\.safetensors: truncated: expected ${8 + header.length + 160} bytes, found ${bytes.length}`,
     ),
   );
+});
+
+Deno.test("user errors: keep_layers beyond the checkpoint's depth is refused before anything runs", async () => {
+  const dir = tempDir();
+  const path = sibDir(dir, {
+    "eng_Latn/train.tsv": ROWS,
+    "eng_Latn/dev.tsv": ROWS,
+    "eng_Latn/test.tsv": ROWS,
+  });
+  Deno.writeTextFileSync(
+    `${dir}/pipelines.yaml`,
+    `pipelines:
+  t:
+    stages:
+      model:
+        uses: model/load
+        with: {path: ${ROOT}/models/sib24-mini}
+      task:
+        uses: data/sib200
+        needs: [model]
+        with: {path: ${path}, train_languages: [eng_Latn]}
+      finetune:
+        uses: train/finetune
+        needs: [model, task]
+        with: {keep_layers: 5, backend: wasm}
+`,
+  );
+  const r = await cli(["run", "--config", `${dir}/pipelines.yaml`], `${dir}/home`);
+  assertOneLine(
+    r,
+    /refused before starting: finetune cannot run here: keep_layers is 5, but .*sib24-mini has 4 layers/,
+  );
+  assert.doesNotMatch(r.stderr, /\[task\] running/, "nothing ran");
 });
 
 Deno.test("user errors: a tokenizer without <s>", async () => {
