@@ -34,7 +34,8 @@ const USAGE = `usage: main.ts <command> [PIPELINE] [options]
   slurm-fan-in PIPELINE --dir DIR [--array-job ID] [--missing-only]   (what the fan-in job runs)
   gc       [--config FILE] [--dry-run] [--keep-days N]
   verify   [--dry-run] [--json]   (every store entry against its manifest, hashes included)
-  export   PIPELINE --id INSTANCE --path DIR_IN_OUTPUT --to DIR [--with FILE]...
+  export   PIPELINE --id INSTANCE --path DIR_IN_OUTPUT --to DIR [--with FILE]... [--work]
+           (--work: from the instance's work directory, e.g. an unfinished run's resumable state)
   analyze  --metrics FILE [--primary A:B[,A:B...]] [--baseline METHOD] [--json]
   readme-results --analysis FILE [--snapshot PATH] [--readme README.md] | readme-results --check
   diff     DIR_A DIR_B [--json]
@@ -73,6 +74,7 @@ interface Values {
   dir?: string;
   "array-job"?: string;
   "missing-only": boolean;
+  work: boolean;
 }
 
 function parse(argv: string[]): { values: Values; positionals: string[] } {
@@ -110,6 +112,7 @@ function parse(argv: string[]): { values: Values; positionals: string[] } {
       dir: { type: "string" },
       "array-job": { type: "string" },
       "missing-only": { type: "boolean", default: false },
+      work: { type: "boolean", default: false },
     },
   });
   return { values: values as Values, positionals };
@@ -546,6 +549,13 @@ async function exportCommand(values: Values, pipeline: string | undefined): Prom
   const at = ctx.plan.instances.findIndex((i) => i.id === values.id);
   if (at < 0) throw new ConfigError(`--id ${values.id}: no such instance in pipeline '${pipeline}'`);
   const key = info[at].key;
+  if (values.work) {
+    if (!key) throw new UserInputError(`${values.id}: its key is not known until its inputs are cached`);
+    const { exportWork } = await import("./pipeline/export_entry.ts");
+    const out = await exportWork(ctx.store, key, { id: values.id, path: values.path, to: values.to });
+    console.log(`exported ${values.id}'s work ${values.path} to ${values.to}: ${out.files.join(", ")}`);
+    return 0;
+  }
   const manifest = key ? ctx.store.manifest(key) : undefined;
   if (!key || !manifest || info[at].state !== "cached") {
     throw new UserInputError(

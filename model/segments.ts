@@ -14,6 +14,10 @@ export interface Segment {
   init_sha256: string | null;
   /** The cache key of the stage that ran it, where an export recorded one. */
   key?: string;
+  /** sha256 over its params, corpus, tokenizer and starting checkpoint: what resumable state must match. */
+  settings_sha256?: string;
+  /** Where it continued from committed resumable state (a run that spanned sessions), in order. */
+  resumes?: { step: number; from: string }[];
 }
 
 /** The parts of an exported or stage provenance.json that segments are read from. */

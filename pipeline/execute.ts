@@ -8,7 +8,7 @@
 import { fileURLToPath } from "node:url";
 import { cacheKey, explain, type FileDetails, type Keyer } from "./keys.ts";
 import type { BuildLog, LatestParts } from "./records.ts";
-import type { Runner } from "./runner.ts";
+import { type Runner, StageCrashed } from "./runner.ts";
 import { hashTree, type Store } from "./store.ts";
 import { tryLock } from "./lock.ts";
 import { fault } from "./fault.ts";
@@ -53,6 +53,14 @@ export interface ExecuteOptions {
   /** Stack traces of failing stages on the terminal (`--debug`). */
   debug: boolean;
 }
+
+/**
+ * Times a stage that died of a native crash runs again. Such a crash (llvmpipe's WebGPU has
+ * segfaulted under memory pressure) is not the stage's doing; stages are deterministic and
+ * resume from their work directory, so the rerun gives the same bytes. Once: a crash that
+ * repeats is a bug to see, not to hide.
+ */
+const CRASH_RETRIES = 1;
 
 /** Whether `force` names this instance (by id or by stage). */
 function isForced(force: Force, inst: Instance): boolean {
@@ -306,12 +314,17 @@ async function runInstance(
   // The pace is measured from the first progress report, so set-up and a resumed run's
   // earlier steps do not skew it.
   let first: { at: number; fraction: number } | undefined;
-  try {
-    await opts.runner.run({
+  const runOnce = (attempt: number) =>
+    opts.runner.run({
       id: inst.id,
       specPath: `${tmp}/spec.json`,
       logPath: `${tmp}/log.txt`,
-      env: { ...opts.env, GRADDROP_HOME: store.home, ...(opts.debug ? { GRADDROP_DEBUG: "1" } : {}) },
+      env: {
+        ...opts.env,
+        GRADDROP_HOME: store.home,
+        GRADDROP_ATTEMPT: String(attempt),
+        ...(opts.debug ? { GRADDROP_DEBUG: "1" } : {}),
+      },
       signal: opts.signal,
       debug: opts.debug,
       timeoutSeconds: inst.timeout ?? opts.defaultTimeout,
@@ -335,6 +348,23 @@ async function runInstance(
           `[${inst.id}] stalled? no progress for ${s} s${lastNote}`,
         ),
     });
+  try {
+    for (let attempt = 1;; attempt++) {
+      try {
+        await runOnce(attempt);
+        break;
+      } catch (e) {
+        if (!(e instanceof StageCrashed) || attempt > CRASH_RETRIES) throw e;
+        // What the crashed attempt wrote is not trusted; its work directory is (checkpoints are renamed into place).
+        Deno.removeSync(spec.out, { recursive: true });
+        Deno.mkdirSync(spec.out);
+        opts.progress(
+          `[${inst.id}] ${e.message} (a native fault, not the stage's error); running it again, attempt ${
+            attempt + 1
+          } of ${CRASH_RETRIES + 1}`,
+        );
+      }
+    }
   } catch (e) {
     const failure = `${store.home}/work/${key}/last-failure.log`;
     try {

@@ -97,6 +97,39 @@ export async function exportEntry(
   return { files: Object.keys(sha) };
 }
 
+/**
+ * Copies `<path>/*` of an instance's work directory (the resumable state of a run not yet
+ * finished, e.g. a long pretraining) to `to`, so it can be committed and picked up on a
+ * machine whose cache is empty. A stage replaces its checkpoint by renaming a finished copy
+ * over it; a copy that meets the gap tries again.
+ *
+ * @example
+ * ```ts ignore
+ * await exportWork(store, key, { id: "pretrain", path: "checkpoint", to: "models/shape-resume" });
+ * ```
+ */
+export async function exportWork(
+  store: Store,
+  key: string,
+  o: { id: string; path: string; to: string },
+): Promise<{ files: string[] }> {
+  const src = `${store.work(key)}/${o.path}`.replace(/\/+$/, "");
+  for (let attempt = 0;; attempt++) {
+    try {
+      const names = [...Deno.readDirSync(src)].filter((e) => e.isFile).map((e) => e.name).sort();
+      Deno.mkdirSync(o.to, { recursive: true });
+      for (const n of names) Deno.copyFileSync(`${src}/${n}`, `${o.to}/${n}`);
+      return { files: names };
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      if (attempt === 3) {
+        throw new UserInputError(`--path ${o.path}: not a directory in ${o.id}'s work directory (${src})`);
+      }
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+}
+
 /** Params with paths under `base` written relative to it, so provenance does not name this machine's directories. */
 function relativePaths(params: Record<string, unknown>, base: string): Record<string, unknown> {
   return Object.fromEntries(

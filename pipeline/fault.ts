@@ -1,15 +1,16 @@
 /**
  * Fault injection for the fault suite (`tests/faults_test.ts`): `GRADDROP_FAULT` names
  * points in the engine and what happens the n-th time a process reaches one, e.g.
- * `GRADDROP_FAULT=commit-rename:1` (SIGKILL there) or `stage-write@a:2:enospc` (instance
- * `a`'s second write fails as on a full disk). Stage points name the instance, since each
- * stage runs in a process of its own. Unset, {@link fault} is one comparison: the spec is read
+ * `GRADDROP_FAULT=commit-rename:1` (SIGKILL there), `stage-write@a:2:enospc` (instance
+ * `a`'s second write fails as on a full disk) or `stage-run@a#1:1:segv` (instance `a`'s first
+ * attempt dies of SIGSEGV). Stage points name the instance, since each stage runs in a
+ * process of its own. Unset, {@link fault} is one comparison: the spec is read
  * once, when the module loads.
  * @module
  */
 
-/** What an armed point does: die at once, or fail as a full disk does. */
-type Action = "kill" | "enospc";
+/** What an armed point does: die at once, crash as native code does, or fail as a full disk does. */
+type Action = "kill" | "segv" | "enospc";
 
 interface Armed {
   at: number;
@@ -24,10 +25,10 @@ function parse(spec: string): Map<string, Armed> | undefined {
   const out = new Map<string, Armed>();
   for (const item of spec.split(",")) {
     const [point, n = "1", action = "kill"] = item.split(":");
-    if (!/^[0-9]+$/.test(n) || (action !== "kill" && action !== "enospc")) {
-      throw new Error(`GRADDROP_FAULT=${spec}: expected point:n[:kill|enospc], e.g. commit-rename:1`);
+    if (!/^[0-9]+$/.test(n) || !["kill", "segv", "enospc"].includes(action)) {
+      throw new Error(`GRADDROP_FAULT=${spec}: expected point:n[:kill|segv|enospc], e.g. commit-rename:1`);
     }
-    out.set(point, { at: Number(n), action, seen: 0 });
+    out.set(point, { at: Number(n), action: action as Action, seen: 0 });
   }
   return out;
 }
@@ -52,6 +53,8 @@ export function fault(point: string, where = point): void {
   const a = armed.get(point);
   if (!a || ++a.seen !== a.at) return;
   if (a.action === "enospc") throw noSpace(where);
+  // A real segfault, as a native bug gives: a SIGSEGV sent with kill is swallowed by V8's handler.
+  if (a.action === "segv") new Deno.UnsafePointerView(Deno.UnsafePointer.create(8n)!).getUint8();
   Deno.kill(Deno.pid, "SIGKILL");
 }
 

@@ -32,7 +32,20 @@ export interface Job {
   debug: boolean;
 }
 
-/** Runs jobs; rejects with a one-line reason when the stage fails. */
+/**
+ * A stage process that died of a native fault (SIGSEGV and kin) rather than by its own error
+ * or our kill: on this platform that is a crash inside llvmpipe or a wasm runtime, not the
+ * stage's doing, so the engine may run it again.
+ */
+export class StageCrashed extends Error {
+  constructor(readonly signal: Deno.Signal) {
+    super(`crashed with ${signal}`);
+  }
+}
+
+const CRASH_SIGNALS = new Set<string>(["SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGABRT"]);
+
+/** Runs jobs; rejects with a one-line reason when the stage fails ({@link StageCrashed} on a native crash). */
 export interface Runner {
   run(job: Job): Promise<void>;
 }
@@ -117,6 +130,7 @@ export class SubprocessRunner implements Runner {
       if (timedOut) {
         throw new Error(`no output for ${job.timeoutSeconds} s (the stage's timeout); killed`);
       }
+      if (status.signal && CRASH_SIGNALS.has(status.signal)) throw new StageCrashed(status.signal);
       const text = Deno.readTextFileSync(job.logPath);
       const reason = text.split("\n").filter((l) => l.startsWith("error:")).pop()?.slice(7);
       throw new Error(reason ?? `exited with ${status.signal ?? status.code}`);

@@ -47,6 +47,7 @@ if (import.meta.main) {
   try {
     const stage = await loadStageType(spec.type, spec.modulePath);
     fault(`stage-run@${spec.id}`);
+    fault(`stage-run@${spec.id}#${Deno.env.get("GRADDROP_ATTEMPT") ?? 1}`);
     await stage.run(ctx);
     Deno.exit(0);
   } catch (e) {

@@ -7,7 +7,7 @@
  * @module
  */
 import { z } from "zod";
-import { inputOfType, inputsOfType, type StageType } from "../pipeline/stage.ts";
+import { inputOfType, inputPath, inputsOfType, type StageType } from "../pipeline/stage.ts";
 import type { EncoderConfig } from "../model/config.ts";
 import { UserInputError } from "../pipeline/errors.ts";
 import {
@@ -52,6 +52,13 @@ const schema = z.strictObject({
   workers: z.number().int().min(1).max(16).default(1),
   backend: z.enum(["auto", "webgpu", "wasm", "cpu"]).default("auto"),
   fused: z.boolean().default(true),
+  /**
+   * Resumable state (`state.json`, `optimizer.safetensors`, weights, `curve.jsonl`) of this same
+   * run, committed elsewhere, e.g. under `models/`: a run longer than one machine's session
+   * picks up there when its own cache is empty. Refused unless its settings fingerprint
+   * (every other param, the corpora, the tokenizer, the checkpoint continued) is this run's.
+   */
+  resume_from: inputPath("dir").optional(),
 });
 
 /**
@@ -98,8 +105,16 @@ export const stage: StageType<typeof schema> = {
         (p.steps * p.batch_size / data.seqs.length).toFixed(1)
       } epochs`,
     );
+    const { canonicalJson, sha256, sha256File } = await import("../pipeline/hash.ts");
+    const { resume_from, ...settings } = p;
+    const fingerprint = sha256(canonicalJson({
+      settings,
+      corpus_sha256: data.corpusHash,
+      tokenizer_sha256: await sha256File(`${tokDir}/tokenizer.json`),
+      init_sha256: earlier?.sha256 ?? null,
+    }));
     const t0 = performance.now();
-    const { curve, resumedFrom, backend } = await pretrain(
+    const { curve, resumedFrom, resumes, backend } = await pretrain(
       cfg,
       data.seqs,
       data.pairs,
@@ -129,6 +144,7 @@ export const stage: StageType<typeof schema> = {
         xlcoTemperature: p.xlco_temperature,
       },
       { work: ctx.work, out: ctx.out, init },
+      { settings: fingerprint, from: resume_from },
       (row, tps) => {
         if (row.step % 10 === 0 || row.step === p.steps) {
           ctx.progress(
@@ -156,7 +172,9 @@ export const stage: StageType<typeof schema> = {
     );
     await Deno.writeTextFile(`${ctx.out}/tokens_by_language.json`, JSON.stringify(byLang, null, 1));
     const segment: Segment = {
-      params: p,
+      params: settings,
+      settings_sha256: fingerprint,
+      resumes: resumes.map((r) => ({ step: r.step, from: r.from.replace(`${Deno.cwd()}/`, "") })),
       corpus_sha256: data.corpusHash,
       init_sha256: earlier?.sha256 ?? null,
     };

@@ -150,7 +150,7 @@ Deno.test("end to end on the software adapter: every method through the stages, 
   assert.equal(forced.analysis, "cached");
 });
 
-Deno.test("pretraining resumes after SIGKILL from its last checkpoint and reproduces the curve", async () => {
+Deno.test("pretraining resumes after SIGKILL from its last checkpoint, here or from a committed copy, and reproduces the curve", async () => {
   const yaml = `pipelines:
   p:
     stages:${CORPUS}
@@ -186,12 +186,40 @@ Deno.test("pretraining resumes after SIGKILL from its last checkpoint and reprod
   await child.status;
   const pkill = new Deno.Command("pkill", { args: ["-9", "-f", `${killed.home}/tmp`] }).outputSync();
   assert.ok(pkill.code === 0 || pkill.code === 1);
+  // What a session that ends mid-run commits, for the next machine, whose cache is empty.
+  const committed = `${killed.dir}/models/resume`;
+  const exported = await cli(
+    [
+      "export",
+      "p",
+      "--config",
+      killed.file,
+      "--id",
+      "pretrain",
+      "--path",
+      "checkpoint",
+      "--to",
+      committed,
+      "--work",
+    ],
+    killed.home,
+  );
+  assert.equal(exported.code, 0, exported.stderr);
   const r = await cli(["run", "--config", killed.file, "--json"], killed.home);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(statuses(r), { corpus: "cached", tokenizer: "cached", pretrain: "ran" });
   assert.match(r.stderr, /resumed from step (8|12|16|20)/);
   const curve = (d: string) => Deno.readTextFileSync(`${d}/results/p/curve.jsonl`);
   assert.equal(curve(killed.dir), curve(whole.dir));
+  const elsewhere = project(yaml.replace("backend: cpu}", `backend: cpu, resume_from: ${committed}}`));
+  const picked = await cli(["run", "--config", elsewhere.file], elsewhere.home);
+  assert.equal(picked.code, 0, picked.stderr);
+  assert.match(picked.stderr, /resumed from step (8|12|16|20)/);
+  assert.equal(curve(elsewhere.dir), curve(whole.dir));
+  const wrong = project(yaml.replace("backend: cpu}", `backend: cpu, seed: 1, resume_from: ${committed}}`));
+  const refused = await cli(["run", "--config", wrong.file], wrong.home);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /resume\/state\.json: field 'settings' is [0-9a-f]{64}, but this run's/);
 });
 
 Deno.test("data stages: xnli and pawsx from small files, with a resource-size CSV", async () => {

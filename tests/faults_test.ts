@@ -159,6 +159,32 @@ Deno.test("faults: SIGKILL of a stage process, at its start and half-way through
   }
 });
 
+Deno.test("faults: a stage that dies of SIGSEGV runs once more; a second crash fails it in one line", async () => {
+  for (const id of FULL ? IDS : ["b[n=2]"]) {
+    await inject("SIGSEGV stage at stage-run (once)", "run again; byte-identical", async () => {
+      const config = project(), home = `${tempDir()}/h`;
+      const r = await run(config, home, { GRADDROP_FAULT: `stage-run@${id}#1:1:segv` });
+      oneLine(r, new RegExp(`^\\[${id.replace(/[[\]]/g, "\\$&")}\\] crashed with SIGSEGV .*attempt 2 of 2`));
+      assert.equal(statuses(r)[id], "ran");
+      await assertRecovered(config, home, r);
+    });
+    await inject(
+      "SIGSEGV stage at stage-run (twice)",
+      "fails in one line; rerun byte-identical",
+      async () => {
+        const config = project(), home = `${tempDir()}/h`;
+        const r = await run(config, home, {
+          GRADDROP_FAULT: `stage-run@${id}#1:1:segv,stage-run@${id}#2:1:segv`,
+        });
+        assert.equal(r.code, 1, r.stderr);
+        assert.equal(statuses(r)[id], "failed");
+        oneLine(r, new RegExp(`^\\[${id.replace(/[[\]]/g, "\\$&")}\\] FAILED .*crashed with SIGSEGV`));
+        await assertRecovered(config, home, await run(config, home));
+      },
+    );
+  }
+});
+
 Deno.test("faults: SIGKILL during a push; the rerun pushes the rest and a warm remote recomputes nothing", async () => {
   const server = putServer();
   try {

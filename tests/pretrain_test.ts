@@ -58,6 +58,7 @@ Deno.test("pretraining: two data-parallel workers give the weights of one, withi
       vocab,
       options(workers),
       { work: `${dir}/work`, out: dir },
+      { settings: "s" },
       () => {},
     );
     assert.equal(r.curve.length, 3);
@@ -76,6 +77,37 @@ Deno.test("pretraining: two data-parallel workers give the weights of one, withi
     for (let i = 0; i < t.data.length; i++) worst = Math.max(worst, Math.abs(t.data[i] - u.data[i]));
   }
   assert.ok(worst < 1e-4, `largest weight difference ${worst}`);
+});
+
+Deno.test("pretraining continues bit-identically from committed state of the same run, and refuses another run's", async () => {
+  const { seqs, pairs } = data();
+  const cfg = namedConfig("tiny", V);
+  const o = { ...options(1), steps: 4, checkpointEvery: 2 };
+  const dir = tempDir();
+  const whole = await pretrain(cfg, seqs, pairs, vocab, o, { work: `${dir}/a/work`, out: `${dir}/a` }, {
+    settings: "s",
+  }, () => {});
+  // What a session leaves behind: the state saved at step 2, committed, and a cache that is gone.
+  await Deno.rename(`${dir}/a/work/checkpoint`, `${dir}/committed`);
+  await assert.rejects(
+    pretrain(cfg, seqs, pairs, vocab, o, { work: `${dir}/c/work`, out: `${dir}/c` }, {
+      settings: "other",
+      from: `${dir}/committed`,
+    }, () => {}),
+    /committed\/state\.json: field 'settings' is s, but this run's settings fingerprint is other/,
+  );
+  const later = await pretrain(cfg, seqs, pairs, vocab, o, { work: `${dir}/b/work`, out: `${dir}/b` }, {
+    settings: "s",
+    from: `${dir}/committed`,
+  }, () => {});
+  assert.equal(later.resumedFrom, 2);
+  assert.deepEqual(later.resumes, [{ step: 2, from: `${dir}/committed` }]);
+  assert.deepEqual(later.curve, whole.curve);
+  const [w1, w2] = await Promise.all(
+    ["a", "b"].map((run) => readSafetensors(`${dir}/${run}/checkpoint/model.safetensors`)),
+  );
+  assert.deepEqual(w1, w2);
+  Deno.removeSync(dir, { recursive: true });
 });
 
 Deno.test("packing: sentences of one language fill sequences; pairs keep both languages' counts", () => {

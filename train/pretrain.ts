@@ -4,7 +4,9 @@
  * the gradients are added here and sent back, and every worker applies the same AdamW update
  * to its own identical copy of the weights. Checkpoints every `checkpointEvery` steps; a
  * rerun resumes from the last one and continues the same curve, because batches, MLM masks
- * and dropout depend only on (seed, step, row).
+ * and dropout depend only on (seed, step, row). The same resumable state, committed elsewhere
+ * (`resume.from`), lets a run span machines whose caches start empty: it is checked against the
+ * run's settings fingerprint, copied in, and every such resume is recorded.
  * @module
  */
 import type { EncoderConfig } from "../model/config.ts";
@@ -14,6 +16,7 @@ import { lrAt } from "./optimizer.ts";
 import { epochOrder } from "./step.ts";
 import type { BackendInfo } from "../model/backend.ts";
 import type { BackendChoice } from "../platform/adapter.ts";
+import { UserInputError } from "../pipeline/errors.ts";
 
 /** Pretraining settings. */
 export interface PretrainOptions {
@@ -235,25 +238,70 @@ function resumeDir(work: string): string {
   return `${work}/checkpoint`;
 }
 
-async function readCurve(dir: string): Promise<{ step: number; curve: CurveRow[] } | undefined> {
+/** Where a run picked up resumable state that was not its own (a committed copy). */
+export interface Resume {
+  /** The step it continued from. */
+  step: number;
+  /** The directory the state came from. */
+  from: string;
+}
+
+interface Resumable {
+  step: number;
+  curve: CurveRow[];
+  settings?: string;
+  resumes: Resume[];
+}
+
+async function readResumable(dir: string): Promise<Resumable | undefined> {
+  let state;
   try {
-    const state = JSON.parse(await Deno.readTextFile(`${dir}/state.json`));
-    const curve = (await Deno.readTextFile(`${dir}/curve.jsonl`)).split("\n").filter(Boolean).map((l) =>
-      JSON.parse(l)
-    );
-    return { step: state.step, curve };
+    state = JSON.parse(await Deno.readTextFile(`${dir}/state.json`));
   } catch {
     return undefined;
   }
+  const curve = (await Deno.readTextFile(`${dir}/curve.jsonl`)).split("\n").filter(Boolean).map((l) =>
+    JSON.parse(l)
+  );
+  return { step: state.step, curve, settings: state.settings, resumes: state.resumes ?? [] };
+}
+
+/**
+ * Copies committed resumable state into the run's own checkpoint directory, once it is known
+ * to come from a run with the same settings; a copy from other settings would continue a
+ * different run under this one's name.
+ */
+async function adopt(from: string, ck: string, settings: string): Promise<Resumable> {
+  const state = await readResumable(from);
+  if (!state) throw new UserInputError(`${from}/state.json: no resumable pretraining state there`);
+  if (state.settings !== settings) {
+    throw new UserInputError(
+      `${from}/state.json: field 'settings' is ${
+        state.settings ?? "missing"
+      }, but this run's settings fingerprint is ${settings}: the state comes from another run (params, corpora or tokenizer differ)`,
+    );
+  }
+  await Deno.mkdir(ck, { recursive: true });
+  for await (const e of Deno.readDir(from)) {
+    if (e.isFile) await Deno.copyFile(`${from}/${e.name}`, `${ck}/${e.name}`);
+  }
+  const resumes = [...state.resumes, { step: state.step, from }];
+  await Deno.writeTextFile(
+    `${ck}/state.json`,
+    JSON.stringify({ ...JSON.parse(await Deno.readTextFile(`${ck}/state.json`)), resumes }),
+  );
+  return { ...state, resumes };
 }
 
 /**
  * Runs (or resumes) pretraining, from random weights or from the checkpoint in `dirs.init`;
- * the final weights go to `dirs.out/checkpoint` (HF layout).
+ * the final weights go to `dirs.out/checkpoint` (HF layout). `resume.settings` fingerprints
+ * everything that decides the run; resumable state is saved with it, and state in
+ * `resume.from` is used only when the run has none of its own and the fingerprints agree.
  *
  * @example
  * ```ts ignore
- * const { curve } = await pretrain(cfg, seqs, vocab, opts, { work, out }, (row) => console.log(row.loss));
+ * const { curve } = await pretrain(cfg, seqs, pairs, vocab, opts, { work, out }, { settings }, (row) => console.log(row.loss));
  * ```
  */
 export async function pretrain(
@@ -263,10 +311,13 @@ export async function pretrain(
   vocab: MlmVocab,
   o: PretrainOptions,
   dirs: { work: string; out: string; init?: string },
+  resume: { settings: string; from?: string },
   report: (row: CurveRow, tokensPerSecond: number) => void,
-): Promise<{ curve: CurveRow[]; resumedFrom: number; backend: BackendInfo }> {
+): Promise<{ curve: CurveRow[]; resumedFrom: number; resumes: Resume[]; backend: BackendInfo }> {
   const ck = resumeDir(dirs.work);
-  const resumed = await readCurve(ck);
+  const own = await readResumable(ck);
+  const resumed = own ?? (resume.from ? await adopt(resume.from, ck, resume.settings) : undefined);
+  const resumes = resumed?.resumes ?? [];
   const offsets = new Int32Array(seqs.length + 1);
   seqs.forEach((s, i) => offsets[i + 1] = offsets[i] + s.length);
   const flat = new Int32Array(offsets[seqs.length]);
@@ -312,26 +363,31 @@ export async function pretrain(
       tokens += batchOf(step, seqs.length, o.batchSize, o.seed).reduce((a, r) => a + seqs[r].length, 0);
       report(row, tokens / ((performance.now() - t0) / 1000));
       if ((step + 1) % o.checkpointEvery === 0 && step + 1 < o.steps) {
-        await saveResume(workers[0], ck, step + 1, curve);
+        await saveResume(workers[0], ck, { step: step + 1, settings: resume.settings, resumes }, curve);
         tokens = 0;
         t0 = performance.now();
       }
     }
     await workers[0].ask({ type: "save", dir: `${dirs.out}/checkpoint`, step: -1 }, "saved");
     await Promise.all(workers.map((w) => w.ask({ type: "close" }, "saved")));
-    return { curve, resumedFrom: start, backend: ready[0].backend };
+    return { curve, resumedFrom: start, resumes, backend: ready[0].backend };
   } finally {
     for (const w of workers) w.terminate();
   }
 }
 
-async function saveResume(w: WorkerHandle, dir: string, step: number, curve: CurveRow[]): Promise<void> {
+async function saveResume(
+  w: WorkerHandle,
+  dir: string,
+  at: { step: number; settings: string; resumes: Resume[] },
+  curve: CurveRow[],
+): Promise<void> {
   const tmp = `${dir}.tmp`;
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
-  await w.ask({ type: "save", dir: tmp, step }, "saved");
+  await w.ask({ type: "save", dir: tmp, step: at.step }, "saved");
   await Deno.writeTextFile(`${tmp}/curve.jsonl`, curve.map((r) => JSON.stringify(r)).join("\n") + "\n");
   const state = JSON.parse(await Deno.readTextFile(`${tmp}/state.json`));
-  await Deno.writeTextFile(`${tmp}/state.json`, JSON.stringify({ ...state, step }));
+  await Deno.writeTextFile(`${tmp}/state.json`, JSON.stringify({ ...state, ...at }));
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   await Deno.rename(tmp, dir);
 }
