@@ -101,7 +101,7 @@ export async function exportEntry(
  * Copies `<path>/*` of an instance's work directory (the resumable state of a run not yet
  * finished, e.g. a long pretraining) to `to`, so it can be committed and picked up on a
  * machine whose cache is empty. A stage replaces its checkpoint by renaming a finished copy
- * over it; a copy that meets the gap tries again.
+ * over it; a copy that meets the gap, or sees the directory change under it, tries again.
  *
  * @example
  * ```ts ignore
@@ -116,17 +116,21 @@ export async function exportWork(
   const src = `${store.work(key)}/${o.path}`.replace(/\/+$/, "");
   for (let attempt = 0;; attempt++) {
     try {
+      const before = Deno.statSync(src).ino;
       const names = [...Deno.readDirSync(src)].filter((e) => e.isFile).map((e) => e.name).sort();
       Deno.mkdirSync(o.to, { recursive: true });
       for (const n of names) Deno.copyFileSync(`${src}/${n}`, `${o.to}/${n}`);
-      return { files: names };
+      // A directory renamed over the old one mid-copy would mix two steps' files.
+      if (Deno.statSync(src).ino === before) return { files: names };
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
-      if (attempt === 3) {
-        throw new UserInputError(`--path ${o.path}: not a directory in ${o.id}'s work directory (${src})`);
-      }
-      await new Promise((r) => setTimeout(r, 2000));
     }
+    if (attempt === 3) {
+      throw new UserInputError(
+        `--path ${o.path}: not a directory in ${o.id}'s work directory (${src}), or it kept changing`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 2000));
   }
 }
 
