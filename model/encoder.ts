@@ -379,6 +379,12 @@ export function headPooling(cfg: EncoderConfig, batch: HostBatch): MeanPooling |
   return cfg.classifier_pooling === "mean" ? { batch, pad: cfg.pad_token_id } : undefined;
 }
 
+/** The vector the classifier head reads, `[B, D]`: the `<s>` position, or the mean when `mean` is given. */
+export function pooledForHead(hidden: tf.Tensor3D, mean?: MeanPooling): tf.Tensor2D {
+  const [B, , D] = hidden.shape;
+  return mean ? meanPool(hidden, mean.batch, mean.pad) : hidden.slice([0, 0, 0], [B, 1, D]).reshape([B, D]);
+}
+
 /**
  * Classification logits `[B, C]`: RoBERTa's head (dense + tanh + out_proj) on the `<s>`
  * position, or on the mean over non-pad positions when `mean` is given.
@@ -389,10 +395,7 @@ export function classifierLogits(
   drop: DropoutCtx | null,
   mean?: MeanPooling,
 ): tf.Tensor2D {
-  const [B, , D] = hidden.shape;
-  const pooled = mean
-    ? meanPool(hidden, mean.batch, mean.pad)
-    : hidden.slice([0, 0, 0], [B, 1, D]).reshape([B, D]);
+  const pooled = pooledForHead(hidden, mean);
   const tanh = tf.getBackend() === "webgpu" ? tanhWithGrad : tf.tanh;
   const h = dropout(tanh(linear(dropout(pooled, drop), p, "classifier.dense")), drop);
   return linear(h, p, "classifier.out_proj") as tf.Tensor2D;

@@ -174,7 +174,7 @@ export const stage: StageType<typeof schema> = {
     const segment: Segment = {
       params: settings,
       settings_sha256: fingerprint,
-      resumes: resumes.map((r) => ({ step: r.step, from: r.from.replace(`${Deno.cwd()}/`, "") })),
+      resumes,
       corpus_sha256: data.corpusHash,
       init_sha256: earlier?.sha256 ?? null,
     };

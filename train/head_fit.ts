@@ -12,7 +12,14 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { EncoderConfig } from "../model/config.ts";
-import { classifierLogits, crossEntropy, encode, meanPool, type Params } from "../model/encoder.ts";
+import {
+  classifierLogits,
+  crossEntropy,
+  encode,
+  headPooling,
+  type Params,
+  pooledForHead,
+} from "../model/encoder.ts";
 import { batchRows, type Shard } from "../data/shards.ts";
 import { AdamW, type TensorUpdate } from "./optimizer.ts";
 import { trainStep } from "./step.ts";
@@ -33,12 +40,7 @@ export function pooledVectors(params: Params, cfg: EncoderConfig, s: Shard, batc
   const parts: tf.Tensor2D[] = [];
   for (let i = 0; i < s.index.n; i += batchSize) {
     const b = batchRows(s, Array.from({ length: Math.min(batchSize, s.index.n - i) }, (_, k) => i + k));
-    parts.push(tf.tidy(() => {
-      const hidden = encode(params, cfg, b, null);
-      return cfg.classifier_pooling === "mean"
-        ? meanPool(hidden, b, cfg.pad_token_id)
-        : hidden.slice([0, 0, 0], [b.B, 1, hidden.shape[2]]).reshape([b.B, hidden.shape[2]]);
-    }));
+    parts.push(tf.tidy(() => pooledForHead(encode(params, cfg, b, null), headPooling(cfg, b))));
   }
   const all = tf.concat(parts) as tf.Tensor2D;
   tf.dispose(parts);

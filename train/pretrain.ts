@@ -242,7 +242,7 @@ function resumeDir(work: string): string {
 export interface Resume {
   /** The step it continued from. */
   step: number;
-  /** The directory the state came from. */
+  /** The directory the state came from, relative to the working directory when under it. */
   from: string;
 }
 
@@ -281,15 +281,20 @@ async function adopt(from: string, ck: string, settings: string): Promise<Resuma
       }, but this run's settings fingerprint is ${settings}: the state comes from another run (params, corpora or tokenizer differ)`,
     );
   }
-  await Deno.mkdir(ck, { recursive: true });
+  // Copied aside and renamed into place: a copy cut off half-way must not pass for the run's own state.
+  const tmp = `${ck}.tmp`;
+  await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  await Deno.mkdir(tmp, { recursive: true });
   for await (const e of Deno.readDir(from)) {
-    if (e.isFile) await Deno.copyFile(`${from}/${e.name}`, `${ck}/${e.name}`);
+    if (e.isFile) await Deno.copyFile(`${from}/${e.name}`, `${tmp}/${e.name}`);
   }
-  const resumes = [...state.resumes, { step: state.step, from }];
+  // Relative to the working directory, so state committed on one machine does not name another's paths.
+  const resumes = [...state.resumes, { step: state.step, from: from.replace(`${Deno.cwd()}/`, "") }];
   await Deno.writeTextFile(
-    `${ck}/state.json`,
-    JSON.stringify({ ...JSON.parse(await Deno.readTextFile(`${ck}/state.json`)), resumes }),
+    `${tmp}/state.json`,
+    JSON.stringify({ ...JSON.parse(await Deno.readTextFile(`${tmp}/state.json`)), resumes }),
   );
+  await Deno.rename(tmp, ck);
   return { ...state, resumes };
 }
 
