@@ -150,9 +150,15 @@ export function exportClassifier(
     onnx.NodeProto.create({ opType: "Identity", input: [pooled], output: ["pooled"], name: "pooled" }),
   );
   if (numLabels > 0) {
-    const read = cfg.classifier_pooling === "mean"
-      ? pooled
-      : node("Gather", [x, constI("zero_idx", [0], [])], { axis: 1 }, "cls");
+    // Pad positions sit 1e9 below every real one before the max, as `maxPool` does in training.
+    const padsBelow = () =>
+      node("Add", [x, node("Mul", [node("Sub", [constF("one_m", [1]), mask3]), constF("neg", [-1e9])])]);
+    const readers = {
+      mean: () => pooled,
+      max: () => node("ReduceMax", [padsBelow()], { axes: [1], keepdims: 0 }, "max_pooled"),
+      cls: () => node("Gather", [x, constI("zero_idx", [0], [])], { axis: 1 }, "cls"),
+    };
+    const read = readers[cfg.classifier_pooling ?? "cls"]();
     const h = node("Tanh", [linear(read, "classifier.dense")]);
     const logits = linear(h, "classifier.out_proj");
     nodes.push(

@@ -23,13 +23,14 @@ export interface EncoderConfig {
   num_labels?: number;
   /**
    * What the classification head reads: `cls`, RoBERTa's `<s>` position (the default, and the
-   * only one Hugging Face's XLM-R head knows), or `mean`, the mean over non-pad positions.
+   * only one Hugging Face's XLM-R head knows), `mean`, the mean over non-pad positions, or
+   * `max`, their elementwise max.
    */
   classifier_pooling?: Pooling;
 }
 
 /** What a classification head reads from the hidden states. */
-export type Pooling = "cls" | "mean";
+export type Pooling = "cls" | "mean" | "max";
 
 type Shape = Omit<EncoderConfig, "vocab_size" | "num_labels">;
 
@@ -117,8 +118,8 @@ export function fromHfConfig(obj: Record<string, unknown>, file = "config.json")
   }
   const id2label = obj.id2label as Record<string, string> | undefined;
   const pooling = obj.classifier_pooling;
-  if (pooling !== undefined && pooling !== "cls" && pooling !== "mean") {
-    throw new UserInputError(`${file}: field 'classifier_pooling' must be "cls" or "mean"`);
+  if (pooling !== undefined && pooling !== "cls" && pooling !== "mean" && pooling !== "max") {
+    throw new UserInputError(`${file}: field 'classifier_pooling' must be "cls", "mean" or "max"`);
   }
   return {
     vocab_size: obj.vocab_size as number,

@@ -365,37 +365,44 @@ export function mlmLogits(p: Params, cfg: EncoderConfig, hidden: tf.Tensor3D, at
   return logits.add(p.get("lm_head.bias")!);
 }
 
-/** The rows to mean-pool over, when the head reads the mean (see {@link headPooling}). */
-export interface MeanPooling {
+/** The rows a pooled head reads, and how it pools them (see {@link headPooling}). */
+export interface TokenPooling {
+  kind: "mean" | "max";
   batch: HostBatch;
   pad: number;
 }
 
 /**
  * What {@link classifierLogits} needs to pool a batch as the config says: nothing for `<s>`,
- * the batch and pad id for the mean.
+ * the batch, pad id and kind for the mean or the max over tokens.
  */
-export function headPooling(cfg: EncoderConfig, batch: HostBatch): MeanPooling | undefined {
-  return cfg.classifier_pooling === "mean" ? { batch, pad: cfg.pad_token_id } : undefined;
+export function headPooling(cfg: EncoderConfig, batch: HostBatch): TokenPooling | undefined {
+  const kind = cfg.classifier_pooling;
+  return kind === "mean" || kind === "max" ? { kind, batch, pad: cfg.pad_token_id } : undefined;
 }
 
-/** The vector the classifier head reads, `[B, D]`: the `<s>` position, or the mean when `mean` is given. */
-export function pooledForHead(hidden: tf.Tensor3D, mean?: MeanPooling): tf.Tensor2D {
+/**
+ * The vector the classifier head reads, `[B, D]`: the `<s>` position, or the mean or max over
+ * non-pad tokens when `pooling` is given.
+ */
+export function pooledForHead(hidden: tf.Tensor3D, pooling?: TokenPooling): tf.Tensor2D {
   const [B, , D] = hidden.shape;
-  return mean ? meanPool(hidden, mean.batch, mean.pad) : hidden.slice([0, 0, 0], [B, 1, D]).reshape([B, D]);
+  if (!pooling) return hidden.slice([0, 0, 0], [B, 1, D]).reshape([B, D]);
+  const pool = pooling.kind === "max" ? maxPool : meanPool;
+  return pool(hidden, pooling.batch, pooling.pad);
 }
 
 /**
  * Classification logits `[B, C]`: RoBERTa's head (dense + tanh + out_proj) on the `<s>`
- * position, or on the mean over non-pad positions when `mean` is given.
+ * position, or on the mean or max over non-pad positions when `pooling` is given.
  */
 export function classifierLogits(
   p: Params,
   hidden: tf.Tensor3D,
   drop: DropoutCtx | null,
-  mean?: MeanPooling,
+  pooling?: TokenPooling,
 ): tf.Tensor2D {
-  const pooled = pooledForHead(hidden, mean);
+  const pooled = pooledForHead(hidden, pooling);
   const tanh = tf.getBackend() === "webgpu" ? tanhWithGrad : tf.tanh;
   const h = dropout(tanh(linear(dropout(pooled, drop), p, "classifier.dense")), drop);
   return linear(h, p, "classifier.out_proj") as tf.Tensor2D;
@@ -413,6 +420,19 @@ export function crossEntropy(logits: tf.Tensor2D, labels: Int32Array): tf.Scalar
 export function meanPool(hidden: tf.Tensor3D, batch: HostBatch, pad: number): tf.Tensor2D {
   const keep = tf.tensor3d(Float32Array.from(batch.ids, (v) => (v === pad ? 0 : 1)), [batch.B, batch.T, 1]);
   return hidden.mul(keep).sum(1).div(keep.sum(1)) as tf.Tensor2D;
+}
+
+/**
+ * Elementwise max of the hidden states over each row's non-pad positions: `[B, D]`. Pad
+ * positions are pushed 1e9 below before the max, so they never win and get no gradient.
+ */
+export function maxPool(hidden: tf.Tensor3D, batch: HostBatch, pad: number): tf.Tensor2D {
+  const below = tf.tensor3d(Float32Array.from(batch.ids, (v) => (v === pad ? -1e9 : 0)), [
+    batch.B,
+    batch.T,
+    1,
+  ]);
+  return hidden.add(below).max(1) as tf.Tensor2D;
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * `eval/layer-probe`: linear probes of the frozen checkpoint, one per layer (0 is the
- * embeddings), on the task's source language: logistic regression on mean-pooled hidden
- * states, L2 chosen on source dev, scored on source test. What a checkpoint's layers hold
+ * embeddings), on the task's source language: logistic regression on mean- (or max-) pooled
+ * hidden states, L2 chosen on source dev, scored on source test. What a checkpoint's layers hold
  * of the task before any fine-tuning, to compare checkpoints without fine-tuning's noise.
  * `init: random` probes the checkpoint's shape with every tensor redrawn (random-init's draw
  * for `seed`): the control that says how much of a probe's accuracy pretraining put there.
@@ -22,12 +22,15 @@ const schema = z.strictObject({
   batch_size: z.number().int().min(1).default(32),
   backend: z.enum(["auto", "webgpu", "wasm", "cpu"]).default("auto"),
   init: z.enum(["checkpoint", "random"]).default("checkpoint"),
+  /** How a layer's token vectors become one sentence vector: their mean or elementwise max. */
+  pooling: z.enum(["mean", "max"]).default("mean"),
 });
 
 /** Writes `metrics.json`: per layer the L2 chosen, source dev and test accuracy. */
 export const stage: StageType<typeof schema> = {
   type: "eval/layer-probe",
-  description: "logistic-regression probes of each frozen layer (mean-pooled), L2 chosen on source dev",
+  description:
+    "logistic-regression probes of each frozen layer (mean- or max-pooled), L2 chosen on source dev",
   schema,
   async environment(params) {
     const { resolveBackend } = await import("../platform/adapter.ts");
@@ -40,7 +43,7 @@ export const stage: StageType<typeof schema> = {
     const { initBackend } = await import("../model/backend.ts");
     const { loadCheckpoint, reinitialise } = await import("../model/checkpoint.ts");
     const { seeds } = await import("../kernels/random.ts");
-    const { encode, meanPool } = await import("../model/encoder.ts");
+    const { encode, pooledForHead } = await import("../model/encoder.ts");
     const { fitProbe } = await import("../eval/layer_probe.ts");
     const p = ctx.params;
     const backend = await initBackend(p.backend);
@@ -66,7 +69,8 @@ export const stage: StageType<typeof schema> = {
             cfg,
             b,
             null,
-            (layer, h) => pooled[layer] = tf.keep(meanPool(h, b, cfg.pad_token_id)),
+            (layer, h) =>
+              pooled[layer] = tf.keep(pooledForHead(h, { kind: p.pooling, batch: b, pad: cfg.pad_token_id })),
           );
         });
         for (const [layer, t] of pooled.entries()) {
@@ -116,6 +120,7 @@ export const stage: StageType<typeof schema> = {
         {
           method: "layer-probe",
           init: p.init,
+          pooling: p.pooling,
           languages: task.train_languages,
           backend: backend.backend,
           n: { train: train.labels.length, dev: dev.labels.length, test: test.labels.length },

@@ -25,8 +25,8 @@ const schema = z.strictObject({
   dropout: z.number().min(0).max(0.5).default(0.1),
   seed: z.number().int().default(1),
   select: z.enum(["last", "best-dev"]).default("last"),
-  /** What the new classification head reads: `<s>` (RoBERTa's head) or the mean over tokens. */
-  pooling: z.enum(["cls", "mean"]).default("cls"),
+  /** What the new classification head reads: `<s>` (RoBERTa's head), or the mean or max over tokens. */
+  pooling: z.enum(["cls", "mean", "max"]).default("cls"),
   /**
    * Keep only the checkpoint's bottom k encoder layers (0: the classifier reads the embeddings);
    * the layers above are dropped before fine-tuning. Unset: all of them.

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import * as ort from "onnxruntime-web";
 import { namedConfig } from "../model/config.ts";
-import { classifierLogits, encode, headPooling, initParams } from "../model/encoder.ts";
+import * as tf from "@tensorflow/tfjs";
+import { classifierLogits, encode, headPooling, initParams, pooledForHead } from "../model/encoder.ts";
 import { reinitialise } from "../model/checkpoint.ts";
 import { exportClassifier } from "../eval/onnx_export.ts";
 import { buildShard } from "../data/shards.ts";
@@ -9,30 +10,44 @@ import { fitBagOfSubwords, predictBagOfSubwords } from "../eval/bag_of_subwords.
 import { chooseRecipe, recipeMarkdown } from "../eval/recipe.ts";
 import { useBackend } from "./gpu.ts";
 
-Deno.test("mean-pooling head: onnxruntime-web logits match tfjs within 1e-4, and differ from the <s> head", async () => {
-  await useBackend("cpu");
-  const cfg = { ...namedConfig("tiny", 300), classifier_pooling: "mean" as const };
-  const params = initParams(cfg, { mlm: false, numLabels: 4 }, 3);
-  for (const v of params.values()) v.assign(v.mul(10));
-  const weights = new Map();
-  for (const [n, v] of params) weights.set(n, { shape: v.shape, data: await v.data() });
-  const sess = await ort.InferenceSession.create(exportClassifier(cfg, weights, 4));
-  const B = 3, T = 6;
-  const ids = Int32Array.from([0, 5, 6, 7, 2, 1, 0, 50, 2, 1, 1, 1, 0, 299, 298, 4, 3, 2]);
-  const out = await sess.run({
-    input_ids: new ort.Tensor("int64", BigInt64Array.from(ids, (v) => BigInt(v)), [B, T]),
-    attention_mask: new ort.Tensor("int64", BigInt64Array.from(ids, (v) => (v === 1 ? 0n : 1n)), [B, T]),
+for (const pooling of ["mean", "max"] as const) {
+  Deno.test(`${pooling}-pooling head: onnxruntime-web logits match tfjs within 1e-4, and differ from the <s> head`, async () => {
+    await useBackend("cpu");
+    const cfg = { ...namedConfig("tiny", 300), classifier_pooling: pooling };
+    const params = initParams(cfg, { mlm: false, numLabels: 4 }, 3);
+    for (const v of params.values()) v.assign(v.mul(10));
+    const weights = new Map();
+    for (const [n, v] of params) weights.set(n, { shape: v.shape, data: await v.data() });
+    const sess = await ort.InferenceSession.create(exportClassifier(cfg, weights, 4));
+    const B = 3, T = 6;
+    const ids = Int32Array.from([0, 5, 6, 7, 2, 1, 0, 50, 2, 1, 1, 1, 0, 299, 298, 4, 3, 2]);
+    const out = await sess.run({
+      input_ids: new ort.Tensor("int64", BigInt64Array.from(ids, (v) => BigInt(v)), [B, T]),
+      attention_mask: new ort.Tensor("int64", BigInt64Array.from(ids, (v) => (v === 1 ? 0n : 1n)), [B, T]),
+    });
+    const batch = { ids, B, T };
+    const hidden = encode(params, cfg, batch, null);
+    const pooled = await classifierLogits(params, hidden, null, headPooling(cfg, batch)).data();
+    const cls = await classifierLogits(params, hidden, null).data();
+    const got = out.logits.data as Float32Array;
+    const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) =>
+      Array.from(a).reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
+    assert.ok(maxDiff(got, pooled) <= 1e-4, `${pooling} head: max |diff| ${maxDiff(got, pooled)}`);
+    assert.ok(maxDiff(pooled, cls) > 1e-2, `the ${pooling} head reads something other than <s>`);
+    assert.equal(headPooling({ ...cfg, classifier_pooling: "cls" }, batch), undefined);
   });
-  const batch = { ids, B, T };
-  const hidden = encode(params, cfg, batch, null);
-  const mean = await classifierLogits(params, hidden, null, headPooling(cfg, batch)).data();
-  const cls = await classifierLogits(params, hidden, null).data();
-  const got = out.logits.data as Float32Array;
-  const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) =>
-    Array.from(a).reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
-  assert.ok(maxDiff(got, mean) <= 1e-4, `mean head: max |diff| ${maxDiff(got, mean)}`);
-  assert.ok(maxDiff(mean, cls) > 1e-2, "the mean head reads something other than <s>");
-  assert.equal(headPooling({ ...cfg, classifier_pooling: "cls" }, batch), undefined);
+}
+
+Deno.test("max pooling never reads a pad position", async () => {
+  await useBackend("cpu");
+  const hidden = tf.tensor3d([[[1, -5], [3, -2], [9, 9]]]);
+  const got = await pooledForHead(hidden, {
+    kind: "max",
+    batch: { ids: Int32Array.of(0, 2, 1), B: 1, T: 3 },
+    pad: 1,
+  })
+    .data();
+  assert.deepEqual(Array.from(got), [3, -2]);
 });
 
 Deno.test("random-init: every tensor is redrawn from the seed, the same way twice", async () => {

@@ -13,18 +13,24 @@ const TAKES = {
 } as Record<string, string>;
 
 for (const pipeline of ["sib200", "sib200-full"]) {
-  Deno.test(`${pipeline}'s fine-tunes use the recipe chosen on dev (recipes/sib200.json)`, async () => {
+  Deno.test(`${pipeline}'s fine-tunes use the recipe chosen on dev (recipes/sib200.json, then sib200_epochs.json)`, async () => {
     const recipe = JSON.parse(await Deno.readTextFile(`${ROOT}/recipes/sib200.json`));
-    assert.equal(recipe.split, "source-language dev", "the recipe was chosen on dev, never on test");
+    const epochs = JSON.parse(await Deno.readTextFile(`${ROOT}/recipes/sib200_epochs.json`));
+    for (const r of [recipe, epochs]) {
+      assert.equal(r.split, "source-language dev", "the recipe was chosen on dev, never on test");
+    }
     const cfg = await loadConfig(`${ROOT}/pipelines.yaml`);
     const plan = await makePlan(cfg, pipeline, builtinStageTypes);
     const finetunes = plan.instances.filter((i) => i.type === "train/finetune");
     assert.ok(finetunes.length > 0);
     for (const ft of finetunes) {
       const method = String(ft.params.method);
-      const chosen = recipe.methods[TAKES[method] ?? method]?.chosen;
+      const as = TAKES[method] ?? method;
+      const chosen = recipe.methods[as]?.chosen;
       assert.ok(chosen, `${ft.id}: method ${method} has no recipe`);
-      for (const [k, v] of Object.entries(chosen)) assert.equal(ft.params[k], v, `${ft.id}: ${k}`);
+      // The epochs chosen again with the head fit override the grid's, for the methods scored.
+      const merged = { ...chosen, ...epochs.methods[as]?.chosen };
+      for (const [k, v] of Object.entries(merged)) assert.equal(ft.params[k], v, `${ft.id}: ${k}`);
     }
   });
 }
@@ -75,5 +81,22 @@ Deno.test("LP-FT's head fit is what recipes/sib200_lpft.json chose on dev, for e
   assert.deepEqual(stated.then[0].chosen, lpft.methods.full.chosen);
   for (const [k, vs] of Object.entries(lpft.grid as Record<string, unknown[]>)) {
     assert.deepEqual([...stated.then[0].grid[k]].sort(), [...vs].sort(), k);
+  }
+});
+
+Deno.test("the report states the epochs recipes/sib200_epochs.json chose with the head fit", async () => {
+  const epochs = JSON.parse(await Deno.readTextFile(`${ROOT}/recipes/sib200_epochs.json`));
+  const cfg = await loadConfig(`${ROOT}/pipelines.yaml`);
+  const plan = await makePlan(cfg, "sib200", builtinStageTypes);
+  const stated = plan.instances.find((i) => i.type === "analysis/compare")!.params.recipe as {
+    then: { pipeline: string; grid: Record<string, unknown[]>; chosen: Record<string, unknown> }[];
+  };
+  const said = stated.then.find((t) => t.pipeline === "recipe-epochs");
+  assert.ok(said, "the report names the recipe-epochs pipeline");
+  assert.deepEqual(said.grid, epochs.grid);
+  for (
+    const [method, r] of Object.entries(epochs.methods as Record<string, { chosen: Record<string, unknown> }>)
+  ) {
+    assert.deepEqual(said.chosen, r.chosen, method);
   }
 });
