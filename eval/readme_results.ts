@@ -80,7 +80,9 @@ export function resultsSection(a: Analysis, snapshot: string): string {
         `**Predictions collapsing onto one label** (over ${
           Math.round(100 * a.design.collapse_share)
         }% of items): ${
-          flagged.map((s) => `${cell(s.method)} on ${s.collapsed!.length} languages`).join("; ")
+          flagged.map((s) =>
+            `${cell(s.method)} on ${s.collapsed!.length} language${s.collapsed!.length === 1 ? "" : "s"}`
+          ).join("; ")
         }.`,
         "",
       ]

@@ -205,7 +205,9 @@ export function answer(a: Analysis): string[] {
   const out: string[] = [];
   if (primary.length) {
     out.push(
-      `The comparisons this pipeline was declared to make (the primary family; Holm over these ${primary.length} alone):`,
+      primary.length === 1
+        ? "The comparison this pipeline was declared to make (the primary family, one test, so Holm leaves its p as it is):"
+        : `The comparisons this pipeline was declared to make (the primary family; Holm over these ${primary.length} alone):`,
       "",
       ...primary.map((c) => answerLine(c, primary.length)),
     );

@@ -263,7 +263,7 @@ export async function execute(
   if (!opts.signal.aborted) {
     fault("buildlog");
     opts.log.record(plan.pipeline, ran);
-    if (opts.resultsDir) publish(instances, store, keys, results, opts.resultsDir);
+    if (opts.resultsDir) publish(plan.instances, store, keys, results, opts.resultsDir);
   }
   return instances.map((i) => results.get(i.id)!);
 }
@@ -462,13 +462,14 @@ function publish(
   results: Map<string, StageResult>,
   dir: string,
 ): void {
+  const folder = publishFolders(instances);
   for (const inst of instances) {
     const files = inst.definition.publish ?? [];
     const r = results.get(inst.id);
     if (files.length === 0 || !r || !["ran", "cached", "remote"].includes(r.status)) continue;
-    const target = Object.keys(inst.matrix).length > 0 ? `${dir}/${inst.id}` : dir;
-    Deno.mkdirSync(target, { recursive: true });
     for (const f of files) {
+      const target = folder(inst, f) ? `${dir}/${inst.id}` : dir;
+      Deno.mkdirSync(target, { recursive: true });
       fault("publish");
       try {
         Deno.copyFileSync(`${store.entry(keys.get(inst.id)!)}/out/${f}`, `${target}/${f}`);
@@ -477,6 +478,27 @@ function publish(
       }
     }
   }
+}
+
+/**
+ * Whether an instance publishes a file into a folder of its own under the results directory:
+ * always for a matrix cell; for a plain stage, when a later stage of the plan publishes a file
+ * of the same name, which keeps the top-level spot (so two stages never overwrite each other's
+ * file, whichever of them a run includes).
+ *
+ * @example
+ * ```ts ignore
+ * const folder = publishFolders(plan.instances);
+ * folder(checkpointRetrieval, "metrics.json"); // true: the analysis publishes metrics.json too
+ * ```
+ */
+export function publishFolders(instances: Instance[]): (inst: Instance, file: string) => boolean {
+  const last = new Map<string, string>();
+  for (const inst of instances) {
+    if (Object.keys(inst.matrix).length > 0) continue;
+    for (const f of inst.definition.publish ?? []) last.set(f, inst.id);
+  }
+  return (inst, file) => Object.keys(inst.matrix).length > 0 || last.get(file) !== inst.id;
 }
 
 function existsDir(path: string): boolean {

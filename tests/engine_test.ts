@@ -166,6 +166,8 @@ Deno.test("run: second run is fully cached; --set reruns exactly the affected in
   const second = await cli(["run", "--config", file, "--json"], home);
   assert.ok(Object.values(statuses(second)).every((s) => s === "cached"));
   assert.equal(Deno.readTextFileSync(`${dir}/results/demo/value.txt`), "S0");
+  // `a` publishes value.txt too: into a folder of its own, not over the later stage's file.
+  assert.match(Deno.readTextFileSync(`${dir}/results/demo/a/value.txt`), /^A/);
   const changed = await cli(["run", "--config", file, "--json", "--set", "stages.b.matrix.n=[1, 3]"], home);
   assert.deepEqual(statuses(changed), {
     a: "cached",
