@@ -21,6 +21,8 @@ const schema = z.strictObject({
   warmup: z.number().int().min(0).default(10),
   warmup_ratio: z.number().min(0).max(1).optional(),
   weight_decay: z.number().min(0).default(0.01),
+  /** Discriminative fine-tuning: each layer below the head learns at this factor of the one above. */
+  layer_lr_decay: z.number().positive().max(1).default(1),
   clip_norm: z.number().min(0).default(1.0),
   dropout: z.number().min(0).max(0.5).default(0.1),
   seed: z.number().int().default(1),
@@ -211,6 +213,7 @@ export const stage: StageType<typeof schema> = {
         fused: p.fused,
         bucketByLength: p.bucket_by_length,
         accumulate: p.accumulate,
+        layerLrDecay: p.layer_lr_decay,
       },
       (row, total) => {
         if (row.step % 10 === 0 || row.dev_accuracy !== undefined) {

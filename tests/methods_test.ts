@@ -289,3 +289,56 @@ Deno.test("fine-tuning: weights are pinned on cpu (moving code must not change a
     "gradual-unfreezing": "dc053793e1259a3e",
   });
 });
+
+Deno.test("discriminative fine-tuning: a layer d below the head takes layer_lr_decay^d of the step", async () => {
+  const { layerOf } = await import("../model/encoder.ts");
+  await useBackend("cpu");
+  const cfg = namedConfig("tiny", 50);
+  const rows = Array.from(
+    { length: 8 },
+    (_, i) => ({ ids: [0, 5 + i, 6 + (i * 3) % 40, 2], label: i % 3, lang: 0 }),
+  );
+  const shard = buildShard("train", rows, 8, 1, ["x"], ["a", "b", "c"]);
+  const init = initParams(cfg, { mlm: false, numLabels: 3 }, 1);
+  const before = new Map<string, Float32Array>();
+  for (const [n, v] of init) before.set(n, (await v.data()) as Float32Array);
+  // One step (one batch of all rows), so both runs see the same gradient.
+  const moved = async (layerLrDecay: number) => {
+    const params = initParams(cfg, { mlm: false, numLabels: 3 }, 1);
+    await finetune(params, cfg, cfgOf("full"), shard, shard, {
+      lr: 1e-3,
+      epochs: 1,
+      batchSize: 8,
+      warmup: 0,
+      weightDecay: 0.01,
+      clipNorm: 1,
+      seed: 3,
+      dropout: 0,
+      select: "last",
+      logKeptEvery: 0,
+      fused: true,
+      bucketByLength: false,
+      layerLrDecay,
+    }, () => {});
+    const out = new Map<string, number>();
+    for (const [n, v] of params) {
+      const a = (await v.data()) as Float32Array, b = before.get(n)!;
+      out.set(n, Math.hypot(...a.map((x, i) => x - b[i])));
+    }
+    return out;
+  };
+  const [plain, decayed] = [await moved(1), await moved(0.5)];
+  const depth = cfg.num_hidden_layers;
+  const seen = new Set<number>();
+  for (const [n, step] of plain) {
+    if (step === 0) continue;
+    const layer = layerOf(n, depth);
+    seen.add(layer);
+    const want = 0.5 ** (depth - Math.min(layer, depth));
+    assert.ok(
+      Math.abs(decayed.get(n)! / step - want) < 1e-3 * want,
+      `${n}: ${decayed.get(n)! / step} vs ${want}`,
+    );
+  }
+  assert.deepEqual([...seen].sort((a, b) => a - b), [-1, ...Array.from({ length: depth + 1 }, (_, i) => i)]);
+});

@@ -42,6 +42,28 @@ export interface FinetuneOptions {
   bucketByLength: boolean;
   /** Micro-batches per update (gradient accumulation); 1 (the default) computes the batch at once. */
   accumulate?: number;
+  /**
+   * Discriminative fine-tuning (ULMFiT; layer-wise decay as in ELECTRA): a tensor `d` layers
+   * below the head learns at `lr * layerLrDecay^d` (the top encoder layer d = 1, the
+   * embeddings d = L + 1). 1 (the default) gives every layer `lr`.
+   */
+  layerLrDecay?: number;
+}
+
+/**
+ * The learning-rate factor of a tensor in layer `layer` (-1 the embeddings, `L` the head)
+ * under discriminative fine-tuning.
+ *
+ * @example
+ * ```ts
+ * import { layerLrScale } from "./finetune.ts";
+ * // Four encoder layers: the embeddings sit five below the head, which keeps the full rate.
+ * if (layerLrScale(-1, 4, { layerLrDecay: 0.5 }) !== 0.5 ** 5) throw new Error("embeddings");
+ * if (layerLrScale(4, 4, { layerLrDecay: 0.5 }) !== 1) throw new Error("head");
+ * ```
+ */
+export function layerLrScale(layer: number, L: number, o: Pick<FinetuneOptions, "layerLrDecay">): number {
+  return (o.layerLrDecay ?? 1) ** Math.max(0, L - layer);
 }
 
 /**
@@ -236,7 +258,12 @@ export async function finetune(
       names.forEach((n, i) => {
         const fate = fateOf(method, n, layers.get(n)!, L, params.get(n)!.shape, i, s);
         if (!fate) return;
-        updates.set(n, { mode: fate.mode, mask: fate.mask, fixedMask: fixed.get(n), lrScale: fate.lrScale });
+        updates.set(n, {
+          mode: fate.mode,
+          mask: fate.mask,
+          fixedMask: fixed.get(n),
+          lrScale: fate.lrScale * layerLrScale(layers.get(n)!, L, o),
+        });
         rates.set(n, fate.rate);
       });
       const lr = lrAt(step, total, o.warmup, o.lr);
