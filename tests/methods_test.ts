@@ -12,7 +12,13 @@ import {
 import { namedConfig } from "../model/config.ts";
 import { initParams } from "../model/encoder.ts";
 import { buildShard } from "../data/shards.ts";
-import { epochBatches, finetune, fisherInformation, type LogRow } from "../train/finetune.ts";
+import {
+  epochBatches,
+  finetune,
+  type FinetuneOptions,
+  fisherInformation,
+  type LogRow,
+} from "../train/finetune.ts";
 import { useBackend } from "./gpu.ts";
 
 const L = 4;
@@ -241,6 +247,23 @@ Deno.test("fine-tuning: GradDrop masks are the same on cpu (reference) and webgp
   assert.deepEqual(c.map((r) => r.kept), g.map((r) => r.kept));
 });
 
+/** The small run the pinned-weights tests train, with `extra` on top. */
+const smallRun = (extra: Partial<FinetuneOptions> = {}): FinetuneOptions => ({
+  lr: 1e-3,
+  epochs: 2,
+  batchSize: 8,
+  warmup: 1,
+  weightDecay: 0.01,
+  clipNorm: 1,
+  seed: 3,
+  dropout: 0.1,
+  select: "last",
+  logKeptEvery: 0,
+  fused: true,
+  bucketByLength: false,
+  ...extra,
+});
+
 Deno.test("fine-tuning: weights are pinned on cpu (moving code must not change a result)", async () => {
   const { createHash } = await import("node:crypto");
   await useBackend("cpu");
@@ -256,20 +279,7 @@ Deno.test("fine-tuning: weights are pinned on cpu (moving code must not change a
     const method of ["full", "graddrop", "childtuning-f", "graddrop-layer", "gradual-unfreezing"] as const
   ) {
     const params = initParams(cfg, { mlm: false, numLabels: 3 }, 1);
-    await finetune(params, cfg, cfgOf(method), shard, shard, {
-      lr: 1e-3,
-      epochs: 2,
-      batchSize: 8,
-      warmup: 1,
-      weightDecay: 0.01,
-      clipNorm: 1,
-      seed: 3,
-      dropout: 0.1,
-      select: "last",
-      logKeptEvery: 0,
-      fused: true,
-      bucketByLength: false,
-    }, () => {});
+    await finetune(params, cfg, cfgOf(method), shard, shard, smallRun(), () => {});
     const h = createHash("sha256");
     for (const [n, v] of [...params].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
       h.update(n);
@@ -305,21 +315,15 @@ Deno.test("discriminative fine-tuning: a layer d below the head takes layer_lr_d
   // One step (one batch of all rows), so both runs see the same gradient.
   const moved = async (layerLrDecay: number) => {
     const params = initParams(cfg, { mlm: false, numLabels: 3 }, 1);
-    await finetune(params, cfg, cfgOf("full"), shard, shard, {
-      lr: 1e-3,
-      epochs: 1,
-      batchSize: 8,
-      warmup: 0,
-      weightDecay: 0.01,
-      clipNorm: 1,
-      seed: 3,
-      dropout: 0,
-      select: "last",
-      logKeptEvery: 0,
-      fused: true,
-      bucketByLength: false,
-      layerLrDecay,
-    }, () => {});
+    await finetune(
+      params,
+      cfg,
+      cfgOf("full"),
+      shard,
+      shard,
+      smallRun({ epochs: 1, warmup: 0, dropout: 0, layerLrDecay }),
+      () => {},
+    );
     const out = new Map<string, number>();
     for (const [n, v] of params) {
       const a = (await v.data()) as Float32Array, b = before.get(n)!;
