@@ -17,6 +17,8 @@ export interface PretrainingDataOptions {
   tlmPairs: boolean;
   /** Share of non-English UDHR paragraphs paired with English for TLM and contrast. */
   tlmUdhrFraction: number;
+  /** `align`-key prefixes (`cldr:`) whose pairs go into TLM but not into the contrast's `pairs`. */
+  contrastExclude?: string[];
   seed: number;
 }
 
@@ -106,7 +108,9 @@ export function pretrainingSequences(
     if (fromUdhr ? !udhrKeep.has(t) : !o.tlmPairs) continue;
     const e = { x: enc(en.text), l: langIndex.get(en.lang)! },
       x = { x: enc(t.text), l: langIndex.get(t.lang)! };
-    aligned.push({ a: row(e.x), b: row(x.x) });
+    if (!o.contrastExclude?.some((prefix) => t.align!.startsWith(prefix))) {
+      aligned.push({ a: row(e.x), b: row(x.x) });
+    }
     // Alternate which side comes first, so neither language always sits at the start.
     const [first, second] = pairs.length % 2 === 0 ? [e, x] : [x, e];
     pairs.push({ a: first.x, la: first.l, b: second.x, lb: second.l });

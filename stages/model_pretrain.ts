@@ -47,6 +47,12 @@ const schema = z.strictObject({
   xlco_batch: z.number().int().min(0).default(16),
   xlco_group: z.number().int().min(2).default(8),
   xlco_temperature: z.number().positive().default(0.05),
+  /**
+   * `align`-key prefixes (`cldr:`) whose translation pairs train TLM but stay out of the
+   * contrast. Optional with no default, so runs that do not set it keep their cache keys and
+   * resume fingerprints.
+   */
+  xlco_exclude: z.array(z.string().min(1)).min(1).optional(),
   checkpoint_every: z.number().int().min(1).default(100),
   seed: z.number().int().default(0),
   workers: z.number().int().min(1).max(16).default(1),
@@ -97,6 +103,7 @@ export const stage: StageType<typeof schema> = {
       maxLength: p.max_length,
       tlmPairs: p.tlm_pairs,
       tlmUdhrFraction: p.tlm_udhr_fraction,
+      contrastExclude: p.xlco_exclude,
       seed: p.seed,
     });
     const nTokens = data.seqs.reduce((a, s) => a + s.length, 0);

@@ -12,6 +12,7 @@ export const builtinStageTypes: Record<string, string> = {
   "corpus/udhr": here("corpus_udhr.ts"),
   "corpus/sib200": here("corpus_sib200.ts"),
   "corpus/english-text": here("corpus_english_text.ts"),
+  "corpus/cldr": here("corpus_cldr.ts"),
   "tokenizer/train": here("tokenizer_train.ts"),
   "tokenizer/load": here("tokenizer_load.ts"),
   "data/udhr-articles": here("data_udhr_articles.ts"),

@@ -10,7 +10,7 @@ import { languageFolders } from "../data/tsv.ts";
 import { groupOf } from "../data/article_groups.ts";
 import { sampleLanguages } from "../data/language_sample.ts";
 import { scriptOf } from "../data/scripts.ts";
-import { cli, tempDir } from "./helpers.ts";
+import { cli, ROOT, tempDir } from "./helpers.ts";
 
 Deno.test("UDHR: English has the preamble and 30 articles; scripts are detected", async () => {
   const eng = await readDeclaration("eng");
@@ -171,4 +171,32 @@ Deno.test("tokenizer/train languages: trains on the named task languages only, a
   const bad = await cli(["run", "--config", `${dir}/pipelines.yaml`], `${dir}/home`);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /languages: no corpus text in yor_Latn/);
+});
+
+Deno.test("xlco_exclude: pairs under an excluded align prefix train TLM but leave the contrast", async () => {
+  const { pretrainingSequences } = await import("../data/pretraining_data.ts");
+  const tok = await loadTokenizer(`${ROOT}/models/sib24-vocab`);
+  const text = (lang: string, iso6393: string, t: string, align: string) => ({
+    lang,
+    iso6393,
+    script: "Latin",
+    text: t,
+    align,
+  });
+  const corpus = {
+    paragraphs: [
+      text("eng_Latn", "eng", "The match ended in a draw.", "sib:1"),
+      text("fra_Latn", "fra", "Le match s'est terminé par un nul.", "sib:1"),
+      text("eng_cldr", "eng", "grinning face: face, grin", "cldr:emoji:1"),
+      text("fra_cldr", "fra", "visage souriant: sourire, visage", "cldr:emoji:1"),
+    ],
+    languages: {},
+  };
+  const o = { maxLength: 64, tlmPairs: true, tlmUdhrFraction: 0, seed: 0 };
+  const all = pretrainingSequences(corpus, tok, o);
+  const kept = pretrainingSequences(corpus, tok, { ...o, contrastExclude: ["cldr:"] });
+  assert.equal(all.pairs.length, 2);
+  assert.equal(kept.pairs.length, 1);
+  assert.deepEqual(kept.pairs[0], all.pairs[0], "the SIB pair stays in the contrast");
+  assert.deepEqual(kept.seqs, all.seqs, "MLM and TLM sequences are unchanged");
 });
