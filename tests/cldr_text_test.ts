@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { CLDR_LOCALES, cldrText } from "../data/cldr_text.ts";
 import { contamination, CorpusIndex } from "../data/contamination.ts";
-import { ROOT } from "./helpers.ts";
+import { sib200TestSentences } from "./helpers.ts";
 
 const TASK_LANGUAGES = Object.keys(CLDR_LOCALES);
 
@@ -38,14 +38,7 @@ Deno.test("cldr text: no SIB-200 test sentence (any language) is in it, not even
   const index = new CorpusIndex();
   index.add(texts);
   assert.equal(contamination(index, new Map([["eng", [texts[0]]]])).exact_share, 1);
-  const tests = new Map<string, string[]>();
-  for (const e of Deno.readDirSync(`${ROOT}/datasets/sib200`)) {
-    if (!e.isDirectory) continue;
-    const rows = Deno.readTextFileSync(`${ROOT}/datasets/sib200/${e.name}/test.tsv`).trim().split("\n").slice(
-      1,
-    );
-    tests.set(e.name, rows.map((r) => r.split("\t")[2]));
-  }
+  const tests = await sib200TestSentences();
   const c = contamination(index, tests);
   assert.equal(c.items, 24 * 204);
   assert.equal(c.exact_share, 0);

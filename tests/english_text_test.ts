@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { englishText } from "../data/english_text.ts";
 import { contamination, CorpusIndex } from "../data/contamination.ts";
-import { ROOT } from "./helpers.ts";
+import { sib200TestSentences } from "./helpers.ts";
 
 Deno.test("english text: the State of the Union addresses and WordNet's glosses, whole, as English records", async () => {
   const sotu = await englishText("sotu");
@@ -19,14 +19,7 @@ Deno.test("english text: no SIB-200 test sentence (any language) is in it, not e
   index.add(texts);
   // The index does find what is in it: a gloss is an exact hit.
   assert.equal(contamination(index, new Map([["eng", [texts.at(-1)!]]])).exact_share, 1);
-  const tests = new Map<string, string[]>();
-  for (const e of Deno.readDirSync(`${ROOT}/datasets/sib200`)) {
-    if (!e.isDirectory) continue;
-    const rows = Deno.readTextFileSync(`${ROOT}/datasets/sib200/${e.name}/test.tsv`).trim().split("\n").slice(
-      1,
-    );
-    tests.set(e.name, rows.map((r) => r.split("\t")[2]));
-  }
+  const tests = await sib200TestSentences();
   assert.equal(tests.size, 24);
   const c = contamination(index, tests);
   assert.equal(c.items, 24 * 204);

@@ -75,3 +75,15 @@ export function writeTestProject(stages: string): string {
   );
   return `${dir}/pipelines.yaml`;
 }
+
+/** Every vendored SIB-200 test sentence, by language folder: what no pretraining text may contain. */
+export async function sib200TestSentences(): Promise<Map<string, string[]>> {
+  const { languageFolders } = await import("../data/tsv.ts");
+  const { readSib200Split } = await import("../data/sib200.ts");
+  const path = `${ROOT}/datasets/sib200`;
+  const out = new Map<string, string[]>();
+  for (const lang of languageFolders(path)) {
+    out.set(lang, (await readSib200Split(path, lang, "test")).map((e) => e.text));
+  }
+  return out;
+}
