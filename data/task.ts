@@ -8,6 +8,9 @@ import { encodeExample, type LoadedTokenizer, tokenStats } from "./encoding.ts";
 import type { Contamination } from "./contamination.ts";
 import type { PretrainingFacts } from "./pretraining_facts.ts";
 
+const SPLITS = ["train", "dev", "test"] as const;
+const SPLITS_WITH_UNLABELLED = [...SPLITS, "unlabelled"] as const;
+
 /** One labelled example. */
 export interface Example {
   /** The dataset's own id, when it has one (SIB-200's index_id: the same across languages). */
@@ -16,7 +19,8 @@ export interface Example {
   text_b?: string;
   label: string;
   lang: string;
-  split: "train" | "dev" | "test";
+  /** `unlabelled`: a text whose label is never written (the `unlabelled` shard, for test-time centring). */
+  split: "train" | "dev" | "test" | "unlabelled";
 }
 
 /** Per-language covariates recorded with every task. */
@@ -135,13 +139,16 @@ export async function writeTask(out: string, o: {
     };
   }
   let truncated = 0;
-  for (const split of ["train", "dev", "test"] as const) {
+  // The unlabelled shard is written only when asked for, so existing task directories keep their bytes.
+  const unlabelled = o.examples.some((e) => e.split === "unlabelled");
+  for (const split of unlabelled ? SPLITS_WITH_UNLABELLED : SPLITS) {
     const rows = o.examples.filter((e) => e.split === split).map((e) => {
       const ids = encodeExample(o.tokenizer, e.text, e.text_b ?? null, o.maxLength + 1);
       if (ids.length > o.maxLength) truncated++;
       const cut = ids.length > o.maxLength ? [...ids.slice(0, o.maxLength - 1), o.tokenizer.eos] : ids;
       const item = e.id !== undefined && /^\d+$/.test(e.id) ? Number(e.id) : -1;
-      return { ids: cut, label: labelIndex.get(e.label)!, lang: langIndex.get(e.lang)!, item };
+      const label = split === "unlabelled" ? -1 : labelIndex.get(e.label)!;
+      return { ids: cut, label, lang: langIndex.get(e.lang)!, item };
     });
     await writeShard(out, buildShard(split, rows, o.maxLength, o.tokenizer.pad, languages, o.labels));
   }
@@ -150,7 +157,7 @@ export async function writeTask(out: string, o: {
   // The raw texts too, for stages that do not read token ids (a character n-gram baseline).
   await Deno.writeTextFile(
     `${out}/texts.jsonl`,
-    o.examples.map((e) =>
+    o.examples.filter((e) => e.split !== "unlabelled").map((e) =>
       JSON.stringify({
         split: e.split,
         lang: e.lang,
@@ -173,7 +180,7 @@ export async function writeTask(out: string, o: {
     contamination: o.facts?.contamination ?? null,
   };
   await Deno.writeTextFile(`${out}/task.json`, JSON.stringify(task, null, 2));
-  const counts = ["train", "dev", "test"].map((s) =>
+  const counts = (unlabelled ? SPLITS_WITH_UNLABELLED : SPLITS).map((s) =>
     `${s} ${o.examples.filter((e) => e.split === s).length}`
   );
   o.log(`${o.name}: ${languages.length} languages, ${o.labels.length} labels; ${counts.join(", ")}`);

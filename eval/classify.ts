@@ -42,9 +42,10 @@ export async function session(path: string, choice: ProviderChoice = "auto"): Pr
   return { session: s, ort, provider, reason };
 }
 
-/** The outputs of one batch: pooled sentence vectors, and logits for a classifier. */
+/** The outputs of one batch: pooled sentence vectors, and for a classifier the head's input and logits. */
 export interface BatchOutput {
   pooled: Float32Array;
+  features?: Float32Array;
   logits?: Float32Array;
 }
 
@@ -64,7 +65,11 @@ export async function runBatch(sess: Session, b: HostBatch, pad: number): Promis
     attention_mask: new sess.ort.Tensor("int64", mask, [b.B, b.T]),
   });
   if (sess.provider === "webgpu") throwIfDeviceError();
-  return { pooled: r.pooled.data as Float32Array, logits: r.logits?.data as Float32Array | undefined };
+  return {
+    pooled: r.pooled.data as Float32Array,
+    features: r.features?.data as Float32Array | undefined,
+    logits: r.logits?.data as Float32Array | undefined,
+  };
 }
 
 /**
@@ -87,12 +92,24 @@ export interface Inference {
   labels: Int32Array;
   /** Sentence vectors, row after row (`rows.length` x hidden). */
   pooled: Float32Array;
+  /** What the head read, row after row (empty for a bare encoder or an export without it). */
+  features: Float32Array;
   hidden: number;
+}
+
+function argmaxRows(l: Float32Array, B: number): Int32Array {
+  const C = l.length / B;
+  return Int32Array.from({ length: B }, (_, k) => {
+    let best = 0;
+    for (let c = 1; c < C; c++) if (l[k * C + c] > l[k * C + best]) best = c;
+    return best;
+  });
 }
 
 /**
  * Runs the model over the given rows of a shard (batched, each batch cut to its longest row,
- * rows sorted by length to waste little on padding): predicted labels and pooled vectors.
+ * rows sorted by length to waste little on padding): predicted labels, pooled vectors and
+ * the head's input.
  *
  * @example
  * ```ts ignore
@@ -108,7 +125,8 @@ export async function infer(
 ): Promise<Inference> {
   const order = rows.map((r, i) => [r, i]).sort((a, b) => s.lengths[a[0]] - s.lengths[b[0]]);
   const labels = new Int32Array(sess.session.outputNames.includes("logits") ? rows.length : 0);
-  let pooled = new Float32Array(0), hidden = 0;
+  const hasFeatures = sess.session.outputNames.includes("features");
+  let pooled = new Float32Array(0), features = new Float32Array(0), hidden = 0;
   for (let i = 0; i < order.length; i += batchSize) {
     const chunk = order.slice(i, i + batchSize);
     const b = batchRows(s, chunk.map(([r]) => r));
@@ -117,16 +135,37 @@ export async function infer(
     if (hidden === 0) {
       hidden = out.pooled.length / b.B;
       pooled = new Float32Array(rows.length * hidden);
+      if (hasFeatures) features = new Float32Array(rows.length * hidden);
     }
-    chunk.forEach(([, at], k) => pooled.set(out.pooled.subarray(k * hidden, (k + 1) * hidden), at * hidden));
+    chunk.forEach(([, at], k) => {
+      pooled.set(out.pooled.subarray(k * hidden, (k + 1) * hidden), at * hidden);
+      if (out.features) features.set(out.features.subarray(k * hidden, (k + 1) * hidden), at * hidden);
+    });
     if (out.logits && labels.length > 0) {
-      const l = out.logits, C = l.length / b.B;
-      chunk.forEach(([, at], k) => {
-        let best = 0;
-        for (let c = 1; c < C; c++) if (l[k * C + c] > l[k * C + best]) best = c;
-        labels[at] = best;
-      });
+      const best = argmaxRows(out.logits, b.B);
+      chunk.forEach(([, at], k) => labels[at] = best[k]);
     }
   }
-  return { labels, pooled, hidden };
+  return { labels, pooled, features, hidden };
+}
+
+/**
+ * Predicted labels from the head alone (an export's `head.onnx`) for rows of features
+ * (`n` x hidden, row-major), such as features moved by language centring.
+ *
+ * @example
+ * ```ts ignore
+ * const labels = await headLabels(await session("head.onnx"), centred, n, 128);
+ * ```
+ */
+export async function headLabels(
+  head: Session,
+  features: Float32Array,
+  n: number,
+  d: number,
+): Promise<Int32Array> {
+  if (n === 0) return new Int32Array(0);
+  const r = await head.session.run({ features: new head.ort.Tensor("float32", features, [n, d]) });
+  if (head.provider === "webgpu") throwIfDeviceError();
+  return argmaxRows(r.logits.data as Float32Array, n);
 }

@@ -80,8 +80,12 @@ export interface MethodSummary {
   source: SeedSummary | null;
   /** Per seed, the mean over zero-shot languages. */
   zero_shot: (SeedSummary & { languages: number }) | null;
+  /** Per seed, the mean over zero-shot languages after language centring, when rows carry it. */
+  zero_shot_centred: SeedSummary | null;
   /** Mean zero-shot macro-F1, when rows carry it. */
   f1: number | null;
+  /** Mean zero-shot macro-F1 after language centring, when rows carry it. */
+  f1_centred: number | null;
   /** Mean source macro-F1, when rows carry it. */
   source_f1: number | null;
   /** Per seed, the mean over languages of retrieval / the checkpoint's (points: 100 keeps all). */
@@ -190,6 +194,8 @@ function seedSummary(perSeed: Map<number, number[]>): SeedSummary | null {
   return { mean: mean(xs), std: std(xs), ci95: tInterval(xs), seeds, per_seed: xs };
 }
 
+const centredPoints: ValueOf = (r) => r.accuracy_centred == null ? null : 100 * r.accuracy_centred;
+
 function bySeed(rows: MetricRow[], value: ValueOf): Map<number, number[]> {
   const out = new Map<number, number[]>();
   for (const r of rows) {
@@ -215,8 +221,8 @@ function summarise(
   const own = rows.filter((r) => r.method === m);
   const of = (split: MetricRow["split"]) => own.filter((r) => r.split === split);
   const acc: ValueOf = (r) => 100 * r.accuracy;
-  const f1 = (split: MetricRow["split"]) => {
-    const xs = of(split).filter((r) => r.f1 != null).map((r) => 100 * r.f1!);
+  const meanOf = (split: MetricRow["split"], value: (r: MetricRow) => number | null | undefined) => {
+    const xs = of(split).map(value).filter((v): v is number => v != null).map((v) => 100 * v);
     return xs.length ? mean(xs) : null;
   };
   const zs = seedSummary(bySeed(of("test"), acc));
@@ -235,8 +241,10 @@ function summarise(
         languages: new Set(of("test").map((r) => r.language)).size,
       }
       : null,
-    f1: f1("test"),
-    source_f1: f1("source"),
+    zero_shot_centred: seedSummary(bySeed(of("test"), centredPoints)),
+    f1: meanOf("test", (r) => r.f1),
+    f1_centred: meanOf("test", (r) => r.f1_centred),
+    source_f1: meanOf("source", (r) => r.f1),
     retrieval_kept: kept ? seedSummary(bySeed(own, kept)) : null,
     collapsed: mine.length && m !== FLOOR ? mine.filter((p) => p.collapsed).map((p) => p.language) : null,
   };
@@ -471,6 +479,7 @@ export function analyze(rows: MetricRow[], o: AnalyzeOptions) {
   const kept = keptValue(o.checkpointRetrieval);
   const values: Record<Metric, ValueOf | null> = {
     accuracy: (r) => 100 * r.accuracy,
+    accuracy_centred: centredPoints,
     f1: (r) => r.f1 == null ? null : 100 * r.f1,
     retrieval_kept: kept,
   };
@@ -493,7 +502,7 @@ export function analyze(rows: MetricRow[], o: AnalyzeOptions) {
   const pairs = o.pairs === "baseline"
     ? methods.slice(1).map((m) => [m, baseline] as const)
     : methods.flatMap((a, j) => methods.slice(0, j).map((b) => [a, b] as const));
-  for (const metric of ["accuracy", "f1", "retrieval_kept"] as const) {
+  for (const metric of ["accuracy", "accuracy_centred", "f1", "retrieval_kept"] as const) {
     for (const [a, b] of pairs) {
       const c = { a, b, metric, split: "test" as const };
       if (!wanted.some((w) => same(w, c))) wanted.push({ ...c, family: "exploratory" });

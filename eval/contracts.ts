@@ -26,6 +26,11 @@ export const metricRowSchema = z.object({
   retrieval: share.nullish(),
   /** Share of the predictions that went to each label id (what the classifier predicts). */
   pred_share: z.array(share).nullish(),
+  /** The same after language centring (`eval/centring.ts`), where the task had unlabelled text. */
+  accuracy_centred: share.nullish(),
+  f1_centred: share.nullish(),
+  pred_share_centred: z.array(share).nullish(),
+  retrieval_centred: share.nullish(),
 });
 
 /** A validated metric row. */
@@ -35,6 +40,7 @@ export type MetricRow = z.infer<typeof metricRowSchema>;
 export const retrievalRowSchema = z.object({
   language: z.string().min(1),
   retrieval: share,
+  retrieval_centred: share.nullish(),
   tier: z.string().nullish(),
 });
 
@@ -52,7 +58,7 @@ export const referenceSchema = z.strictObject({
 export type Reference = z.infer<typeof referenceSchema>;
 
 /** The metrics a comparison can be made on. */
-export const METRICS = ["accuracy", "f1", "retrieval_kept"] as const;
+export const METRICS = ["accuracy", "accuracy_centred", "f1", "retrieval_kept"] as const;
 
 /**
  * A pre-declared (primary) comparison: `"A:B"` (a − b on zero-shot accuracy), `"A:B:metric"`,

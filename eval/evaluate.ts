@@ -2,14 +2,19 @@
  * One evaluation pass over a task's test split with an exported model: per language,
  * accuracy, macro-F1 and the share of predictions per label (for a classifier), and
  * English <-> X sentence retrieval from the pooled vectors of the same pass. Languages
- * without a test split are scored on dev.
+ * without a test split are scored on dev. Where the task has unlabelled text per language
+ * (its `unlabelled` shard), the same figures again after language centring
+ * (`eval/centring.ts`): each test row's head input moved by its language's mean on that text
+ * to the source language's mean and scored by the head alone, and retrieval between vectors
+ * with their language's mean removed.
  * @module
  */
 import { readShard, rowsInLanguages, type Shard } from "../data/shards.ts";
 import { readTask, type TaskInfo } from "../data/task.ts";
 import type { ProviderChoice } from "../platform/adapter.ts";
-import { infer, type Session, session } from "./classify.ts";
+import { headLabels, infer, type Inference, type Session, session } from "./classify.ts";
 import { retrievalByLanguage, type RetrievalScore } from "./retrieval.ts";
+import { centre, languageMeans } from "./centring.ts";
 import { scores } from "./stats.ts";
 
 /** One language's figures. */
@@ -26,6 +31,61 @@ export interface EvalRow {
   retrieval?: number;
   retrieval_en_to_x?: number;
   retrieval_x_to_en?: number;
+  /** After language centring (a zero-shot language with unlabelled text): accuracy, macro-F1, shares. */
+  accuracy_centred?: number;
+  f1_centred?: number;
+  pred_share_centred?: number[];
+  /** Retrieval between vectors with their language's mean removed. */
+  retrieval_centred?: number;
+}
+
+/** Scores after language centring: per language, the classifier's and retrieval's. */
+interface Centred {
+  scores: Map<string, ReturnType<typeof scores>>;
+  retrieval: Map<string, RetrievalScore>;
+}
+
+/**
+ * Centres the test rows on each language's mean over the unlabelled rows (the pivot's mean
+ * is where the head was fitted) and scores them: the head on moved features, retrieval on
+ * vectors with their own language's mean removed. Languages without unlabelled text are
+ * left out; the pivot's classification is not moved, so it is not scored again.
+ */
+async function centredScores(
+  sess: Session,
+  head: Session | null,
+  unlabelled: Shard,
+  test: Shard,
+  out: Inference,
+  pivot: string,
+  numLabels: number,
+): Promise<Centred> {
+  const langOf = (s: Shard) => Array.from(s.langs, (l) => s.index.languages[l]);
+  const rows = Array.from({ length: unlabelled.index.n }, (_, i) => i);
+  const u = await infer(sess, unlabelled, rows);
+  const d = out.hidden, testLangs = langOf(test), unlabelledLangs = langOf(unlabelled);
+  const result: Centred = { scores: new Map(), retrieval: new Map() };
+  const pooled = centre(out.pooled, d, testLangs, languageMeans(u.pooled, d, unlabelledLangs));
+  const kept = pooled.rows.map((r) => testLangs[r]);
+  result.retrieval = retrievalByLanguage(
+    pooled.vectors,
+    d,
+    Int32Array.from(pooled.rows, (r) => test.items[r]),
+    kept,
+    pivot,
+  );
+  const means = languageMeans(u.features, d, unlabelledLangs);
+  if (!head || out.features.length === 0 || !means.has(pivot)) return result;
+  const moved = centre(out.features, d, testLangs, means, means.get(pivot));
+  const labels = await headLabels(head, moved.vectors, moved.rows.length, d);
+  const byLang = new Map<string, number[]>();
+  moved.rows.forEach((r, i) => byLang.set(testLangs[r], [...byLang.get(testLangs[r]) ?? [], i]));
+  for (const [lang, idx] of byLang) {
+    if (lang === pivot) continue;
+    const gold = Int32Array.from(idx, (i) => test.labels[moved.rows[i]]);
+    result.scores.set(lang, scores(gold, Int32Array.from(idx, (i) => labels[i]), numLabels));
+  }
+  return result;
 }
 
 /** Per-row predictions, for `predictions.jsonl`. */
@@ -48,9 +108,10 @@ export interface Prediction {
 export async function evaluateTask(
   sess: Session,
   task: TaskInfo,
-  shards: { dev: Shard; test: Shard },
+  shards: { dev: Shard; test: Shard; unlabelled?: Shard },
   progress: (fraction: number, note: string) => void,
   pivot = task.train_languages[0],
+  head: Session | null = null,
 ): Promise<{ rows: EvalRow[]; predictions: Prediction[] }> {
   const rows: EvalRow[] = [];
   const predictions: Prediction[] = [];
@@ -67,6 +128,9 @@ export async function evaluateTask(
     (f) => progress(0.9 * f, `${Math.round(f * test.index.n)}/${test.index.n} test items`),
   );
   progress(0.9, "retrieval");
+  const centred = shards.unlabelled
+    ? await centredScores(sess, head, shards.unlabelled, test, out, pivot, task.labels.length)
+    : null;
   const rowLang = all.map((r) => test.index.languages[test.langs[r]]);
   const retr: Map<string, RetrievalScore> = retrievalByLanguage(
     out.pooled,
@@ -99,6 +163,14 @@ export async function evaluateTask(
       row.retrieval_en_to_x = rs.en_to_x;
       row.retrieval_x_to_en = rs.x_to_en;
     }
+    const cs = centred?.scores.get(lang);
+    if (cs && onTest) {
+      row.accuracy_centred = cs.accuracy;
+      row.f1_centred = cs.f1;
+      row.pred_share_centred = cs.pred_share;
+    }
+    const cr = centred?.retrieval.get(lang);
+    if (cr) row.retrieval_centred = cr.top1;
     rows.push(row);
   }
   progress(1, `${testLangs.length} languages`);
@@ -107,7 +179,8 @@ export async function evaluateTask(
 
 /**
  * Opens `model.onnx` of an export directory on the chosen provider and evaluates the task
- * directory with it: what the `eval/*` stages share.
+ * directory with it: what the `eval/*` stages share. With the task's `unlabelled` shard the
+ * rows carry centred figures too (the classifier's when the export has `head.onnx`).
  *
  * @example
  * ```ts ignore
@@ -123,7 +196,26 @@ export async function evaluateExport(
 ): Promise<{ task: TaskInfo; sess: Session; rows: EvalRow[]; predictions: Prediction[] }> {
   const task = await readTask(taskDir);
   const sess = await session(`${exportDir}/model.onnx`, provider);
-  const shards = { dev: await readShard(taskDir, "dev"), test: await readShard(taskDir, "test") };
-  const { rows, predictions } = await evaluateTask(sess, task, shards, progress, pivot);
+  const shards = {
+    dev: await readShard(taskDir, "dev"),
+    test: await readShard(taskDir, "test"),
+    unlabelled: await exists(`${taskDir}/unlabelled.json`)
+      ? await readShard(taskDir, "unlabelled")
+      : undefined,
+  };
+  const head = await exists(`${exportDir}/head.onnx`)
+    ? await session(`${exportDir}/head.onnx`, provider)
+    : null;
+  const { rows, predictions } = await evaluateTask(sess, task, shards, progress, pivot, head);
   return { task, sess, rows, predictions };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
 }

@@ -2,8 +2,11 @@
  * Exports the encoder as a standard ONNX graph (opset 17) built with `npm:onnx-proto`:
  * inputs `input_ids`, `attention_mask` (int64 [batch, seq]); outputs `pooled` (the last
  * hidden states averaged over unmasked positions, [batch, hidden]: the sentence vector
- * retrieval uses) and, for a classifier, `logits`. Initializers carry the HF parameter
- * names (matrices stored as HF's [out, in] and transposed in-graph).
+ * retrieval uses) and, for a classifier, `features` (what the head reads: `pooled`, the
+ * max or `<s>`, as `classifier_pooling` says) and `logits`. The head alone is a second graph,
+ * `features` -> `logits`, so an evaluation can score moved features (language centring)
+ * without running the encoder again. Initializers carry the HF parameter names (matrices
+ * stored as HF's [out, in] and transposed in-graph).
  * @module
  */
 import onnxProto from "onnx-proto";
@@ -13,23 +16,26 @@ import type { NamedTensor } from "../model/safetensors.ts";
 const { onnx } = onnxProto;
 const F32 = onnx.TensorProto.DataType.FLOAT;
 const I64 = onnx.TensorProto.DataType.INT64;
+type Node = InstanceType<typeof onnx.NodeProto>;
+type Tensor = InstanceType<typeof onnx.TensorProto>;
+type ValueInfo = InstanceType<typeof onnx.ValueInfoProto>;
 
-/**
- * Builds the ONNX model bytes for a classifier (`numLabels` > 0) or a bare encoder (0).
- *
- * @example
- * ```ts ignore
- * const bytes = exportClassifier(cfg, await readSafetensors("checkpoint/model.safetensors"), 6);
- * await Deno.writeFile("model.onnx", bytes);
- * ```
- */
-export function exportClassifier(
-  cfg: EncoderConfig,
-  weights: Map<string, NamedTensor>,
-  numLabels: number,
-): Uint8Array {
-  const nodes: InstanceType<typeof onnx.NodeProto>[] = [];
-  const inits: InstanceType<typeof onnx.TensorProto>[] = [];
+/** What one graph is built with: nodes and initializers, named as HF names the weights. */
+interface GraphBuilder {
+  node: (op: string, inputs: string[], attrs?: Record<string, number | number[]>, hint?: string) => string;
+  constF: (name: string, values: number[], dims?: number[]) => string;
+  constI: (name: string, values: number[], dims: number[]) => string;
+  weight: (name: string) => string;
+  linear: (x: string, prefix: string) => string;
+  /** Names `value` as the graph output `name`. */
+  output: (value: string, name: string) => void;
+  io: (name: string, type: number, dims: (string | number)[]) => ValueInfo;
+  finish: (name: string, input: ValueInfo[], output: ValueInfo[]) => Uint8Array;
+}
+
+function graphBuilder(weights: Map<string, NamedTensor>): GraphBuilder {
+  const nodes: Node[] = [];
+  const inits: Tensor[] = [];
   let k = 0;
   const tmp = (hint: string) => `${hint}_${k++}`;
   const node = (op: string, inputs: string[], attrs: Record<string, number | number[]> = {}, hint = op) => {
@@ -77,6 +83,56 @@ export function exportClassifier(
     const wt = node("Transpose", [weight(`${prefix}.weight`)], { perm: [1, 0] }, `${prefix}.wT`);
     return node("Add", [node("MatMul", [x, wt]), weight(`${prefix}.bias`)], {}, prefix);
   };
+  const output = (value: string, name: string) => {
+    nodes.push(onnx.NodeProto.create({ opType: "Identity", input: [value], output: [name], name }));
+  };
+  const io = (name: string, type: number, dims: (string | number)[]) =>
+    onnx.ValueInfoProto.create({
+      name,
+      type: onnx.TypeProto.create({
+        tensorType: onnx.TypeProto.Tensor.create({
+          elemType: type,
+          shape: onnx.TensorShapeProto.create({
+            dim: dims.map((d) =>
+              typeof d === "string"
+                ? onnx.TensorShapeProto.Dimension.create({ dimParam: d })
+                : onnx.TensorShapeProto.Dimension.create({ dimValue: d })
+            ),
+          }),
+        }),
+      }),
+    });
+  const finish = (name: string, input: ValueInfo[], output: ValueInfo[]) =>
+    onnx.ModelProto.encode(onnx.ModelProto.create({
+      irVersion: 8,
+      producerName: "graddrop",
+      opsetImport: [onnx.OperatorSetIdProto.create({ domain: "", version: 17 })],
+      graph: onnx.GraphProto.create({ name, node: nodes, initializer: inits, input, output }),
+    })).finish();
+  return { node, constF, constI, weight, linear, output, io, finish };
+}
+
+/** RoBERTa's classification head (dense, tanh, out_proj) on `features`; returns the logits' name. */
+function classifierHead(b: GraphBuilder, features: string): string {
+  return b.linear(b.node("Tanh", [b.linear(features, "classifier.dense")]), "classifier.out_proj");
+}
+
+/**
+ * Builds the ONNX model bytes for a classifier (`numLabels` > 0) or a bare encoder (0).
+ *
+ * @example
+ * ```ts ignore
+ * const bytes = exportClassifier(cfg, await readSafetensors("checkpoint/model.safetensors"), 6);
+ * await Deno.writeFile("model.onnx", bytes);
+ * ```
+ */
+export function exportClassifier(
+  cfg: EncoderConfig,
+  weights: Map<string, NamedTensor>,
+  numLabels: number,
+): Uint8Array {
+  const b = graphBuilder(weights);
+  const { node, constF, constI, weight, linear } = b;
   const layerNorm = (x: string, prefix: string) =>
     node("LayerNormalization", [x, weight(`${prefix}.weight`), weight(`${prefix}.bias`)], {
       axis: -1,
@@ -146,9 +202,7 @@ export function exportClassifier(
   });
   const count = node("ReduceSum", [mask3, constI("axis1_list", [1], [1])], { keepdims: 0 });
   const pooled = node("Div", [summed, count], {}, "pooled_value");
-  nodes.push(
-    onnx.NodeProto.create({ opType: "Identity", input: [pooled], output: ["pooled"], name: "pooled" }),
-  );
+  b.output(pooled, "pooled");
   if (numLabels > 0) {
     // Pad positions sit 1e9 below every real one before the max, as `maxPool` does in training.
     const padsBelow = () =>
@@ -159,42 +213,40 @@ export function exportClassifier(
       cls: () => node("Gather", [x, constI("zero_idx", [0], [])], { axis: 1 }, "cls"),
     };
     const read = readers[cfg.classifier_pooling ?? "cls"]();
-    const h = node("Tanh", [linear(read, "classifier.dense")]);
-    const logits = linear(h, "classifier.out_proj");
-    nodes.push(
-      onnx.NodeProto.create({ opType: "Identity", input: [logits], output: ["logits"], name: "logits" }),
-    );
+    b.output(read, "features");
+    b.output(classifierHead(b, read), "logits");
   }
-  const io = (name: string, type: number, dims: (string | number)[]) =>
-    onnx.ValueInfoProto.create({
-      name,
-      type: onnx.TypeProto.create({
-        tensorType: onnx.TypeProto.Tensor.create({
-          elemType: type,
-          shape: onnx.TensorShapeProto.create({
-            dim: dims.map((d) =>
-              typeof d === "string"
-                ? onnx.TensorShapeProto.Dimension.create({ dimParam: d })
-                : onnx.TensorShapeProto.Dimension.create({ dimValue: d })
-            ),
-          }),
-        }),
-      }),
-    });
-  const model = onnx.ModelProto.create({
-    irVersion: 8,
-    producerName: "graddrop",
-    opsetImport: [onnx.OperatorSetIdProto.create({ domain: "", version: 17 })],
-    graph: onnx.GraphProto.create({
-      name: numLabels > 0 ? "xlm_roberta_classifier" : "xlm_roberta_encoder",
-      node: nodes,
-      initializer: inits,
-      input: [io("input_ids", I64, ["batch", "sequence"]), io("attention_mask", I64, ["batch", "sequence"])],
-      output: [
-        io("pooled", F32, ["batch", D]),
-        ...(numLabels > 0 ? [io("logits", F32, ["batch", numLabels])] : []),
-      ],
-    }),
-  });
-  return onnx.ModelProto.encode(model).finish();
+  const { io } = b;
+  return b.finish(
+    numLabels > 0 ? "xlm_roberta_classifier" : "xlm_roberta_encoder",
+    [io("input_ids", I64, ["batch", "sequence"]), io("attention_mask", I64, ["batch", "sequence"])],
+    [
+      io("pooled", F32, ["batch", D]),
+      ...(numLabels > 0 ? [io("features", F32, ["batch", D]), io("logits", F32, ["batch", numLabels])] : []),
+    ],
+  );
+}
+
+/**
+ * Builds the classifier head alone as ONNX model bytes: input `features` ([batch, hidden], what
+ * the full graph's `features` output gives), output `logits`; the same nodes and weights as the
+ * head inside {@link exportClassifier}.
+ *
+ * @example
+ * ```ts ignore
+ * await Deno.writeFile("head.onnx", exportHead(cfg, weights, 7));
+ * ```
+ */
+export function exportHead(
+  cfg: EncoderConfig,
+  weights: Map<string, NamedTensor>,
+  numLabels: number,
+): Uint8Array {
+  const b = graphBuilder(weights);
+  b.output(classifierHead(b, "features"), "logits");
+  return b.finish(
+    "xlm_roberta_classifier_head",
+    [b.io("features", F32, ["batch", cfg.hidden_size])],
+    [b.io("logits", F32, ["batch", numLabels])],
+  );
 }

@@ -8,8 +8,11 @@
 import type { MetricRow } from "./contracts.ts";
 import { mean, signFlipTest, tInterval } from "./stats.ts";
 
-/** What a comparison measures: accuracy, macro-F1, or retrieval kept against the checkpoint. */
-export type Metric = "accuracy" | "f1" | "retrieval_kept";
+/**
+ * What a comparison measures: accuracy (as scored, or after language centring), macro-F1, or
+ * retrieval kept against the checkpoint.
+ */
+export type Metric = "accuracy" | "accuracy_centred" | "f1" | "retrieval_kept";
 
 /**
  * The Holm family a comparison belongs to: `primary` (declared before the run, the question
@@ -193,7 +196,7 @@ export function comparePair(
   const perLanguage = languages.map((language, l): LanguageGain => {
     const va = mean(ga.values.map((row) => row[l])), vb = mean(gb.values.map((row) => row[l]));
     const gain = va - vb;
-    const n = metric === "accuracy" ? items.get(language) ?? null : null;
+    const n = metric.startsWith("accuracy") ? items.get(language) ?? null : null;
     const [pa, pb] = [va / 100, vb / 100];
     const se = n === null ? null : 100 * Math.sqrt((pa * (1 - pa) + pb * (1 - pb)) / n);
     const outcome = se === null ? "unknown" : gain > se ? "win" : gain < -se ? "loss" : "tie";

@@ -50,6 +50,7 @@ export function beginMarker(snapshot: string): string {
 export function resultsSection(a: Analysis, snapshot: string): string {
   const seeds = [...new Set(a.summary.filter((s) => !s.floor).map((s) => s.seeds))].join(" or ");
   const kept = a.comparisons.filter((c) => c.metric === "retrieval_kept" && c.b === a.baseline);
+  const centred = a.comparisons.filter((c) => c.metric === "accuracy_centred" && c.b === a.baseline);
   const flagged = a.summary.filter((s) => s.collapsed?.length);
   return [
     `_Generated from [\`${snapshot}\`](${snapshot}) (task ${
@@ -71,6 +72,18 @@ export function resultsSection(a: Analysis, snapshot: string): string {
               c.family === "exploratory" ? "" : ` (${c.family})`
             }`
           ).join("; ")
+        }.`,
+        "",
+      ]
+      : []),
+    ...(centred.length
+      ? [
+        `**After language centring** (zero-shot accuracy, points, against ${
+          cell(a.baseline)
+        }; exploratory, Holm over the exploratory family): ${
+          centred.map((c) => `${cell(c.a)} ${signed(c.gain)} ${ci(c.ci95)}, p_Holm ${fmtP(c.p_holm)}`).join(
+            "; ",
+          )
         }.`,
         "",
       ]

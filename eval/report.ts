@@ -139,7 +139,7 @@ function comparisonRows(cs: PairComparison[]): string[][] {
     c.p_holm < 0.05 ? `**${fmtP(c.p_holm)}**` : fmtP(c.p_holm),
     String(c.n_seeds),
     String(c.n_languages),
-    c.metric === "accuracy"
+    c.metric.startsWith("accuracy")
       ? `${c.wins}/${c.ties}/${c.losses}${c.unknown ? ` (${c.unknown} n unknown)` : ""}`
       : "n/a",
     c.per_seed.map(signed).join(" "),

@@ -26,6 +26,11 @@ export const tsvTaskSchema = (defaultTrain: string) =>
     optional_splits: z.boolean().default(false),
     /** Longest text accepted, in characters (a longer one is an error naming its line). */
     max_chars: z.number().int().min(1).default(10000),
+    /**
+     * Also write every evaluated language's dev texts, without their labels, as the
+     * `unlabelled` shard: the text evaluation centres each language's features on.
+     */
+    unlabelled_dev: z.boolean().default(false),
   });
 
 type TsvParams = z.infer<ReturnType<typeof tsvTaskSchema>>;
@@ -82,6 +87,9 @@ export async function runTsvTask(
     }
     if (p.train_languages.includes(lang)) {
       examples.push(...await split(lang, "train"), ...await split(lang, "dev"));
+    }
+    if (p.unlabelled_dev) {
+      examples.push(...(await split(lang, "dev")).map((e) => ({ ...e, split: "unlabelled" as const })));
     }
     const test = await split(lang, "test");
     if (test.length === 0 && !p.train_languages.includes(lang)) {

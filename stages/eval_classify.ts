@@ -1,7 +1,8 @@
 /**
  * `eval/classify`: runs the exported classifier in onnxruntime-web on every task language:
  * accuracy and macro-F1, and English <-> X retrieval kept by the fine-tuned encoder.
- * Source languages are scored on their test split when it has one, else on dev.
+ * Source languages are scored on their test split when it has one, else on dev. Where the
+ * task has unlabelled text per language, the rows carry the same after language centring.
  * @module
  */
 import { z } from "zod";

@@ -13,7 +13,10 @@ const schema = z.strictObject({
   provider: z.enum(["auto", "wasm", "webgpu"]).default("auto"),
 });
 
-/** Writes `metrics.json`: `{rows: [{language, retrieval, retrieval_en_to_x, retrieval_x_to_en, n, tier}]}`. */
+/**
+ * Writes `metrics.json`: `{rows: [{language, retrieval, retrieval_en_to_x, retrieval_x_to_en,
+ * retrieval_centred?, n, tier}]}` (`retrieval_centred` where the task has unlabelled text).
+ */
 export const stage: StageType<typeof schema> = {
   type: "eval/retrieval",
   description: "sentence retrieval English <-> X (top-1, mean-pooled vectors) with onnxruntime-web",
@@ -38,6 +41,7 @@ export const stage: StageType<typeof schema> = {
       retrieval: r.retrieval,
       retrieval_en_to_x: r.retrieval_en_to_x,
       retrieval_x_to_en: r.retrieval_x_to_en,
+      ...(r.retrieval_centred === undefined ? {} : { retrieval_centred: r.retrieval_centred }),
       n: r.n,
       tier: task.languages[r.language].tier ?? null,
     }));

@@ -8,7 +8,10 @@ import { inputOfType, type StageType } from "../pipeline/stage.ts";
 
 const schema = z.strictObject({});
 
-/** Writes `model.onnx` and copies `tokenizer.json` and `config.json` beside it. */
+/**
+ * Writes `model.onnx`, for a classifier also `head.onnx` (the head alone, for scoring moved
+ * features), and copies `tokenizer.json` and `config.json` beside them.
+ */
 export const stage: StageType<typeof schema> = {
   type: "model/export-onnx",
   description:
@@ -16,12 +19,14 @@ export const stage: StageType<typeof schema> = {
   schema,
   async run(ctx) {
     const { readConfig, readCheckpointWeights } = await import("../model/checkpoint.ts");
-    const { exportClassifier } = await import("../eval/onnx_export.ts");
+    const { exportClassifier, exportHead } = await import("../eval/onnx_export.ts");
     const dir = `${inputOfType(ctx, ["train/", "model/"]).dir}/checkpoint`;
     const cfg = await readConfig(dir);
     const weights = await readCheckpointWeights(dir);
-    const bytes = exportClassifier(cfg, weights, weights.get("classifier.out_proj.bias")?.shape[0] ?? 0);
+    const labels = weights.get("classifier.out_proj.bias")?.shape[0] ?? 0;
+    const bytes = exportClassifier(cfg, weights, labels);
     await Deno.writeFile(`${ctx.out}/model.onnx`, bytes);
+    if (labels > 0) await Deno.writeFile(`${ctx.out}/head.onnx`, exportHead(cfg, weights, labels));
     for (const f of ["config.json", "tokenizer.json"]) await Deno.copyFile(`${dir}/${f}`, `${ctx.out}/${f}`);
     ctx.log(`model.onnx: ${(bytes.length / 1e6).toFixed(2)} MB`);
   },

@@ -282,7 +282,7 @@ Deno.test({
       sib200:
         uses: data/sib200
         needs: [tokenizer]
-        with: {path: ${SIB}}
+        with: {path: ${SIB}, unlabelled_dev: true}
 `,
     );
     const r = await cli(["run", "--config", file, "--json"], home);
@@ -293,5 +293,14 @@ Deno.test({
     assert.ok(task.test_languages.length >= 20);
     assert.equal(task.languages.eng_Latn.examples.train, 701);
     assert.ok(task.languages.eng_Latn.pretrain_share > 0, "eng_Latn maps to the UDHR's eng share");
+    // unlabelled_dev: every language's dev sentences, with no label, and nowhere else.
+    const { readShard } = await import("../data/shards.ts");
+    const unlabelled = await readShard(`${home}/store/${key}/out`, "unlabelled");
+    assert.equal(unlabelled.index.n, 24 * 99, "99 dev sentences in each of 24 languages");
+    assert.ok(unlabelled.labels.every((l) => l === -1), "no label written");
+    assert.equal(new Set(unlabelled.langs).size, 24);
+    assert.equal(task.languages.fra_Latn.examples.dev, 0, "French dev is not a labelled split");
+    const texts = Deno.readTextFileSync(`${home}/store/${key}/out/texts.jsonl`);
+    assert.ok(!texts.includes('"split":"unlabelled"'), "texts.jsonl carries labelled splits only");
   },
 });

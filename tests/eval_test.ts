@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import * as ort from "onnxruntime-web";
 import { namedConfig } from "../model/config.ts";
 import { classifierLogits, encode, initParams } from "../model/encoder.ts";
-import { exportClassifier } from "../eval/onnx_export.ts";
+import { exportClassifier, exportHead } from "../eval/onnx_export.ts";
 import { holm, mean, quantile, scores, signFlipTest, spearman, std } from "../eval/stats.ts";
 import { analyze, majorityFloor } from "../eval/compare.ts";
 import { comparePair } from "../eval/pairs.ts";
@@ -10,7 +10,9 @@ import { type MetricRow, parseMetrics, type ReportTask } from "../eval/contracts
 import { analyzeCommand } from "../eval/analyze_command.ts";
 import { mulberry32 } from "../kernels/random.ts";
 import { prepareGpuEnv, useBackend } from "./gpu.ts";
-import { logits, session } from "../eval/classify.ts";
+import { headLabels, infer, logits, session } from "../eval/classify.ts";
+import { evaluateTask } from "../eval/evaluate.ts";
+import { buildShard, type Shard } from "../data/shards.ts";
 import { tempDir } from "./helpers.ts";
 
 Deno.test("ONNX export: onnxruntime-web logits match tfjs within 1e-4", async () => {
@@ -62,6 +64,13 @@ Deno.test("ONNX export: onnxruntime-web logits match tfjs within 1e-4", async ()
   for (let i = 0; i < ref.length; i++) maxDiff = Math.max(maxDiff, Math.abs(got[i] - ref[i]));
   assert.ok(Math.max(...Array.from(ref, Math.abs)) > 0.1, "logits are not trivially small");
   assert.ok(maxDiff <= 1e-4, `max |diff| ${maxDiff}`);
+  // The head alone, fed the graph's own features, gives the graph's logits: centring moves
+  // features and scores them with this graph, so it must be the same head.
+  const head = await ort.InferenceSession.create(exportHead(cfg, weights, 4));
+  const features = out.features as ort.Tensor;
+  assert.deepEqual(features.dims, [B, cfg.hidden_size]);
+  const again = (await head.run({ features })).logits.data as Float32Array;
+  assert.deepEqual(Array.from(again), Array.from(got));
 });
 
 Deno.test("evaluation: onnxruntime-web's WebGPU EP (forced, on this machine's adapter) matches the wasm EP within 1e-4", async () => {
@@ -417,4 +426,83 @@ Deno.test("analyze command: --json prints exactly the comparisons contract; --ba
   assert.equal(unknown.code, 2);
   assert.match(unknown.err, /baseline 'nope'/);
   Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("language centring: the head scores each language's features moved onto the pivot's mean; no text, no centred figures", async () => {
+  await useBackend("cpu");
+  const cfg = namedConfig("tiny", 300);
+  const params = initParams(cfg, { mlm: false, numLabels: 4 }, 7);
+  for (const v of params.values()) v.assign(v.mul(10));
+  const weights = new Map();
+  for (const [n, v] of params) weights.set(n, { shape: v.shape, data: await v.data() });
+  const dir = tempDir();
+  await Deno.writeFile(`${dir}/model.onnx`, exportClassifier(cfg, weights, 4));
+  await Deno.writeFile(`${dir}/head.onnx`, exportHead(cfg, weights, 4));
+  const langs = ["de", "en", "fr"], labels = ["a", "b", "c", "d"];
+  const rand = mulberry32(3);
+  // French draws its tokens from another range: its vectors sit elsewhere, as a language's do.
+  const row = (lang: string, item: number, label: number) => ({
+    ids: [0, ...Array.from({ length: 6 }, () => (lang === "fr" ? 150 : 5) + Math.floor(rand() * 100)), 2],
+    label,
+    lang: langs.indexOf(lang),
+    item,
+  });
+  const test = buildShard(
+    "test",
+    langs.flatMap((l) => Array.from({ length: 12 }, (_, i) => row(l, i, i % 4))),
+    16,
+    1,
+    langs,
+    labels,
+  );
+  // Unlabelled text for English and French only; German has none.
+  const unlabelled = buildShard(
+    "unlabelled",
+    ["en", "fr"].flatMap((l) => Array.from({ length: 10 }, (_, i) => row(l, 100 + i, -1))),
+    16,
+    1,
+    langs,
+    labels,
+  );
+  const info = { examples: { train: 0, dev: 0, test: 12 }, script: "Latin", fertility: 1, unk_rate: 0 };
+  const task = {
+    name: "t",
+    labels,
+    train_languages: ["en"],
+    test_languages: langs,
+    max_length: 16,
+    languages: Object.fromEntries(
+      langs.map((l) => [l, { ...info, pretrain_share: null, resource_size: null }]),
+    ),
+    warnings: [],
+  };
+  const [sess, head] = [
+    await session(`${dir}/model.onnx`, "wasm"),
+    await session(`${dir}/head.onnx`, "wasm"),
+  ];
+  const { rows } = await evaluateTask(sess, task, { dev: test, test, unlabelled }, () => {}, "en", head);
+  const by = Object.fromEntries(rows.map((r) => [r.language, r]));
+  assert.equal(by.de.accuracy_centred, undefined, "no unlabelled German: nothing to centre on");
+  assert.equal(by.de.retrieval_centred, undefined);
+  assert.equal(by.en.accuracy_centred, undefined, "the pivot does not move");
+  // The expectation, from the features and the head directly.
+  const all = (s: Shard) => Array.from({ length: s.index.n }, (_, i) => i);
+  const [f, u] = [await infer(sess, test, all(test)), await infer(sess, unlabelled, all(unlabelled))];
+  const d = cfg.hidden_size;
+  const meanOf = (lang: string) =>
+    Array.from({ length: d }, (_, k) => {
+      const rs = all(unlabelled).filter((r) => unlabelled.langs[r] === langs.indexOf(lang));
+      return rs.reduce((s, r) => s + u.features[r * d + k], 0) / rs.length;
+    });
+  const [en, fr] = [meanOf("en"), meanOf("fr")];
+  const frRows = all(test).filter((r) => test.langs[r] === langs.indexOf("fr"));
+  const moved = Float32Array.from(frRows.flatMap((r) => en.map((e, k) => f.features[r * d + k] - fr[k] + e)));
+  const expected = await headLabels(head, moved, frRows.length, d);
+  const correct = frRows.filter((r, i) => expected[i] === test.labels[r]).length;
+  assert.equal(by.fr.accuracy_centred, correct / frRows.length);
+  assert.ok(
+    frRows.some((r, i) => expected[i] !== f.labels[r]),
+    "centring moved some French prediction (else this test could not tell it ran)",
+  );
+  assert.ok(by.fr.retrieval_centred !== undefined && by.fr.retrieval !== undefined);
 });
