@@ -74,12 +74,17 @@ async function centredScores(
     kept,
     pivot,
   );
+  if (!head || out.features.length === 0) return result;
   const means = languageMeans(u.features, d, unlabelledLangs);
-  if (!head || out.features.length === 0 || !means.has(pivot)) return result;
+  if (!means.has(pivot)) return result;
   const moved = centre(out.features, d, testLangs, means, means.get(pivot));
   const labels = await headLabels(head, moved.vectors, moved.rows.length, d);
   const byLang = new Map<string, number[]>();
-  moved.rows.forEach((r, i) => byLang.set(testLangs[r], [...byLang.get(testLangs[r]) ?? [], i]));
+  moved.rows.forEach((r, i) => {
+    const l = testLangs[r];
+    if (!byLang.has(l)) byLang.set(l, []);
+    byLang.get(l)!.push(i);
+  });
   for (const [lang, idx] of byLang) {
     if (lang === pivot) continue;
     const gold = Int32Array.from(idx, (i) => test.labels[moved.rows[i]]);

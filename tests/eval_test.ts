@@ -12,6 +12,7 @@ import { mulberry32 } from "../kernels/random.ts";
 import { prepareGpuEnv, useBackend } from "./gpu.ts";
 import { headLabels, infer, logits, session } from "../eval/classify.ts";
 import { evaluateTask } from "../eval/evaluate.ts";
+import { retrieval } from "../eval/retrieval.ts";
 import { buildShard, type Shard } from "../data/shards.ts";
 import { tempDir } from "./helpers.ts";
 
@@ -504,5 +505,16 @@ Deno.test("language centring: the head scores each language's features moved ont
     frRows.some((r, i) => expected[i] !== f.labels[r]),
     "centring moved some French prediction (else this test could not tell it ran)",
   );
-  assert.ok(by.fr.retrieval_centred !== undefined && by.fr.retrieval !== undefined);
+  // Retrieval centred: each side minus its own language's mean of pooled vectors.
+  const pooledMean = (lang: string) =>
+    Array.from({ length: d }, (_, k) => {
+      const rs = all(unlabelled).filter((r) => unlabelled.langs[r] === langs.indexOf(lang));
+      return rs.reduce((s, r) => s + u.pooled[r * d + k], 0) / rs.length;
+    });
+  const side = (lang: string) => {
+    const m = pooledMean(lang);
+    const rs = all(test).filter((r) => test.langs[r] === langs.indexOf(lang));
+    return Float32Array.from(rs.flatMap((r) => m.map((mk, k) => f.pooled[r * d + k] - mk)));
+  };
+  assert.equal(by.fr.retrieval_centred, retrieval(side("en"), side("fr"), 12, d).top1);
 });
