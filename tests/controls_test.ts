@@ -9,15 +9,15 @@ import { buildShard } from "../data/shards.ts";
 import { fitBagOfSubwords, predictBagOfSubwords } from "../eval/bag_of_subwords.ts";
 import { chooseRecipe, recipeMarkdown } from "../eval/recipe.ts";
 import { useBackend } from "./gpu.ts";
+import { tinyClassifier } from "./helpers.ts";
 
 for (const pooling of ["mean", "max"] as const) {
   Deno.test(`${pooling}-pooling head: onnxruntime-web logits match tfjs within 1e-4, and differ from the <s> head`, async () => {
     await useBackend("cpu");
-    const cfg = { ...namedConfig("tiny", 300), classifier_pooling: pooling };
-    const params = initParams(cfg, { mlm: false, numLabels: 4 }, 3);
-    for (const v of params.values()) v.assign(v.mul(10));
-    const weights = new Map();
-    for (const [n, v] of params) weights.set(n, { shape: v.shape, data: await v.data() });
+    const { cfg, params, weights } = await tinyClassifier(3, {
+      ...namedConfig("tiny", 300),
+      classifier_pooling: pooling,
+    });
     const sess = await ort.InferenceSession.create(exportClassifier(cfg, weights, 4));
     const B = 3, T = 6;
     const ids = Int32Array.from([0, 5, 6, 7, 2, 1, 0, 50, 2, 1, 1, 1, 0, 299, 298, 4, 3, 2]);

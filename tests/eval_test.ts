@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import * as ort from "onnxruntime-web";
-import { namedConfig } from "../model/config.ts";
-import { classifierLogits, encode, initParams } from "../model/encoder.ts";
+import { classifierLogits, encode } from "../model/encoder.ts";
 import { exportClassifier, exportHead } from "../eval/onnx_export.ts";
 import { holm, mean, quantile, scores, signFlipTest, spearman, std } from "../eval/stats.ts";
 import { analyze, majorityFloor } from "../eval/compare.ts";
@@ -14,16 +13,11 @@ import { headLabels, infer, logits, session } from "../eval/classify.ts";
 import { evaluateTask } from "../eval/evaluate.ts";
 import { retrieval } from "../eval/retrieval.ts";
 import { buildShard, type Shard } from "../data/shards.ts";
-import { tempDir } from "./helpers.ts";
+import { tempDir, tinyClassifier } from "./helpers.ts";
 
 Deno.test("ONNX export: onnxruntime-web logits match tfjs within 1e-4", async () => {
   await useBackend("cpu");
-  const cfg = namedConfig("tiny", 300);
-  const params = initParams(cfg, { mlm: false, numLabels: 4 }, 3);
-  // Larger weights than the init so the check is not trivially near zero.
-  for (const v of params.values()) v.assign(v.mul(10));
-  const weights = new Map();
-  for (const [n, v] of params) weights.set(n, { shape: v.shape, data: await v.data() });
+  const { cfg, params, weights } = await tinyClassifier(3);
   const sess = await ort.InferenceSession.create(exportClassifier(cfg, weights, 4));
   const B = 3, T = 9;
   const ids = Int32Array.from([
@@ -77,11 +71,7 @@ Deno.test("ONNX export: onnxruntime-web logits match tfjs within 1e-4", async ()
 Deno.test("evaluation: onnxruntime-web's WebGPU EP (forced, on this machine's adapter) matches the wasm EP within 1e-4", async () => {
   prepareGpuEnv();
   await useBackend("cpu");
-  const cfg = namedConfig("tiny", 300);
-  const params = initParams(cfg, { mlm: false, numLabels: 4 }, 5);
-  for (const v of params.values()) v.assign(v.mul(10));
-  const weights = new Map();
-  for (const [n, v] of params) weights.set(n, { shape: v.shape, data: await v.data() });
+  const { cfg, weights } = await tinyClassifier(5);
   const path = `${tempDir()}/model.onnx`;
   await Deno.writeFile(path, exportClassifier(cfg, weights, 4));
   const ids = Int32Array.from(
@@ -431,11 +421,7 @@ Deno.test("analyze command: --json prints exactly the comparisons contract; --ba
 
 Deno.test("language centring: the head scores each language's features moved onto the pivot's mean; no text, no centred figures", async () => {
   await useBackend("cpu");
-  const cfg = namedConfig("tiny", 300);
-  const params = initParams(cfg, { mlm: false, numLabels: 4 }, 7);
-  for (const v of params.values()) v.assign(v.mul(10));
-  const weights = new Map();
-  for (const [n, v] of params) weights.set(n, { shape: v.shape, data: await v.data() });
+  const { cfg, weights } = await tinyClassifier(7);
   const dir = tempDir();
   await Deno.writeFile(`${dir}/model.onnx`, exportClassifier(cfg, weights, 4));
   await Deno.writeFile(`${dir}/head.onnx`, exportHead(cfg, weights, 4));

@@ -3,6 +3,8 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
+import type { EncoderConfig } from "../model/config.ts";
+import type { NamedTensor } from "../model/safetensors.ts";
 
 /** Project root. */
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -86,4 +88,20 @@ export async function sib200TestSentences(): Promise<Map<string, string[]>> {
     out.set(lang, (await readSib200Split(path, lang, "test")).map((e) => e.text));
   }
   return out;
+}
+
+/**
+ * A tiny 4-label classifier (`namedConfig("tiny", 300)` unless `cfg` is given): its tfjs
+ * parameters, scaled by `scale` so logits are not trivially near zero, and their host copies
+ * as an exporter reads them.
+ */
+export async function tinyClassifier(seed: number, cfg?: EncoderConfig, scale = 10) {
+  const { namedConfig } = await import("../model/config.ts");
+  const { initParams } = await import("../model/encoder.ts");
+  const c = cfg ?? namedConfig("tiny", 300);
+  const params = initParams(c, { mlm: false, numLabels: 4 }, seed);
+  for (const v of params.values()) v.assign(v.mul(scale));
+  const weights = new Map<string, NamedTensor>();
+  for (const [n, v] of params) weights.set(n, { shape: v.shape, data: await v.data() as Float32Array });
+  return { cfg: c, params, weights };
 }
