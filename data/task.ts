@@ -122,7 +122,8 @@ export async function writeTask(out: string, o: {
   const labelIndex = new Map(o.labels.map((l, i) => [l, i]));
   const info: Record<string, LanguageInfo> = {};
   for (const lang of languages) {
-    const ex = o.examples.filter((e) => e.lang === lang);
+    // Covariates come from the labelled splits alone: unlabelled text must not move them.
+    const ex = o.examples.filter((e) => e.lang === lang && e.split !== "unlabelled");
     const stats = tokenStats(o.tokenizer, ex.slice(0, 200).map((e) => e.text));
     info[lang] = {
       examples: {

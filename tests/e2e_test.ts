@@ -300,6 +300,19 @@ Deno.test({
     assert.ok(unlabelled.labels.every((l) => l === -1), "no label written");
     assert.equal(new Set(unlabelled.langs).size, 24);
     assert.equal(task.languages.fra_Latn.examples.dev, 0, "French dev is not a labelled split");
+    // The covariates are those of the same task without the unlabelled text.
+    const plain = await cli([
+      "run",
+      "--config",
+      file,
+      "--json",
+      "--set",
+      "stages.sib200.with.unlabelled_dev=false",
+    ], home);
+    assert.equal(plain.code, 0, plain.stderr);
+    const plainKey = plain.json!.stages.find((s) => s.id === "sib200")!.key!;
+    const without = JSON.parse(Deno.readTextFileSync(`${home}/store/${plainKey}/out/task.json`));
+    assert.deepEqual(task, without, "task.json does not change with unlabelled_dev");
     const texts = Deno.readTextFileSync(`${home}/store/${key}/out/texts.jsonl`);
     assert.ok(!texts.includes('"split":"unlabelled"'), "texts.jsonl carries labelled splits only");
   },
