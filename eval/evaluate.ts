@@ -56,14 +56,14 @@ async function centredScores(
   head: Session | null,
   unlabelled: Shard,
   test: Shard,
+  testLangs: string[],
   out: Inference,
   pivot: string,
   numLabels: number,
 ): Promise<Centred> {
-  const langOf = (s: Shard) => Array.from(s.langs, (l) => s.index.languages[l]);
   const rows = Array.from({ length: unlabelled.index.n }, (_, i) => i);
   const u = await infer(sess, unlabelled, rows);
-  const d = out.hidden, testLangs = langOf(test), unlabelledLangs = langOf(unlabelled);
+  const d = out.hidden, unlabelledLangs = rows.map((r) => unlabelled.index.languages[unlabelled.langs[r]]);
   const result: Centred = { scores: new Map(), retrieval: new Map() };
   const pooled = centre(out.pooled, d, testLangs, languageMeans(u.pooled, d, unlabelledLangs));
   const kept = pooled.rows.map((r) => testLangs[r]);
@@ -133,10 +133,10 @@ export async function evaluateTask(
     (f) => progress(0.9 * f, `${Math.round(f * test.index.n)}/${test.index.n} test items`),
   );
   progress(0.9, "retrieval");
-  const centred = shards.unlabelled
-    ? await centredScores(sess, head, shards.unlabelled, test, out, pivot, task.labels.length)
-    : null;
   const rowLang = all.map((r) => test.index.languages[test.langs[r]]);
+  const centred = shards.unlabelled
+    ? await centredScores(sess, head, shards.unlabelled, test, rowLang, out, pivot, task.labels.length)
+    : null;
   const retr: Map<string, RetrievalScore> = retrievalByLanguage(
     out.pooled,
     out.hidden,
