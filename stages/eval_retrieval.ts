@@ -15,7 +15,10 @@ const schema = z.strictObject({
 
 /**
  * Writes `metrics.json`: `{rows: [{language, retrieval, retrieval_en_to_x, retrieval_x_to_en,
- * retrieval_centred?, n, tier}]}` (`retrieval_centred` where the task has unlabelled text).
+ * retrieval_centred?, retrieval_unlabelled?, n, tier}]}`. Where the task has unlabelled text
+ * (SIB-200's dev sentences with `unlabelled_dev`): `retrieval_centred`, and
+ * `retrieval_unlabelled`, retrieval over that text itself (sentences pretraining may have
+ * read; test is what says what the checkpoint aligns).
  */
 export const stage: StageType<typeof schema> = {
   type: "eval/retrieval",
@@ -28,29 +31,49 @@ export const stage: StageType<typeof schema> = {
   },
   async run(ctx) {
     const { evaluateExport } = await import("../eval/evaluate.ts");
+    const { readShard } = await import("../data/shards.ts");
+    const { shardRetrieval } = await import("../eval/shard_retrieval.ts");
     const model = inputOfType(ctx, ["model/export"]).dir, taskDir = inputOfType(ctx, ["data/"]).dir;
-    const { task, rows } = await evaluateExport(
+    const { task, sess, rows } = await evaluateExport(
       model,
       taskDir,
       ctx.params.provider,
       ctx.progress,
       ctx.params.pivot,
     );
+    const unlabelled = await Deno.stat(`${taskDir}/unlabelled.json`).then(
+      () => readShard(taskDir, "unlabelled"),
+      (e) => {
+        if (e instanceof Deno.errors.NotFound) return null;
+        throw e;
+      },
+    );
+    const onUnlabelled = unlabelled
+      ? await shardRetrieval(sess, unlabelled, ctx.params.pivot ?? task.train_languages[0])
+      : new Map();
     const out = rows.filter((r) => r.retrieval !== undefined).map((r) => ({
       language: r.language,
-      retrieval: r.retrieval,
+      retrieval: r.retrieval!,
       retrieval_en_to_x: r.retrieval_en_to_x,
       retrieval_x_to_en: r.retrieval_x_to_en,
       ...(r.retrieval_centred === undefined ? {} : { retrieval_centred: r.retrieval_centred }),
+      ...(onUnlabelled.has(r.language) ? { retrieval_unlabelled: onUnlabelled.get(r.language)!.top1 } : {}),
       n: r.n,
       tier: task.languages[r.language].tier ?? null,
     }));
     await Deno.writeTextFile(`${ctx.out}/metrics.json`, JSON.stringify({ rows: out }, null, 1));
-    const byTier = new Map<string, number[]>();
-    for (const r of out) byTier.set(r.tier ?? "all", [...byTier.get(r.tier ?? "all") ?? [], r.retrieval!]);
-    ctx.log(
-      [...byTier].map(([t, xs]) => `${t}: ${(100 * xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(1)}%`)
-        .join(", "),
-    );
+    const tierMeans = (of: (r: typeof out[number]) => number | undefined) => {
+      const byTier = new Map<string, number[]>();
+      for (const r of out) {
+        const v = of(r);
+        if (v !== undefined) byTier.set(r.tier ?? "all", [...byTier.get(r.tier ?? "all") ?? [], v]);
+      }
+      return [...byTier].map(([t, xs]) =>
+        `${t}: ${(100 * xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(1)}%`
+      )
+        .join(", ");
+    };
+    ctx.log(`test ${tierMeans((r) => r.retrieval)}`);
+    if (unlabelled) ctx.log(`unlabelled text ${tierMeans((r) => r.retrieval_unlabelled)}`);
   },
 };

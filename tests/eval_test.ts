@@ -12,6 +12,7 @@ import { prepareGpuEnv, useBackend } from "./gpu.ts";
 import { headLabels, infer, logits, session } from "../eval/classify.ts";
 import { evaluateTask } from "../eval/evaluate.ts";
 import { retrieval } from "../eval/retrieval.ts";
+import { shardRetrieval } from "../eval/shard_retrieval.ts";
 import { buildShard, type Shard } from "../data/shards.ts";
 import { tempDir, tinyClassifier } from "./helpers.ts";
 
@@ -503,4 +504,29 @@ Deno.test("language centring: the head scores each language's features moved ont
     return Float32Array.from(rs.flatMap((r) => m.map((mk, k) => f.pooled[r * d + k] - mk)));
   };
   assert.equal(by.fr.retrieval_centred, retrieval(side("en"), side("fr"), 12, d).top1);
+});
+
+Deno.test("retrieval over a whole shard matches rows across languages by item id", async () => {
+  await useBackend("cpu");
+  const { cfg, weights } = await tinyClassifier(5);
+  const dir = tempDir();
+  await Deno.writeFile(`${dir}/model.onnx`, exportClassifier(cfg, weights, 4));
+  const rand = mulberry32(9);
+  const sentences = Array.from(
+    { length: 10 },
+    () => [0, ...Array.from({ length: 6 }, () => 5 + Math.floor(rand() * 250)), 2],
+  );
+  const langs = ["de", "en", "fr"];
+  // French item i is English item i word for word; German item i carries English item i+1's words.
+  const rows = sentences.flatMap((ids, i) => [
+    { ids, label: -1, lang: 1, item: i },
+    { ids, label: -1, lang: 2, item: i },
+    { ids: sentences[(i + 1) % 10], label: -1, lang: 0, item: i },
+  ]);
+  const shard = buildShard("unlabelled", rows, 16, 1, langs, ["a", "b", "c", "d"]);
+  const byLanguage = await shardRetrieval(await session(`${dir}/model.onnx`, "wasm"), shard, "en");
+  assert.deepEqual([...byLanguage.keys()].sort(), ["de", "fr"]);
+  assert.equal(byLanguage.get("fr")!.top1, 1, "identical text retrieves its own item");
+  assert.equal(byLanguage.get("de")!.top1, 0, "every German item holds another item's text");
+  Deno.removeSync(dir, { recursive: true });
 });
