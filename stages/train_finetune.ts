@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { inputOfType, type StageType } from "../pipeline/stage.ts";
-import { GradDropOptions, ignoredGradDropOptions, METHODS } from "../train/methods.ts";
+import { gradDropOptionErrors, GradDropOptions, METHODS } from "../train/methods.ts";
 
 const schema = z.strictObject({
   method: z.enum(METHODS).default("full"),
@@ -55,7 +55,7 @@ const schema = z.strictObject({
     });
   }
   // At plan time, so a sweep over an option the method never reads fails before anything runs.
-  for (const message of ignoredGradDropOptions(p.method, p.graddrop)) {
+  for (const message of gradDropOptionErrors(p.method, p.graddrop)) {
     ctx.addIssue({ code: "custom", path: ["graddrop"], message });
   }
 });

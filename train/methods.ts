@@ -89,46 +89,61 @@ const PRESETS: Partial<Record<Method, Partial<GradDrop>>> = {
 };
 
 /**
- * Options the user set that the method's drop-rate math never reads: `rate` under a linear
- * depth profile (graddrop-layer reads `rate_bottom` and `rate_top`), or those two under a
- * uniform one. A sweep over such an option would label identical runs as different settings.
+ * What is wrong with the user's GradDrop options for `method`, before anything runs: an option
+ * the method's drop-rate math never reads (`rate` under a linear depth profile, which reads
+ * `rate_bottom` and `rate_top`, or those two under a uniform one; `rate_end` under a constant
+ * schedule), since a sweep over it would label identical runs as different settings; or a
+ * schedule with nowhere to go (a `linear` or `per-epoch` schedule and no `rate_end`, from the
+ * user or the preset).
  *
  * @example
  * ```ts
- * import { ignoredGradDropOptions } from "./methods.ts";
- * const [why] = ignoredGradDropOptions("graddrop-layer", { rate: 0.3 });
+ * import { gradDropOptionErrors } from "./methods.ts";
+ * const [why] = gradDropOptionErrors("graddrop-layer", { rate: 0.3 });
  * if (!why.includes("graddrop.rate") || !why.includes("graddrop-layer")) throw new Error(why);
- * if (ignoredGradDropOptions("graddrop", { rate: 0.3 }).length) throw new Error();
+ * if (gradDropOptionErrors("graddrop", { rate: 0.3 }).length) throw new Error();
+ * if (!gradDropOptionErrors("graddrop", { schedule: "linear" })[0].includes("rate_end")) throw new Error();
+ * if (gradDropOptionErrors("graddrop-anneal", { rate: 0.3 }).length) throw new Error();
  * ```
  */
-export function ignoredGradDropOptions(method: Method, user: z.infer<typeof GradDropOptions>): string[] {
+export function gradDropOptionErrors(method: Method, user: z.infer<typeof GradDropOptions>): string[] {
   if (!method.startsWith("graddrop")) return [];
-  const profile = user.depth_profile ?? PRESETS[method]?.depth_profile ?? GRADDROP_DEFAULTS.depth_profile;
+  const preset = PRESETS[method] ?? {};
+  const errors: string[] = [];
+  const profile = user.depth_profile ?? preset.depth_profile ?? GRADDROP_DEFAULTS.depth_profile;
   if (profile === "linear" && user.rate !== undefined) {
-    return [
+    errors.push(
       `graddrop.rate is ignored by ${method}: its linear depth profile reads graddrop.rate_bottom and graddrop.rate_top (vary those, or set graddrop.depth_profile: uniform)`,
-    ];
+    );
   }
   const unread = (["rate_bottom", "rate_top"] as const).filter((k) => user[k] !== undefined);
   if (profile === "uniform" && unread.length) {
-    return [
+    errors.push(
       `graddrop.${unread.join(" and graddrop.")} ${
         unread.length > 1 ? "are" : "is"
       } ignored by ${method}: its uniform depth profile reads graddrop.rate (or set graddrop.depth_profile: linear)`,
-    ];
+    );
   }
-  return [];
+  const schedule = user.schedule ?? preset.schedule ?? GRADDROP_DEFAULTS.schedule;
+  if (schedule === "constant" && user.rate_end !== undefined) {
+    errors.push(
+      `graddrop.rate_end is ignored by ${method}: its schedule is constant (set graddrop.schedule: linear or per-epoch)`,
+    );
+  }
+  if (schedule !== "constant" && user.rate_end === undefined && preset.rate_end === undefined) {
+    errors.push(
+      `graddrop.schedule '${schedule}' moves p to graddrop.rate_end, which ${method} does not set: give graddrop.rate_end (0 anneals to no dropping)`,
+    );
+  }
+  return errors;
 }
 
-/** Defaults, then the preset, then the user's options; an option the method would ignore is an error. */
+/** Defaults, then the preset, then the user's options; what `gradDropOptionErrors` finds is an error. */
 export function resolveGradDrop(method: Method, user: z.infer<typeof GradDropOptions>): GradDrop {
-  const [ignored] = ignoredGradDropOptions(method, user);
-  if (ignored) throw new UserInputError(ignored);
+  const [error] = gradDropOptionErrors(method, user);
+  if (error) throw new UserInputError(error);
   const out = { ...GRADDROP_DEFAULTS, ...PRESETS[method] };
   for (const [k, v] of Object.entries(user)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
-  if (user.rate !== undefined && user.rate_end === undefined && out.schedule === "constant") {
-    out.rate_end = out.rate;
-  }
   return out;
 }
 

@@ -215,7 +215,18 @@ export function clipScale(grads: tf.Tensor[], maxNorm: number): { scale: tf.Scal
   });
 }
 
-/** Linear warmup then linear decay to zero, as HF's default scheduler. */
+/**
+ * Linear warmup then linear decay to zero. Step `step` (from 0) of the warmup takes
+ * (step + 1) / warmup of the peak, so no step is wasted at rate 0 (HF's scheduler gives its first
+ * step 0); the decay is HF's.
+ *
+ * @example
+ * ```ts
+ * import { lrAt } from "./optimizer.ts";
+ * const lrs = [0, 1, 2, 3, 4, 5].map((s) => lrAt(s, 6, 2, 1));
+ * if (lrs.join() !== "0.5,1,1,0.75,0.5,0.25") throw new Error(lrs.join());
+ * ```
+ */
 export function lrAt(step: number, total: number, warmup: number, peak: number): number {
   if (warmup > 0 && step < warmup) return peak * (step + 1) / warmup;
   return peak * Math.max(0, (total - step) / Math.max(1, total - warmup));
