@@ -18,8 +18,15 @@ import {
   type ReportTask,
   type RetrievalRow,
 } from "./contracts.ts";
-import { comparePair, type Family, type Metric, type PairComparison, type ValueOf } from "./pairs.ts";
-import { holm, mean, scores, spearman, std, tInterval } from "./stats.ts";
+import {
+  commonGrid,
+  comparePair,
+  type Family,
+  type Metric,
+  type PairComparison,
+  type ValueOf,
+} from "./pairs.ts";
+import { holm, mean, scores, signFlipTest, spearman, std, tInterval } from "./stats.ts";
 
 /** Options for {@link analyze}. */
 export interface AnalyzeOptions {
@@ -98,7 +105,11 @@ export interface MethodSummary {
 export interface CovariateTest {
   method: string;
   covariate: typeof COVARIATES[number];
+  /** Over the languages' seed-mean gains. */
   rho: number | null;
+  /** Each seed's rho over its own gains, in the comparison's seed order (empty where rho is null). */
+  rho_per_seed: number[];
+  /** Sign-flip test over `rho_per_seed`: the seed is the unit. */
   p: number | null;
   /** Holm-adjusted within the exploratory family. */
   p_holm: number | null;
@@ -221,10 +232,12 @@ function summarise(
   const own = rows.filter((r) => r.method === m);
   const of = (split: MetricRow["split"]) => own.filter((r) => r.split === split);
   const acc: ValueOf = (r) => 100 * r.accuracy;
-  const meanOf = (split: MetricRow["split"], value: (r: MetricRow) => number | null | undefined) => {
-    const xs = of(split).map(value).filter((v): v is number => v != null).map((v) => 100 * v);
-    return xs.length ? mean(xs) : null;
-  };
+  // Per seed over languages, then over seeds: what every figure of a method here means.
+  const meanOf = (split: MetricRow["split"], value: (r: MetricRow) => number | null | undefined) =>
+    seedSummary(bySeed(of(split), (r) => {
+      const v = value(r);
+      return v == null ? null : 100 * v;
+    }))?.mean ?? null;
   const zs = seedSummary(bySeed(of("test"), acc));
   const mine = shares.filter((p) => p.method === m);
   return {
@@ -245,7 +258,7 @@ function summarise(
     f1: meanOf("test", (r) => r.f1),
     f1_centred: meanOf("test", (r) => r.f1_centred),
     source_f1: meanOf("source", (r) => r.f1),
-    retrieval_kept: kept ? seedSummary(bySeed(own, kept)) : null,
+    retrieval_kept: kept ? seedSummary(bySeed(of("test"), kept)) : null,
     collapsed: mine.length && m !== FLOOR ? mine.filter((p) => p.collapsed).map((p) => p.language) : null,
   };
 }
@@ -280,7 +293,8 @@ function retrievalSummary(
   checkpoint: RetrievalRow[] | undefined,
   kept: ValueOf | null,
 ): RetrievalSummary | null {
-  const carried = rows.filter((r) => r.retrieval != null);
+  // The zero-shot languages, as the comparisons of retrieval kept read them.
+  const carried = rows.filter((r) => r.retrieval != null && r.split === "test");
   if (!carried.length && !checkpoint?.length) return null;
   const ck = new Map((checkpoint ?? []).map((r) => [r.language, 100 * r.retrieval]));
   const languages = [...new Set([...carried.map((r) => r.language), ...ck.keys()])].sort();
@@ -359,20 +373,49 @@ function devCurves(points: DevPoint[]): DevCurvePoint[] {
   }).sort((x, y) => x.method.localeCompare(y.method) || x.epoch - y.epoch);
 }
 
-function covariateTests(vs: PairComparison[], task: ReportTask, o: AnalyzeOptions): CovariateTest[] {
-  return vs.flatMap((c) =>
-    COVARIATES.map((covariate) => {
-      const pts = c.languages.map((g) => [task.languages[g.language]?.[covariate], g.gain] as const)
-        .filter((p): p is readonly [number, number] => typeof p[0] === "number" && Number.isFinite(p[0]));
-      const r = spearman(
-        pts.map((p) => p[0]),
-        pts.map((p) => p[1]),
-        o.resamples,
-        namedSeeds.analysis(o.seed, `rho:${c.a}:${covariate}`),
-      );
-      return { method: c.a, covariate, rho: r.rho, p: r.p, p_holm: r.p, n: r.n, of: c.languages.length };
-    })
-  );
+/**
+ * Spearman's rho of each comparison's per-language gain (seed means) with each covariate, and a
+ * test with the seed as its unit: each seed's own rho over the same languages, a sign-flip
+ * test over those rhos. It asks whether the association in these languages holds
+ * across training runs, not whether it would hold in other languages.
+ */
+function covariateTests(
+  rows: MetricRow[],
+  vs: PairComparison[],
+  task: ReportTask,
+  o: AnalyzeOptions,
+): CovariateTest[] {
+  return vs.flatMap((c) => {
+    const { grids } = commonGrid(rows, [c.a, c.b], c.split);
+    const gainsOf = (s: number) =>
+      new Map(grids[0].languages.map((l, k) => [l, grids[0].values[s][k] - grids[1].values[s][k]]));
+    const perSeedGains = grids[0].seeds.map((_, s) => gainsOf(s));
+    return COVARIATES.map((covariate) => {
+      const known = c.languages.filter((g) => {
+        const v = task.languages[g.language]?.[covariate];
+        return typeof v === "number" && Number.isFinite(v);
+      });
+      const x = known.map((g) => task.languages[g.language][covariate] as number);
+      const rho = spearman(x, known.map((g) => g.gain));
+      // A seed whose gains are all equal has no ranks to correlate: no association, rho 0.
+      const perSeed = rho === null
+        ? []
+        : perSeedGains.map((gains) => spearman(x, known.map((g) => gains.get(g.language)!)) ?? 0);
+      const p = rho === null
+        ? null
+        : signFlipTest(perSeed, o.resamples, namedSeeds.analysis(o.seed, `rho:${c.a}:${covariate}`)).p;
+      return {
+        method: c.a,
+        covariate,
+        rho,
+        rho_per_seed: perSeed,
+        p,
+        p_holm: p,
+        n: known.length,
+        of: c.languages.length,
+      };
+    });
+  });
 }
 
 function groupGains(
@@ -531,7 +574,7 @@ export function analyze(rows: MetricRow[], o: AnalyzeOptions) {
   const refTier = new Map((o.checkpointRetrieval ?? []).map((r) => [r.language, r.tier ?? null]));
   const tierOf = (l: string) => task?.languages[l]?.tier ?? refTier.get(l) ?? null;
   const scriptOf = (l: string) => task?.languages[l]?.script ?? null;
-  const covariates = task ? covariateTests(vs, task, o) : [];
+  const covariates = task ? covariateTests(rows, vs, task, o) : [];
   const groups = groupGains(rows, vs, tierOf, scriptOf, o);
   const tiers = groups.filter((g) => g.p !== null);
   for (const family of ["primary", "control"] as const) {

@@ -531,7 +531,7 @@ function howToRead(a: Analysis): string[] {
     `- **Wins/ties/losses** (accuracy, descriptive): a language is a win when its gain exceeds one binomial standard error of the difference on its n items, SE = 100·sqrt((p_a(1−p_a) + p_b(1−p_b))/n), a loss below −SE, else a tie (errs toward ties).`,
     `- **Correlations** are Spearman's rho between a method's per-language gain over ${
       cell(a.baseline)
-    } and a covariate over the languages where it is known ("n/a" below three, or constant); p from ${d.resamples} permutations, seed ${d.seed}.`,
+    } and a covariate over the languages where it is known ("n/a" below three, or constant). Its p is a sign-flip test over each seed's own rho (the seed as the unit, as everywhere here): whether the association in these languages holds across training runs, not whether it would in other languages.`,
     ...(a.floor
       ? [
         `- **majority** always predicts the most frequent training label: deterministic, for scale, in no test.`,

@@ -1,6 +1,6 @@
 /**
  * Statistics for the comparison: mean/std, the t-interval over per-seed means, an exact
- * sign-flip test, Holm's adjustment, Spearman's rho with a permutation p-value, and
+ * sign-flip test, Holm's adjustment, Spearman's rho, and
  * accuracy/macro-F1/predicted-label shares. Seeded, so reports are reproducible.
  * @module
  */
@@ -170,42 +170,21 @@ function pearson(a: number[], b: number[]): number | null {
   return da && db ? num / Math.sqrt(da * db) : null;
 }
 
-/** Result of {@link spearman}: `rho` and `p` are null when undefined (fewer than 3 points, or a constant). */
-export interface Correlation {
-  rho: number | null;
-  p: number | null;
-  n: number;
-  resamples: number;
-}
-
 /**
- * Spearman's rho (average ranks for ties) with a two-sided permutation p-value.
+ * Spearman's rho (average ranks for ties); null below three points or when either side is
+ * constant. It carries no p-value: a test of it needs a unit of randomness, which the caller
+ * chooses (the analysis uses seeds, `eval/compare.ts`).
  *
  * @example
  * ```ts
  * import { spearman } from "./stats.ts";
- * if (spearman([1, 2, 3, 4], [4, 3, 2, 1], 100, 0).rho !== -1) throw new Error();
- * if (spearman([1, 2], [1, 2], 100, 0).rho !== null) throw new Error("undefined below 3 points");
+ * if (spearman([1, 2, 3, 4], [4, 3, 2, 1]) !== -1) throw new Error();
+ * if (spearman([1, 2], [1, 2]) !== null) throw new Error("undefined below 3 points");
  * ```
  */
-export function spearman(x: number[], y: number[], resamples: number, seed: number): Correlation {
-  const n = x.length;
-  const none = { rho: null, p: null, n, resamples: 0 };
-  if (n < 3) return none;
-  const rx = ranks(x), ry = ranks(y);
-  const rho = pearson(rx, ry);
-  if (rho === null) return none;
-  const rand = mulberry32(seed);
-  const perm = [...ry];
-  let hits = 0;
-  for (let r = 0; r < resamples; r++) {
-    for (let i = n - 1; i > 0; i--) {
-      const j = Math.floor(rand() * (i + 1));
-      [perm[i], perm[j]] = [perm[j], perm[i]];
-    }
-    if (Math.abs(pearson(rx, perm)!) >= Math.abs(rho) - 1e-12) hits++;
-  }
-  return { rho, p: (1 + hits) / (1 + resamples), n, resamples };
+export function spearman(x: number[], y: number[]): number | null {
+  if (x.length < 3) return null;
+  return pearson(ranks(x), ranks(y));
 }
 
 /** What {@link scores} returns. */

@@ -108,16 +108,11 @@ Deno.test("stats: mean, std, exact sign-flip test, Spearman with n/a", () => {
   assert.equal(signFlipTest(Array(6).fill(3), 1000, 0).p, 2 / 64);
   const big = signFlipTest(Array.from({ length: 30 }, () => 0.05), 2000, 1);
   assert.ok(!big.exact && big.p < 0.001);
-  const r = spearman([1, 2, 3, 4, 5, 6, 7, 8], [10, 20, 30, 40, 50, 60, 70, 80], 5000, 0);
-  assert.equal(r.rho, 1);
-  assert.ok(r.p! < 0.001);
-  assert.ok(Math.abs(spearman([1, 2, 2, 3], [1, 2, 3, 4], 100, 0).rho! - 0.9486832980505138) < 1e-9, "ties");
-  assert.deepEqual(
-    spearman([1, 2], [1, 2], 100, 0),
-    { rho: null, p: null, n: 2, resamples: 0 },
-    "too few points",
-  );
-  assert.equal(spearman([1, 1, 1, 1], [1, 2, 3, 4], 100, 0).rho, null, "a constant has no rank correlation");
+  assert.equal(spearman([1, 2, 3, 4, 5, 6, 7, 8], [10, 20, 30, 40, 50, 60, 70, 80]), 1);
+  assert.equal(spearman([1, 2, 3, 4], [1, 4, 9, 16]), 1, "ranks, not values");
+  assert.ok(Math.abs(spearman([1, 2, 2, 3], [1, 2, 3, 4])! - 0.9486832980505138) < 1e-9, "ties");
+  assert.equal(spearman([1, 2], [1, 2]), null, "too few points");
+  assert.equal(spearman([1, 1, 1, 1], [1, 2, 3, 4]), null, "a constant has no rank correlation");
   assert.equal(quantile([0, 10], 0.975), 9.75);
 });
 
@@ -137,6 +132,9 @@ Deno.test("Holm never lowers a p, keeps nulls out of the family and preserves th
     });
   }
   assert.deepEqual(holm([0.01, 0.04]), [0.02, 0.04]);
+  // Where Holm (step-down) and Hochberg (step-up) part: Hochberg would give 0.04 to all three.
+  assert.deepEqual(holm([0.02, 0.03, 0.04]).map((p) => +p!.toFixed(12)), [0.06, 0.06, 0.06]);
+  assert.deepEqual(holm([0.04, 0.001, 0.03]).map((p) => +p!.toFixed(12)), [0.06, 0.003, 0.06]);
 });
 
 type Accuracy = (seed: number, language: number) => number;
@@ -175,6 +173,32 @@ Deno.test("a gain from one lucky seed is not significant, though every language 
   assert.equal(c.min_p, 0.25, "three seeds cannot go below 2/8");
   assert.equal(c.n_seeds, 3);
   assert.equal(c.n_languages, 50);
+});
+
+Deno.test("runs pair by seed number: seeds one method lacks drop out, the rest keep their partner", () => {
+  // graddrop beats full by 5 points at every seed both ran (2 and 3); paired by position instead
+  // (1-2, 2-3, 3-4 across the two lists), every gain would be 5 points the other way.
+  const value = (m: string, s: number) => 0.1 * s + (m === "graddrop" ? 0.05 : 0);
+  const rows = [
+    ...[1, 2, 3].map((seed) => ({
+      method: "graddrop",
+      seed,
+      language: "x",
+      split: "test" as const,
+      accuracy: value("graddrop", seed),
+    })),
+    ...[2, 3, 4].map((seed) => ({
+      method: "full",
+      seed,
+      language: "x",
+      split: "test" as const,
+      accuracy: value("full", seed),
+    })),
+  ];
+  const c = comparePair(rows, "graddrop", "full", { resamples: 100, seed: 0 });
+  assert.ok(typeof c !== "string");
+  assert.deepEqual(c.seeds, [2, 3]);
+  assert.deepEqual(c.per_seed.map((g) => +g.toFixed(9)), [5, 5]);
 });
 
 Deno.test("a steady +3 points in each of 6 seeds over 50 languages is significant and its CI excludes 0", () => {
@@ -270,6 +294,9 @@ Deno.test("analyze: every pair exploratory without a declared primary, Holm over
   assert.equal(rho("graddrop", "pretrain_tokens").n, 10);
   assert.ok(Math.abs(rho("graddrop", "pretrain_tokens").rho! - 1) < 1e-12, "gain grows with l, as do tokens");
   assert.ok(Math.abs(rho("graddrop", "fertility").rho! - 1) < 1e-12);
+  // The seed is the unit: each of the 3 seeds has rho 1, so p is the sign-flip floor 2/2^3.
+  assert.deepEqual(rho("graddrop", "fertility").rho_per_seed.map((r) => +r.toFixed(12)), [1, 1, 1]);
+  assert.equal(rho("graddrop", "fertility").p, 0.25);
   const family = [
     ...a.comparisons.map((c) => c.p),
     ...a.covariates.map((c) => c.p).filter((p) => p !== null),
@@ -488,6 +515,9 @@ Deno.test("language centring: the head scores each language's features moved ont
   const expected = await headLabels(head, moved, frRows.length, d);
   const correct = frRows.filter((r, i) => expected[i] === test.labels[r]).length;
   assert.equal(by.fr.accuracy_centred, correct / frRows.length);
+  // Every prediction, not only the count right: F1 and the shares of each label follow from them.
+  const want = scores(Int32Array.from(frRows, (r) => test.labels[r]), Int32Array.from(expected), 4);
+  assert.deepEqual([by.fr.f1_centred, by.fr.pred_share_centred], [want.f1, want.pred_share]);
   assert.ok(
     frRows.some((r, i) => expected[i] !== f.labels[r]),
     "centring moved some French prediction (else this test could not tell it ran)",
