@@ -569,7 +569,17 @@ export function analyze(rows: MetricRow[], o: AnalyzeOptions) {
       skipped.push({ a: w.a, b: w.b, metric: w.metric, family: w.family, reason: c });
     }
   }
-  const vs = comparisons.filter((c) => c.metric === "accuracy" && c.split === "test" && c.b === baseline);
+  // Each method's zero-shot gain over the baseline, for the covariate and tier analyses; a primary
+  // declared baseline first (`full:graddrop`) is read the other way round, as `graddrop − full`.
+  const vs = comparisons.filter((c) => c.metric === "accuracy" && c.split === "test").flatMap((c) => {
+    if (c.b === baseline) return [c];
+    if (c.a !== baseline || c.family !== "primary") return [];
+    const turned = comparePair(rows, c.b, c.a, {
+      resamples: o.resamples,
+      seed: namedSeeds.analysis(o.seed, `pair:${c.b}|${c.a}|accuracy|test`),
+    });
+    return typeof turned === "string" ? [] : [turned];
+  });
   const task = o.task;
   const refTier = new Map((o.checkpointRetrieval ?? []).map((r) => [r.language, r.tier ?? null]));
   const tierOf = (l: string) => task?.languages[l]?.tier ?? refTier.get(l) ?? null;

@@ -80,10 +80,12 @@ export function resultsSection(a: Analysis, snapshot: string): string {
       ? [
         `**After language centring** (zero-shot accuracy, points, against ${
           cell(a.baseline)
-        }; exploratory, Holm over the exploratory family): ${
-          centred.map((c) => `${cell(c.a)} ${signed(c.gain)} ${ci(c.ci95)}, p_Holm ${fmtP(c.p_holm)}`).join(
-            "; ",
-          )
+        }; p_Holm within each comparison's family): ${
+          centred.map((c) =>
+            `${cell(c.a)} ${signed(c.gain)} ${ci(c.ci95)}, p_Holm ${fmtP(c.p_holm)}${
+              c.family === "exploratory" ? "" : ` (${c.family})`
+            }`
+          ).join("; ")
         }.`,
         "",
       ]

@@ -315,6 +315,21 @@ Deno.test("analyze: every pair exploratory without a declared primary, Holm over
     "two tiers x two methods against the baseline",
   );
   assert.ok(a.groups.filter((g) => g.by === "script").every((g) => g.p === null), "scripts are descriptive");
+  // A primary declared baseline first is still analysed as the method's gain over the baseline.
+  const turned = analyze(rows, {
+    pairs: "all",
+    resamples: 500,
+    seed: 0,
+    task,
+    primary: [{ a: "full", b: "graddrop", metric: "accuracy" }],
+  });
+  assert.equal(turned.comparisons.find((c) => c.family === "primary")!.a, "full");
+  const fertility = turned.covariates.find((c) => c.method === "graddrop" && c.covariate === "fertility")!;
+  assert.ok(Math.abs(fertility.rho! - 1) < 1e-12, "graddrop − full, as when declared graddrop:full");
+  assert.equal(
+    turned.groups.filter((g) => g.method === "graddrop" && g.by === "tier" && g.p !== null).length,
+    2,
+  );
   const tiers = a.groups.filter((g) => g.by === "tier" && g.method === "graddrop");
   assert.deepEqual(tiers.map((g) => [g.group, g.n]), [["high", 10], ["low", 10]]);
   const floor = a.summary.find((s) => s.floor)!;
