@@ -52,18 +52,15 @@ interface Centred {
  * left out; the pivot's classification is not moved, so it is not scored again.
  */
 async function centredScores(
-  sess: Session,
   head: Session | null,
-  unlabelled: Shard,
+  { shard: unlabelled, inference: u }: UnlabelledPass,
   test: Shard,
   testLangs: string[],
   out: Inference,
   pivot: string,
   numLabels: number,
 ): Promise<Centred> {
-  const rows = Array.from({ length: unlabelled.index.n }, (_, i) => i);
-  const u = await infer(sess, unlabelled, rows);
-  const d = out.hidden, unlabelledLangs = rows.map((r) => unlabelled.index.languages[unlabelled.langs[r]]);
+  const d = out.hidden, unlabelledLangs = Array.from(unlabelled.langs, (l) => unlabelled.index.languages[l]);
   const result: Centred = { scores: new Map(), retrieval: new Map() };
   const pooled = centre(out.pooled, d, testLangs, languageMeans(u.pooled, d, unlabelledLangs));
   const kept = pooled.rows.map((r) => testLangs[r]);
@@ -93,6 +90,12 @@ async function centredScores(
   return result;
 }
 
+/** The unlabelled shard and the model's pass over it (centring reads it; so may a caller). */
+export interface UnlabelledPass {
+  shard: Shard;
+  inference: Inference;
+}
+
 /** Per-row predictions, for `predictions.jsonl`. */
 export interface Prediction {
   language: string;
@@ -117,7 +120,7 @@ export async function evaluateTask(
   progress: (fraction: number, note: string) => void,
   pivot = task.train_languages[0],
   head: Session | null = null,
-): Promise<{ rows: EvalRow[]; predictions: Prediction[] }> {
+): Promise<{ rows: EvalRow[]; predictions: Prediction[]; unlabelled?: UnlabelledPass }> {
   const rows: EvalRow[] = [];
   const predictions: Prediction[] = [];
   const langs = Object.keys(task.languages);
@@ -134,8 +137,16 @@ export async function evaluateTask(
   );
   progress(0.9, "retrieval");
   const rowLang = all.map((r) => test.index.languages[test.langs[r]]);
-  const centred = shards.unlabelled
-    ? await centredScores(sess, head, shards.unlabelled, test, rowLang, out, pivot, task.labels.length)
+  const unlabelled = shards.unlabelled && {
+    shard: shards.unlabelled,
+    inference: await infer(
+      sess,
+      shards.unlabelled,
+      Array.from({ length: shards.unlabelled.index.n }, (_, i) => i),
+    ),
+  };
+  const centred = unlabelled
+    ? await centredScores(head, unlabelled, test, rowLang, out, pivot, task.labels.length)
     : null;
   const retr: Map<string, RetrievalScore> = retrievalByLanguage(
     out.pooled,
@@ -179,7 +190,7 @@ export async function evaluateTask(
     rows.push(row);
   }
   progress(1, `${testLangs.length} languages`);
-  return { rows, predictions };
+  return { rows, predictions, unlabelled };
 }
 
 /**
@@ -198,7 +209,9 @@ export async function evaluateExport(
   provider: ProviderChoice,
   progress: (fraction: number, note: string) => void,
   pivot?: string,
-): Promise<{ task: TaskInfo; sess: Session; rows: EvalRow[]; predictions: Prediction[] }> {
+): Promise<
+  { task: TaskInfo; sess: Session; rows: EvalRow[]; predictions: Prediction[]; unlabelled?: UnlabelledPass }
+> {
   const task = await readTask(taskDir);
   const sess = await session(`${exportDir}/model.onnx`, provider);
   const shards = {
@@ -211,8 +224,7 @@ export async function evaluateExport(
   const head = await exists(`${exportDir}/head.onnx`)
     ? await session(`${exportDir}/head.onnx`, provider)
     : null;
-  const { rows, predictions } = await evaluateTask(sess, task, shards, progress, pivot, head);
-  return { task, sess, rows, predictions };
+  return { task, sess, ...await evaluateTask(sess, task, shards, progress, pivot, head) };
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -7,25 +7,21 @@
  * @module
  */
 import type { Shard } from "../data/shards.ts";
-import { infer, type Session } from "./classify.ts";
+import type { Inference } from "./classify.ts";
 import { retrievalByLanguage, type RetrievalScore } from "./retrieval.ts";
 
 /**
  * Retrieval of every language of `shard` against `pivot`, items matched by the shard's item
- * ids, from the exported encoder's pooled vectors.
+ * ids, from the exported encoder's pass over every row of it (`infer` in row order; the pass
+ * evaluation already made for centring, `evaluateExport`'s `unlabelled`).
  *
  * @example
  * ```ts ignore
- * const byLanguage = await shardRetrieval(sess, await readShard(taskDir, "unlabelled"), "eng_Latn");
+ * const { task, unlabelled } = await evaluateExport(exportDir, taskDir, "auto", ctx.progress);
+ * const byLanguage = shardRetrieval(unlabelled!.shard, unlabelled!.inference, task.train_languages[0]);
  * ```
  */
-export async function shardRetrieval(
-  sess: Session,
-  shard: Shard,
-  pivot: string,
-): Promise<Map<string, RetrievalScore>> {
-  const rows = Array.from({ length: shard.index.n }, (_, i) => i);
-  const out = await infer(sess, shard, rows);
-  const langs = rows.map((r) => shard.index.languages[shard.langs[r]]);
-  return retrievalByLanguage(out.pooled, out.hidden, shard.items, langs, pivot);
+export function shardRetrieval(shard: Shard, pass: Inference, pivot: string): Map<string, RetrievalScore> {
+  const langs = Array.from(shard.langs, (l) => shard.index.languages[l]);
+  return retrievalByLanguage(pass.pooled, pass.hidden, shard.items, langs, pivot);
 }

@@ -31,25 +31,18 @@ export const stage: StageType<typeof schema> = {
   },
   async run(ctx) {
     const { evaluateExport } = await import("../eval/evaluate.ts");
-    const { readShard } = await import("../data/shards.ts");
     const { shardRetrieval } = await import("../eval/shard_retrieval.ts");
+    const { mean } = await import("../eval/stats.ts");
     const model = inputOfType(ctx, ["model/export"]).dir, taskDir = inputOfType(ctx, ["data/"]).dir;
-    const { task, sess, rows } = await evaluateExport(
+    const { task, rows, unlabelled } = await evaluateExport(
       model,
       taskDir,
       ctx.params.provider,
       ctx.progress,
       ctx.params.pivot,
     );
-    const unlabelled = await Deno.stat(`${taskDir}/unlabelled.json`).then(
-      () => readShard(taskDir, "unlabelled"),
-      (e) => {
-        if (e instanceof Deno.errors.NotFound) return null;
-        throw e;
-      },
-    );
     const onUnlabelled = unlabelled
-      ? await shardRetrieval(sess, unlabelled, ctx.params.pivot ?? task.train_languages[0])
+      ? shardRetrieval(unlabelled.shard, unlabelled.inference, ctx.params.pivot ?? task.train_languages[0])
       : new Map();
     const out = rows.filter((r) => r.retrieval !== undefined).map((r) => ({
       language: r.language,
@@ -68,10 +61,7 @@ export const stage: StageType<typeof schema> = {
         const v = of(r);
         if (v !== undefined) byTier.set(r.tier ?? "all", [...byTier.get(r.tier ?? "all") ?? [], v]);
       }
-      return [...byTier].map(([t, xs]) =>
-        `${t}: ${(100 * xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(1)}%`
-      )
-        .join(", ");
+      return [...byTier].map(([t, xs]) => `${t}: ${(100 * mean(xs)).toFixed(1)}%`).join(", ");
     };
     ctx.log(`test ${tierMeans((r) => r.retrieval)}`);
     if (unlabelled) ctx.log(`unlabelled text ${tierMeans((r) => r.retrieval_unlabelled)}`);

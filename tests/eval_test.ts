@@ -569,7 +569,9 @@ Deno.test("retrieval over a whole shard matches rows across languages by item id
     { ids: sentences[(i + 1) % 10], label: -1, lang: 0, item: i },
   ]);
   const shard = buildShard("unlabelled", rows, 16, 1, langs, ["a", "b", "c", "d"]);
-  const byLanguage = await shardRetrieval(await session(`${dir}/model.onnx`, "wasm"), shard, "en");
+  const all = Array.from({ length: shard.index.n }, (_, i) => i);
+  const pass = await infer(await session(`${dir}/model.onnx`, "wasm"), shard, all);
+  const byLanguage = shardRetrieval(shard, pass, "en");
   assert.deepEqual([...byLanguage.keys()].sort(), ["de", "fr"]);
   assert.equal(byLanguage.get("fr")!.top1, 1, "identical text retrieves its own item");
   assert.equal(byLanguage.get("de")!.top1, 0, "every German item holds another item's text");
