@@ -519,12 +519,13 @@ Deno.test("language centring: the head scores each language's features moved ont
   const all = (s: Shard) => Array.from({ length: s.index.n }, (_, i) => i);
   const [f, u] = [await infer(sess, test, all(test)), await infer(sess, unlabelled, all(unlabelled))];
   const d = cfg.hidden_size;
-  const meanOf = (lang: string) =>
+  // A language's mean over the unlabelled rows, of the head's input or of the pooled vectors.
+  const meanOf = (vectors: Float32Array, lang: string) =>
     Array.from({ length: d }, (_, k) => {
       const rs = all(unlabelled).filter((r) => unlabelled.langs[r] === langs.indexOf(lang));
-      return rs.reduce((s, r) => s + u.features[r * d + k], 0) / rs.length;
+      return rs.reduce((s, r) => s + vectors[r * d + k], 0) / rs.length;
     });
-  const [en, fr] = [meanOf("en"), meanOf("fr")];
+  const [en, fr] = [meanOf(u.features, "en"), meanOf(u.features, "fr")];
   const frRows = all(test).filter((r) => test.langs[r] === langs.indexOf("fr"));
   const moved = Float32Array.from(frRows.flatMap((r) => en.map((e, k) => f.features[r * d + k] - fr[k] + e)));
   const expected = await headLabels(head, moved, frRows.length, d);
@@ -538,13 +539,8 @@ Deno.test("language centring: the head scores each language's features moved ont
     "centring moved some French prediction (else this test could not tell it ran)",
   );
   // Retrieval centred: each side minus its own language's mean of pooled vectors.
-  const pooledMean = (lang: string) =>
-    Array.from({ length: d }, (_, k) => {
-      const rs = all(unlabelled).filter((r) => unlabelled.langs[r] === langs.indexOf(lang));
-      return rs.reduce((s, r) => s + u.pooled[r * d + k], 0) / rs.length;
-    });
   const side = (lang: string) => {
-    const m = pooledMean(lang);
+    const m = meanOf(u.pooled, lang);
     const rs = all(test).filter((r) => test.langs[r] === langs.indexOf(lang));
     return Float32Array.from(rs.flatMap((r) => m.map((mk, k) => f.pooled[r * d + k] - mk)));
   };
